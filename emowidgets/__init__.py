@@ -1,0 +1,1 @@
+"""emowidgets: live face-emotion recognition widgets for Jupyter."""

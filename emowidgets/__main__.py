@@ -1,0 +1,5 @@
+"""``python -m emowidgets`` is the same as the ``emowidgets`` command."""
+
+from emowidgets.cli import main
+
+raise SystemExit(main())

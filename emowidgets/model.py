@@ -1,0 +1,211 @@
+"""Emotion classifier: a VGG-style Flax nnx backbone (face crop -> embedding) plus a linear head.
+
+The model owns its input normalisation (per-image standardisation), so every caller feeds the
+same thing: aligned grayscale crops ``(N, 48, 48)`` as float32 in ``[0, 1]``.  Weights travel as
+safetensors with the config in the file's metadata, so a file always says which backbone it is for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file, save_file
+
+from emowidgets.errors import ModelFileError
+
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+"""FER2013 label order: index ``i`` of every score vector is ``EMOTIONS[i]``."""
+
+CROP_SIZE = 48
+MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an :class:`EmotionNet`.
+
+    Attributes:
+        widths: channels of each stage; every stage is ``convs`` 3x3 conv+BN+ReLU, then a 2x2 max-pool
+            (except the last stage, which ends in global average pooling).
+        convs: convolutions per stage.
+        dropout: dropout rate before the head.
+        num_classes: outputs of the head (7 for FER2013).
+    """
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    convs: int = 2
+    dropout: float = 0.3
+    num_classes: int = len(EMOTIONS)
+
+    @property
+    def embed_dim(self) -> int:
+        """Size of the embedding ``embed()`` returns."""
+        return self.widths[-1]
+
+    def to_json(self) -> str:
+        """Canonical JSON form, stored in weight files."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        """Inverse of :meth:`to_json`."""
+        raw = json.loads(text)
+        raw["widths"] = tuple(raw["widths"])
+        return cls(**raw)
+
+
+def _max_pool(x: jax.Array) -> jax.Array:
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+
+class ConvBlock(nnx.Module):
+    """3x3 convolution, batch norm, ReLU."""
+
+    def __init__(self, cin: int, cout: int, *, rngs: nnx.Rngs) -> None:
+        self.conv = nnx.Conv(cin, cout, kernel_size=(3, 3), padding="SAME", use_bias=False, rngs=rngs)
+        self.bn = nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jax.nn.relu(self.bn(self.conv(x)))
+
+
+class Backbone(nnx.Module):
+    """Face crop ``(N, 48, 48)`` in ``[0, 1]`` -> embedding ``(N, widths[-1])``."""
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs) -> None:
+        blocks: list[list[ConvBlock]] = []
+        cin = 1
+        for width in config.widths:
+            stage = []
+            for _ in range(config.convs):
+                stage.append(ConvBlock(cin, width, rngs=rngs))
+                cin = width
+            blocks.append(stage)
+        self.stages = nnx.List([nnx.List(stage) for stage in blocks])
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x[..., None]
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        std = x.std(axis=(1, 2, 3), keepdims=True)
+        x = (x - mean) / (std + 1e-3)
+        for i, stage in enumerate(self.stages):
+            if i:
+                x = _max_pool(x)
+            for block in stage:
+                x = block(x)
+        return x.mean(axis=(1, 2))
+
+
+class EmotionNet(nnx.Module):
+    """Backbone + dropout + linear head; ``embed`` and ``classify`` are exposed for the adapter."""
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs) -> None:
+        self.config = config
+        self.backbone = Backbone(config, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout)
+        self.head = nnx.Linear(config.embed_dim, config.num_classes, rngs=rngs)
+
+    def embed(self, x: jax.Array) -> jax.Array:
+        """Embedding of face crops ``(N, 48, 48)`` -> ``(N, embed_dim)``."""
+        return self.backbone(x)
+
+    def classify(self, emb: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        """Logits ``(N, num_classes)`` from embeddings; ``rngs`` drives dropout in train mode."""
+        return self.head(self.dropout(emb, rngs=rngs))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.classify(self.embed(x))
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, leaf = name.split("/")
+        for part in parents:
+            node = node.setdefault(int(part) if part.isdigit() else part, {})
+        node[int(leaf) if leaf.isdigit() else leaf] = value
+    return tree
+
+
+def model_arrays(model: EmotionNet) -> dict[str, np.ndarray]:
+    """Parameters and batch statistics as a flat ``{"a/b/c": array}`` dict (no RNG state)."""
+    state = nnx.state(model, (nnx.Param, nnx.BatchStat))
+    return {name: np.asarray(value) for name, value in _flatten(nnx.to_pure_dict(state)).items()}
+
+
+def backbone_id(arrays: dict[str, np.ndarray]) -> str:
+    """Short hash of the backbone weights: adapters record it to refuse another backbone."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name.startswith("backbone/"):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_model(model: EmotionNet, path: str | Path, **metadata: str) -> None:
+    """Write weights as safetensors, with the config and ``metadata`` in the header."""
+    arrays = model_arrays(model)
+    meta = {"config": model.config.to_json(), "backbone_id": backbone_id(arrays), **metadata}
+    save_file(arrays, str(path), metadata=meta)
+
+
+def load_model(path: str | Path) -> tuple[EmotionNet, dict[str, str]]:
+    """Build an :class:`EmotionNet` from a safetensors file written by :func:`save_model`.
+
+    Raises:
+        ModelFileError: missing, oversized, truncated or foreign file, wrong shapes, non-finite values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    if path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise ModelFileError(f"{path} is {path.stat().st_size} bytes, over the {MAX_WEIGHTS_BYTES} limit")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = dict(f.metadata() or {})
+        arrays = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path} is not a readable safetensors weight file: {exc}") from exc
+    if "config" not in meta:
+        raise ModelFileError(f"{path} has no emowidgets model config in its metadata")
+    config = ModelConfig.from_json(meta["config"])
+    model = nnx.eval_shape(lambda: EmotionNet(config, rngs=nnx.Rngs(0)))
+    state = nnx.state(model, (nnx.Param, nnx.BatchStat))
+    expected = _flatten(nnx.to_pure_dict(state))
+    if set(expected) != set(arrays):
+        missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+        raise ModelFileError(f"{path} does not match its config: missing {missing[:3]}, unexpected {extra[:3]}")
+    for name, want in expected.items():
+        if tuple(want.shape) != arrays[name].shape:
+            raise ModelFileError(f"{path}: {name} has shape {arrays[name].shape}, expected {want.shape}")
+        if not np.isfinite(arrays[name]).all():
+            raise ModelFileError(f"{path}: {name} holds NaN or inf values")
+    real = EmotionNet(config, rngs=nnx.Rngs(0))
+    real_state = nnx.state(real, (nnx.Param, nnx.BatchStat))
+    nnx.replace_by_pure_dict(real_state, _unflatten({k: jnp.asarray(v) for k, v in arrays.items()}))
+    nnx.update(real, real_state)
+    real.eval()
+    meta.setdefault("backbone_id", backbone_id(arrays))
+    return real, meta

@@ -1,0 +1,376 @@
+"""Train an :class:`~emowidgets.model.EmotionNet` on FER2013: resumable, seeded, the same on CPU and GPU.
+
+One ``jax.jit``-compiled call runs a whole epoch as a ``lax.scan`` over batches, with the data and
+the augmentation on the device, so a GPU is not starved by Python. Every epoch writes a
+checkpoint (safetensors) and a metrics line; running the same command again resumes.
+Selection uses ``val`` only; ``test`` is for ``emowidgets evaluate`` on the final weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import lzma
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.scipy.ndimage import map_coordinates
+from safetensors.numpy import load_file, save_file
+from tqdm.auto import tqdm
+
+from emowidgets.errors import DataFileError
+from emowidgets.model import CROP_SIZE, EmotionNet, ModelConfig, load_model, save_model
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+CACHE_DIR = Path.home() / ".cache" / "emowidgets"
+# FER+ vote columns (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF)
+# that correspond to FER2013 classes 0..6 (angry, disgust, fear, happy, sad, surprise, neutral).
+FERPLUS_TO_FER = (4, 5, 6, 1, 3, 2, 0)
+log = logging.getLogger("emowidgets.train")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Recipe for one training run; stored as JSON in ``emowidgets/configs/NAME.json``."""
+
+    name: str
+    model: ModelConfig = ModelConfig()
+    epochs: int = 100
+    batch_size: int = 128
+    peak_lr: float = 0.05
+    warmup_epochs: int = 5
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    ferplus_mix: float = 0.0  # weight of the FER+ vote distribution in the target
+    mixup_alpha: float = 0.0  # 0 disables mixup
+    ema_decay: float = 0.999
+    shift: float = 4.0  # pixels
+    rotate: float = 10.0  # degrees
+    scale: float = 0.1
+    erase_p: float = 0.5
+    teacher: str = ""  # weights file to distil from ("" = no distillation)
+    distill_alpha: float = 0.7
+    distill_temp: float = 4.0
+    train_limit: int = 0  # use only the first N training images (tests)
+    seed: int = 0
+
+    @classmethod
+    def load(cls, name_or_path: str) -> TrainConfig:
+        """Read a config by name (``emowidgets/configs/NAME.json``) or by path."""
+        path = Path(name_or_path)
+        if not path.suffix:
+            path = CONFIG_DIR / f"{name_or_path}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+            raise FileNotFoundError(f"no training config {name_or_path!r}; known: {', '.join(known)}")
+        raw = json.loads(path.read_text())
+        raw["model"] = ModelConfig(**{**raw.get("model", {}), "widths": tuple(raw.get("model", {}).get(
+            "widths", ModelConfig.widths))})
+        return cls(**raw)
+
+    def to_json(self) -> str:
+        """Canonical JSON, stored in checkpoints to refuse resuming a different recipe."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def load_fer(path: str | Path, splits: tuple[str, ...] = ("train", "val")) -> dict[str, np.ndarray]:
+    """Load FER2013 arrays from ``.npz`` (or an ``.npz.xz`` copy), only the ``splits`` asked for."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"data file not found: {path}")
+    raw = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        out = {k: data[k] for k in data.files if k.split("_")[0] in splits}
+    for split in splits:
+        if f"{split}_x" not in out or f"{split}_y" not in out:
+            raise DataFileError(f"{path} has no {split}_x/{split}_y arrays")
+    return out
+
+
+def soft_targets(y: np.ndarray, votes: np.ndarray | None, cfg: TrainConfig) -> np.ndarray:
+    """Training targets: one-hot FER2013 labels, mixed with FER+ votes, then label-smoothed."""
+    k = cfg.model.num_classes
+    target = np.eye(k, dtype=np.float32)[y]
+    if cfg.ferplus_mix > 0 and votes is not None:
+        fp = votes[:, FERPLUS_TO_FER].astype(np.float32)
+        total = fp.sum(axis=1, keepdims=True)
+        fp = np.where(total > 0, fp / np.maximum(total, 1), target)
+        target = (1 - cfg.ferplus_mix) * target + cfg.ferplus_mix * fp
+    return (1 - cfg.label_smoothing) * target + cfg.label_smoothing / k
+
+
+def augment(x: jax.Array, key: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """Random affine (shift, rotation, scale, flip), brightness/contrast and erasing, vectorised."""
+    b, s = x.shape[0], CROP_SIZE
+    k = jax.random.split(key, 8)
+    ang = jax.random.uniform(k[0], (b,), minval=-cfg.rotate, maxval=cfg.rotate) * (math.pi / 180)
+    scl = jax.random.uniform(k[1], (b,), minval=1 - cfg.scale, maxval=1 + cfg.scale)
+    sh = jax.random.uniform(k[2], (b, 2), minval=-cfg.shift, maxval=cfg.shift)
+    flip = jax.random.bernoulli(k[3], 0.5, (b,))
+    yy, xx = jnp.meshgrid(jnp.arange(s, dtype=jnp.float32), jnp.arange(s, dtype=jnp.float32), indexing="ij")
+    c = (s - 1) / 2
+
+    def warp(img: jax.Array, a: jax.Array, z: jax.Array, t: jax.Array, f: jax.Array) -> jax.Array:
+        xs = jnp.where(f, (s - 1) - xx, xx) - c
+        ys = yy - c
+        src_x = (jnp.cos(a) * xs - jnp.sin(a) * ys) / z + c + t[0]
+        src_y = (jnp.sin(a) * xs + jnp.cos(a) * ys) / z + c + t[1]
+        return map_coordinates(img, [src_y, src_x], order=1, mode="reflect")
+
+    x = jax.vmap(warp)(x, ang, scl, sh, flip)
+    contrast = jax.random.uniform(k[4], (b, 1, 1), minval=0.7, maxval=1.3)
+    bright = jax.random.uniform(k[5], (b, 1, 1), minval=-0.15, maxval=0.15)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    x = jnp.clip((x - mean) * contrast + mean + bright, 0.0, 1.0)
+    size = jax.random.randint(k[6], (b, 2), 8, 21)
+    corner = jax.random.uniform(k[7], (b, 2)) * (s - size)
+    inside = (
+        (yy >= corner[:, 0, None, None]) & (yy < corner[:, 0, None, None] + size[:, 0, None, None])
+        & (xx >= corner[:, 1, None, None]) & (xx < corner[:, 1, None, None] + size[:, 1, None, None])
+    )
+    erase = jax.random.bernoulli(jax.random.fold_in(key, 1), cfg.erase_p, (b, 1, 1))
+    noise = jax.random.uniform(jax.random.fold_in(key, 2), x.shape)
+    return jnp.where(inside & erase, noise, x)
+
+
+def lr_at(step: jax.Array, total: jax.Array, warmup: jax.Array, peak: float) -> jax.Array:
+    """One-cycle: linear warm-up from peak/25 to peak, then cosine down to ~0."""
+    step = step.astype(jnp.float32)
+    warm = peak / 25 + (peak - peak / 25) * step / jnp.maximum(warmup, 1)
+    frac = jnp.clip((step - warmup) / jnp.maximum(total - warmup, 1), 0.0, 1.0)
+    cos = peak * 0.5 * (1 + jnp.cos(math.pi * frac)) + peak * 1e-4
+    return jnp.where(step < warmup, warm, cos)
+
+
+def _tree_to_arrays(prefix: str, tree: Any) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{i:04d}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(tree))}
+
+
+def _arrays_to_tree(prefix: str, arrays: dict[str, np.ndarray], like: Any) -> Any:
+    leaves, treedef = jax.tree.flatten(like)
+    return jax.tree.unflatten(treedef, [jnp.asarray(arrays[f"{prefix}/{i:04d}"]) for i in range(len(leaves))])
+
+
+class Trainer:
+    """Holds the functional training state of one run and its compiled epoch/eval functions."""
+
+    def __init__(self, cfg: TrainConfig, data: dict[str, np.ndarray]) -> None:
+        self.cfg = cfg
+        model = EmotionNet(cfg.model, rngs=nnx.Rngs(cfg.seed))
+        model.train()
+        self.graph_train, self.params, self.bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
+        model.eval()
+        self.graph_eval = nnx.graphdef(model)
+        self.ema_params, self.ema_bstats = self.params, self.bstats
+        self.tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay), optax.trace(0.9, nesterov=True))
+        self.opt_state = self.tx.init(self.params)
+        n = cfg.train_limit or len(data["train_y"])
+        self.train_x = jnp.asarray(data["train_x"][:n])
+        votes = data.get("train_ferplus_votes")
+        self.train_t = jnp.asarray(soft_targets(data["train_y"][:n], None if votes is None else votes[:n], cfg))
+        self.val_x, self.val_y = data["val_x"], data["val_y"]
+        self.steps_per_epoch = n // cfg.batch_size
+        self.teacher: tuple[Any, Any] | None = None
+        if cfg.teacher:
+            teacher, _ = load_model(cfg.teacher)
+            self.teacher = nnx.split(teacher)
+        self.epoch_fn = jax.jit(self._epoch)
+        self.eval_fn = jax.jit(self._eval_logits)
+
+    def _loss(self, params: Any, bstats: Any, teacher: Any, x: jax.Array, t: jax.Array, key: jax.Array
+              ) -> tuple[jax.Array, Any]:
+        bstats = jax.tree.map(lambda v: v, bstats)  # fresh Variables at this trace level
+        model = nnx.merge(self.graph_train, params, bstats)
+        logits = model.classify(model.embed(x), rngs=nnx.Rngs(dropout=key))
+        loss = optax.softmax_cross_entropy(logits, t).mean()
+        if self.teacher is not None:
+            tlogits = jax.lax.stop_gradient(nnx.merge(self.teacher[0], teacher)(x))
+            temp = self.cfg.distill_temp
+            kd = optax.kl_divergence(jax.nn.log_softmax(logits / temp), jax.nn.softmax(tlogits / temp)).mean()
+            loss = (1 - self.cfg.distill_alpha) * loss + self.cfg.distill_alpha * temp**2 * kd
+        return loss, nnx.state(model, nnx.BatchStat)
+
+    def _epoch(self, carry: Any, data: tuple[jax.Array, jax.Array, Any], idx: jax.Array, key: jax.Array,
+               step0: jax.Array, total: jax.Array) -> tuple[Any, jax.Array]:
+        cfg = self.cfg
+        train_x, train_t, teacher = data
+        warmup = jnp.asarray(cfg.warmup_epochs * self.steps_per_epoch)
+
+        def step(carry: Any, inp: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[Any, jax.Array]:
+            params, bstats, opt_state, ema_p, ema_b = carry
+            batch, k, i = inp
+            ka, kd, km = jax.random.split(k, 3)
+            x = augment(train_x[batch].astype(jnp.float32) / 255.0, ka, cfg)
+            t = train_t[batch]
+            if cfg.mixup_alpha > 0:
+                lam = jax.random.beta(km, cfg.mixup_alpha, cfg.mixup_alpha)
+                x = lam * x + (1 - lam) * x[::-1]
+                t = lam * t + (1 - lam) * t[::-1]
+            (loss, bstats), grads = jax.value_and_grad(self._loss, has_aux=True)(params, bstats, teacher, x, t,
+                                                                                 kd)
+            updates, opt_state = self.tx.update(grads, opt_state, params)
+            lr = lr_at(step0 + i, total, warmup, cfg.peak_lr)
+            params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
+            d = jnp.minimum(cfg.ema_decay, (1.0 + step0 + i) / (10.0 + step0 + i))
+            ema_p = jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema_p, params)
+            ema_b = jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema_b, bstats)
+            return (params, bstats, opt_state, ema_p, ema_b), loss
+
+        keys = jax.random.split(key, idx.shape[0])
+        carry, losses = jax.lax.scan(step, carry, (idx, keys, jnp.arange(idx.shape[0])))
+        return carry, losses.mean()
+
+    def _eval_logits(self, params: Any, bstats: Any, x: jax.Array) -> jax.Array:
+        model = nnx.merge(self.graph_eval, params, bstats)
+        return model(x) + model(x[:, :, ::-1])
+
+    def val_accuracy(self, batch: int = 512) -> float:
+        """Accuracy of the EMA weights on ``val`` with flip test-time augmentation."""
+        preds = []
+        for start in range(0, len(self.val_y), batch):
+            chunk = self.val_x[start : start + batch].astype(np.float32) / 255.0
+            pad = batch - len(chunk)
+            chunk = np.pad(chunk, ((0, pad), (0, 0), (0, 0)))
+            logits = self.eval_fn(self.ema_params, self.ema_bstats, jnp.asarray(chunk))
+            preds.append(np.asarray(logits.argmax(-1))[: batch - pad])
+        return float((np.concatenate(preds) == self.val_y).mean())
+
+    def ema_model(self) -> EmotionNet:
+        """The EMA weights as an eval-mode model."""
+        return nnx.merge(self.graph_eval, self.ema_params, self.ema_bstats)
+
+    def carry(self) -> Any:
+        return (self.params, self.bstats, self.opt_state, self.ema_params, self.ema_bstats)
+
+    def set_carry(self, carry: Any) -> None:
+        self.params, self.bstats, self.opt_state, self.ema_params, self.ema_bstats = carry
+
+    def save(self, path: Path, meta: dict[str, Any]) -> None:
+        arrays: dict[str, np.ndarray] = {}
+        for prefix, tree in zip(("p", "b", "o", "ep", "eb"), self.carry(), strict=True):
+            arrays.update(_tree_to_arrays(prefix, tree))
+        tmp = path.with_suffix(".tmp")
+        save_file(arrays, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
+        tmp.replace(path)
+
+    def restore(self, path: Path) -> dict[str, Any]:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+        if meta.get("config") != self.cfg.to_json():
+            raise ValueError(f"{path} was written by a different recipe; delete it or use another --run-dir")
+        arrays = load_file(str(path))
+        self.set_carry(tuple(
+            _arrays_to_tree(prefix, arrays, like)
+            for prefix, like in zip(("p", "b", "o", "ep", "eb"), self.carry(), strict=True)
+        ))
+        return meta
+
+
+def train(
+    cfg: TrainConfig,
+    data_path: str | Path,
+    run_dir: str | Path | None = None,
+    export: str | Path | None = None,
+    time_budget: float | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) ``cfg``; return a summary with the best val accuracy.
+
+    Args:
+        cfg: the recipe.
+        data_path: FER2013 ``.npz`` (or ``.npz.xz``) with ``train_*`` and ``val_*`` arrays.
+        run_dir: checkpoint/log folder; default ``~/.cache/emowidgets/runs/NAME``. Resumes from it.
+        export: where to write the best (val) EMA weights as safetensors.
+        time_budget: seconds; after two epochs the epoch count is cut to fit (for a lent GPU).
+        progress: show a tqdm bar.
+        on_epoch: called with each epoch's metrics.
+    """
+    run = Path(run_dir) if run_dir else CACHE_DIR / "runs" / cfg.name
+    run.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        return _train(cfg, data_path, run, export, time_budget, progress, on_epoch)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(cfg: TrainConfig, data_path: str | Path, run: Path, export: str | Path | None,
+           time_budget: float | None, progress: bool,
+           on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    start = time.monotonic()
+    trainer = Trainer(cfg, load_fer(data_path))
+    ckpt, best_path = run / "checkpoint.safetensors", run / "best.safetensors"
+    meta: dict[str, Any] = {"config": cfg.to_json(), "epoch": 0, "epochs": cfg.epochs, "best_val": 0.0,
+                            "best_epoch": 0, "seconds": 0.0}
+    if ckpt.is_file():
+        meta = trainer.restore(ckpt)
+        log.info("resumed %s at epoch %d/%d (best val %.4f)", cfg.name, meta["epoch"], meta["epochs"],
+                 meta["best_val"])
+    log.info("config %s on %s, %d steps/epoch", cfg.to_json(), jax.devices()[0].device_kind,
+             trainer.steps_per_epoch)
+    bar = tqdm(total=meta["epochs"], initial=meta["epoch"], desc=cfg.name, disable=not progress)
+    rng = np.random.default_rng(cfg.seed)
+    for _ in range(meta["epoch"]):  # replay the shuffles so a resumed run sees the same batches
+        rng.permutation(len(trainer.train_t))
+    epoch_times: list[float] = []
+    while meta["epoch"] < meta["epochs"]:
+        t0 = time.monotonic()
+        perm = rng.permutation(len(trainer.train_t))[: trainer.steps_per_epoch * cfg.batch_size]
+        idx = jnp.asarray(perm.reshape(trainer.steps_per_epoch, cfg.batch_size).astype(np.int32))
+        key = jax.random.fold_in(jax.random.key(cfg.seed), meta["epoch"])
+        step0 = jnp.asarray(meta["epoch"] * trainer.steps_per_epoch, jnp.float32)
+        total = jnp.asarray(meta["epochs"] * trainer.steps_per_epoch, jnp.float32)
+        data = (trainer.train_x, trainer.train_t, trainer.teacher[1] if trainer.teacher else None)
+        carry, loss = trainer.epoch_fn(trainer.carry(), data, idx, key, step0, total)
+        trainer.set_carry(carry)
+        val = trainer.val_accuracy()
+        meta["epoch"] += 1
+        dt = time.monotonic() - t0
+        epoch_times.append(dt)
+        meta["seconds"] += dt
+        if val > meta["best_val"]:
+            meta["best_val"], meta["best_epoch"] = val, meta["epoch"]
+            save_model(trainer.ema_model(), best_path, val_accuracy=f"{val:.4f}", epoch=str(meta["epoch"]))
+        if time_budget and len(epoch_times) == 2:
+            per_epoch = epoch_times[1]
+            fit = int((time_budget - (time.monotonic() - start)) / per_epoch) + meta["epoch"]
+            if fit < meta["epochs"]:
+                log.info("time budget %.0f s: %.1f s/epoch, cutting epochs %d -> %d", time_budget, per_epoch,
+                         meta["epochs"], fit)
+                meta["epochs"] = max(fit, meta["epoch"] + 1)
+                bar.total = meta["epochs"]
+        record = {"epoch": meta["epoch"], "loss": float(loss), "val_accuracy": val, "seconds": dt}
+        log.info(json.dumps(record))
+        with (run / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        trainer.save(ckpt, meta)
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(loss):.3f}", val=f"{val:.4f}", best=f"{meta['best_val']:.4f}")
+        if on_epoch:
+            on_epoch(record)
+    bar.close()
+    summary = {"name": cfg.name, "best_val": meta["best_val"], "best_epoch": meta["best_epoch"],
+               "epochs": meta["epochs"], "train_seconds": round(meta["seconds"], 1),
+               "device": jax.devices()[0].device_kind}
+    if export:
+        model, _ = load_model(best_path)
+        save_model(model, export, **{k: str(v) for k, v in summary.items()})
+    log.info("done %s", json.dumps(summary))
+    return summary
