@@ -1,0 +1,164 @@
+"""Face detection with MediaPipe Tasks' BlazeFace (the only module that imports mediapipe).
+
+Short range (128x128 input) suits a webcam; full range (192x192, sparse) finds the small faces of a
+group photo. The tiled mode runs the detector on an overlapping grid of crops and maps the boxes
+back, for video-call galleries whose faces are too small for one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from emowidgets.decode import as_rgb
+from emowidgets.errors import ModelFileError
+
+WEIGHTS_DIR = Path(os.environ.get("EMOWIDGETS_WEIGHTS", Path(__file__).resolve().parent.parent / "weights"))
+DETECTOR_FILES = {
+    "short": "face_detection_short_range.tflite",
+    "full": "face_detection_full_range_sparse.tflite",
+}
+# Where each model's box sits in a FER2013 48x48 crop (median over 1,500 val images, see docs/model.md):
+# the crop side is box_width / BOX_FRACTION; the eye midpoint lies at (0.5, EYE_Y) of the crop.
+BOX_FRACTION = {"short": 0.861, "full": 0.882}
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectorOptions:
+    """How to detect faces.
+
+    Attributes:
+        model: ``"short"`` (webcam distance, fastest) or ``"full"`` (small and distant faces).
+        min_confidence: detections scoring below this are dropped.
+        tiles: ``(rows, cols)`` grid for the tiled mode; ``(1, 1)`` is a single pass.
+        overlap: fraction of a tile shared with its neighbours in the tiled mode.
+        nms_iou: boxes overlapping more than this (IoU) after tiling are merged.
+    """
+
+    model: Literal["short", "full"] = "short"
+    min_confidence: float = 0.5
+    tiles: tuple[int, int] = (1, 1)
+    overlap: float = 0.2
+    nms_iou: float = 0.4
+
+
+@dataclasses.dataclass(frozen=True)
+class Detections:
+    """Faces in one frame, column-wise; zero-length arrays when there is none.
+
+    Attributes:
+        boxes: ``(N, 4)`` float32 ``x, y, width, height`` in pixels.
+        scores: ``(N,)`` float32 detector confidence.
+        keypoints: ``(N, 6, 2)`` float32 pixels: right eye, left eye, nose tip, mouth, right ear, left ear
+            (the subject's right eye is on the image's left).
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        """No faces."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
+
+    def take(self, index: np.ndarray) -> Detections:
+        """The faces at ``index`` (an integer or boolean array)."""
+        return Detections(self.boxes[index], self.scores[index], self.keypoints[index])
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
+    y2 = np.minimum(box[1] + box[3], boxes[:, 1] + boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    return inter / (box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter + 1e-6)
+
+
+def nms(det: Detections, iou: float) -> Detections:
+    """Greedy non-maximum suppression, highest score first."""
+    order = np.argsort(-det.scores)
+    keep: list[int] = []
+    while len(order):
+        i = order[0]
+        keep.append(int(i))
+        order = order[1:][_iou(det.boxes[i], det.boxes[order[1:]]) <= iou]
+    return det.take(np.array(keep, dtype=np.int64))
+
+
+class FaceDetector:
+    """MediaPipe BlazeFace wrapper returning :class:`Detections`. Use as a context manager or ``close()``."""
+
+    def __init__(self, options: DetectorOptions, model_path: Path) -> None:
+        from mediapipe.tasks import python as mp_python
+        from mediapipe.tasks.python import vision
+
+        self.options = options
+        mp_options = vision.FaceDetectorOptions(
+            base_options=mp_python.BaseOptions(model_asset_path=str(model_path)),
+            running_mode=vision.RunningMode.IMAGE,
+            min_detection_confidence=options.min_confidence,
+        )
+        self._detector = vision.FaceDetector.create_from_options(mp_options)
+
+    @classmethod
+    def create_from_options(cls, options: DetectorOptions | None = None) -> FaceDetector:
+        """Build a detector from the model files in ``weights/`` (or ``$EMOWIDGETS_WEIGHTS``)."""
+        options = options or DetectorOptions()
+        if options.model not in DETECTOR_FILES:
+            raise ValueError(f"model must be one of {sorted(DETECTOR_FILES)}, not {options.model!r}")
+        path = WEIGHTS_DIR / DETECTOR_FILES[options.model]
+        if not path.is_file():
+            raise ModelFileError(f"face detector model missing: {path} (see weights/README.md)")
+        return cls(options, path)
+
+    def _detect_once(self, rgb: np.ndarray) -> Detections:
+        import mediapipe as mp
+
+        result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
+        if not result.detections:
+            return Detections.empty()
+        h, w = rgb.shape[:2]
+        boxes = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y, d.bounding_box.width,
+                           d.bounding_box.height] for d in result.detections], np.float32)
+        scores = np.array([d.categories[0].score for d in result.detections], np.float32)
+        kps = np.array([[[k.x * w, k.y * h] for k in d.keypoints] for d in result.detections], np.float32)
+        return Detections(boxes, scores, kps)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """Faces in an RGB (or gray/RGBA) ``uint8`` frame; tiled when ``options.tiles`` asks for it."""
+        rgb = as_rgb(image)
+        rows, cols = self.options.tiles
+        if (rows, cols) == (1, 1):
+            return self._detect_once(rgb)
+        h, w = rgb.shape[:2]
+        th = int(np.ceil(h / (rows - (rows - 1) * self.options.overlap)))
+        tw = int(np.ceil(w / (cols - (cols - 1) * self.options.overlap)))
+        parts = []
+        for y0 in np.linspace(0, h - th, rows).astype(int):
+            for x0 in np.linspace(0, w - tw, cols).astype(int):
+                det = self._detect_once(np.ascontiguousarray(rgb[y0 : y0 + th, x0 : x0 + tw]))
+                offset = np.array([x0, y0], np.float32)
+                parts.append(Detections(det.boxes + np.concatenate([offset, [0, 0]]), det.scores,
+                                        det.keypoints + offset))
+        merged = Detections(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                              ("boxes", "scores", "keypoints")))
+        return nms(merged, self.options.nms_iou)
+
+    def close(self) -> None:
+        """Release the MediaPipe graph."""
+        self._detector.close()
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

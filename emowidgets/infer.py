@@ -1,0 +1,128 @@
+"""Batched, jit-compiled emotion inference on face crops, padded to fixed bucket sizes.
+
+A live frame holds 0..N faces; padding every batch up to one of a few bucket sizes means XLA
+compiles once per bucket (at warm-up), never per frame. ``compile_count`` counts traces so tests
+can check that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from emowidgets.detect import WEIGHTS_DIR
+from emowidgets.model import CROP_SIZE, EMOTIONS, EmotionNet, load_model
+
+MODEL_FILES = {"main": "emotion_main.safetensors", "fast": "emotion_fast.safetensors"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierOptions:
+    """How to classify faces.
+
+    Attributes:
+        model: ``"main"`` (accurate), ``"fast"`` (for large classes) or a path to a weights file.
+        buckets: batch sizes compiled; more faces than the largest bucket are split into chunks.
+        flip_tta: also classify the mirrored crop and average the logits (costs 2x).
+    """
+
+    model: str = "main"
+    buckets: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    flip_tta: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Classification:
+    """Per-face outputs: ``probs`` ``(N, 7)`` in :data:`~emowidgets.model.EMOTIONS` order, ``embeddings`` ``(N, D)``."""
+
+    probs: np.ndarray
+    embeddings: np.ndarray
+
+
+def resolve_model_path(model: str) -> Path:
+    """``"main"``/``"fast"`` -> the shipped file in ``weights/``; anything else is taken as a path."""
+    return WEIGHTS_DIR / MODEL_FILES[model] if model in MODEL_FILES else Path(model)
+
+
+class EmotionClassifier:
+    """Wraps an :class:`EmotionNet` with one compiled predict function per bucket size."""
+
+    def __init__(self, net: EmotionNet, options: ClassifierOptions, metadata: dict[str, str]) -> None:
+        self.options = options
+        self.metadata = metadata
+        self.labels = EMOTIONS
+        self.compile_count = 0
+        net.eval()
+        graph, state = nnx.split(net)
+        flip = options.flip_tta
+
+        def predict(state: nnx.State, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+            self.compile_count += 1  # runs only while tracing
+            model = nnx.merge(graph, state)
+            emb = model.embed(x)
+            logits = model.classify(emb)
+            if flip:
+                logits = (logits + model(x[:, :, ::-1])) / 2
+            return jax.nn.softmax(logits), emb
+
+        self._state = state
+        self._predict = jax.jit(predict)
+
+    @classmethod
+    def create_from_options(cls, options: ClassifierOptions | None = None) -> EmotionClassifier:
+        """Load the weights named by ``options.model``."""
+        options = options or ClassifierOptions()
+        net, meta = load_model(resolve_model_path(options.model))
+        return cls(net, options, meta)
+
+    @property
+    def backbone_id(self) -> str:
+        """Identity of the backbone weights (adapters are tied to it)."""
+        return self.metadata["backbone_id"]
+
+    @property
+    def embed_dim(self) -> int:
+        """Size of the embeddings."""
+        return int(self._state["head"]["kernel"].shape[0])
+
+    def bucket(self, n: int) -> int:
+        """The compiled batch size that ``n`` faces are padded to (``n`` <= largest bucket)."""
+        return next(b for b in self.options.buckets if b >= n)
+
+    def warmup(self, background: bool = True) -> None:
+        """Compile the 1-face bucket now and the others (in a background thread unless told not to),
+        so no live frame waits for XLA and the first result comes quickly."""
+
+        def compile_buckets(sizes: tuple[int, ...]) -> None:
+            for b in sizes:
+                self.classify(np.zeros((b, CROP_SIZE, CROP_SIZE), np.float32))
+
+        compile_buckets(self.options.buckets[:1])
+        if background:
+            threading.Thread(target=compile_buckets, args=(self.options.buckets[1:],), daemon=True).start()
+        else:
+            compile_buckets(self.options.buckets[1:])
+
+    def classify(self, crops: np.ndarray) -> Classification:
+        """Probabilities and embeddings for ``(N, 48, 48)`` float32 crops in ``[0, 1]``; N may be 0."""
+        n = len(crops)
+        if n == 0:
+            return Classification(np.zeros((0, len(self.labels)), np.float32), np.zeros((0, self.embed_dim),
+                                                                                        np.float32))
+        largest = self.options.buckets[-1]
+        probs, embs = [], []
+        for start in range(0, n, largest):
+            chunk = crops[start : start + largest]
+            size = self.bucket(len(chunk))
+            padded = np.zeros((size, CROP_SIZE, CROP_SIZE), np.float32)
+            padded[: len(chunk)] = chunk
+            p, e = self._predict(self._state, jnp.asarray(padded))
+            probs.append(np.asarray(p)[: len(chunk)])
+            embs.append(np.asarray(e)[: len(chunk)])
+        return Classification(np.concatenate(probs), np.concatenate(embs))
