@@ -1,4 +1,10 @@
-"""The ``emowidgets`` command: a thin layer over the functions the notebooks use."""
+"""The ``emowidgets`` command: a thin layer over the functions the notebooks use.
+
+    emowidgets train --config NAME                       train / resume an emotion model
+    emowidgets evaluate --data F.npz [--split S] [--detect] [--json]
+    emowidgets evaluate fewshot --data F.npz --group-key K --shots N [--detect] [--seeds S] [--json]
+    emowidgets report LOG.parquet [--out report.html]    after-class report from a numbers-only log
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,24 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from emowidgets.errors import EmowidgetsError
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013.npz"
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k:>10}: {v:.4f}" if isinstance(v, float) else f"  {k:>10}: {v}")
+        else:
+            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -24,9 +46,35 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.kind == "fewshot":
+        from emowidgets.fewshot import evaluate_fewshot_file
+
+        if not args.group_key or args.shots is None:
+            raise EmowidgetsError("evaluate fewshot needs --group-key KEY and --shots K")
+        result = evaluate_fewshot_file(args.data, group_key=args.group_key, shots=args.shots, seeds=args.seeds,
+                                       detect=args.detect, model=args.model, progress=not args.json)
+    else:
+        from emowidgets.evaluate import evaluate, load_labelled
+
+        x, y = load_labelled(args.data, args.split)
+        result = evaluate(x, y, model=args.model, detect=args.detect, flip_tta=args.tta, progress=not args.json)
+    _emit(result, args.json)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from emowidgets.report import write_report
+
+    out = write_report(args.log, args.out)
+    print(f"report written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the docs and tests)."""
-    parser = argparse.ArgumentParser(prog="emowidgets", description=__doc__)
+    parser = argparse.ArgumentParser(prog="emowidgets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     tr = sub.add_parser("train", help="train an emotion model on FER2013 (resumes from its checkpoint)")
@@ -38,6 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--teacher", default=None, help="override the config's teacher weights (distillation)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="accuracy on labelled images (or: evaluate fewshot ...)")
+    ev.add_argument("kind", nargs="?", choices=["fewshot"], help="'fewshot': per-group few-shot adaptation")
+    ev.add_argument("--data", required=True, help=".npz with SPLIT_x/SPLIT_y (or x/y) uint8 images and labels 0-6")
+    ev.add_argument("--split", default=None, help="key prefix, e.g. test (default: plain x/y)")
+    ev.add_argument("--detect", action="store_true", help="detect the largest face first (no face = wrong)")
+    ev.add_argument("--model", default="main", help="main, fast or a weights file (default: main)")
+    ev.add_argument("--tta", action="store_true", help="average with the mirrored crop (2x cost)")
+    ev.add_argument("--group-key", default=None, help="fewshot: array naming each image's group (person)")
+    ev.add_argument("--shots", type=int, default=None, help="fewshot: shots per class")
+    ev.add_argument("--seeds", type=int, default=1, help="fewshot: repetitions with different shots")
+    ev.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ev.set_defaults(func=_evaluate)
+
+    rp = sub.add_parser("report", help="HTML report with plots from a class log (.parquet or .csv)")
+    rp.add_argument("log", help="log written by the class view")
+    rp.add_argument("--out", default=None, help="output .html (default: next to the log)")
+    rp.set_defaults(func=_report)
     return parser
 
 
@@ -46,6 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ValueError) as exc:
+    except (EmowidgetsError, FileNotFoundError, ValueError) as exc:
         print(f"emowidgets: error: {exc}", file=sys.stderr)
         return 2

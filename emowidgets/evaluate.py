@@ -82,10 +82,11 @@ def evaluate(
     model: str = "main",
     detect: bool = False,
     detector_model: str = "short",
+    flip_tta: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Accuracy, per-class recall, misses (no face found) and classifier ms/face at batch 32."""
-    classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model))
+    classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta))
     misses = 0
     if detect:
         crops = np.zeros((len(x), CROP_SIZE, CROP_SIZE), np.float32)

@@ -48,6 +48,7 @@ class PipelineOptions:
         smoothing: weight of the newest frame in each face's moving average (1 = raw scores).
         queue_size: frames waiting for the worker; more arrivals drop the oldest.
         max_faces: faces classified per frame (largest first).
+        keep_crops: put the aligned 48x48 crops in each result (kernel memory only; for calibration).
     """
 
     detector: DetectorOptions = DetectorOptions()
@@ -55,6 +56,7 @@ class PipelineOptions:
     smoothing: float = 0.4
     queue_size: int = 2
     max_faces: int = 64
+    keep_crops: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +74,7 @@ class FrameResult:
         raw_probs: ``(N, C)`` this frame's probabilities before smoothing.
         embeddings: ``(N, D)`` backbone embeddings (for adapters and re-identification).
         labels: class names.
+        crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
         timings: milliseconds per stage (``decode``, ``detect``, ``crop``, ``classify``, ``total``).
     """
 
@@ -86,6 +89,7 @@ class FrameResult:
     raw_probs: np.ndarray
     embeddings: np.ndarray
     labels: tuple[str, ...]
+    crops: np.ndarray
     timings: dict[str, float]
 
     @property
@@ -175,8 +179,9 @@ class Pipeline:
         t5 = time.perf_counter()
         timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,
                    "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
+        kept = crops if self.options.keep_crops else crops[:0]
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, smoothed,
-                           probs, out.embeddings, tuple(labels), timings)
+                           probs, out.embeddings, tuple(labels), kept, timings)
 
     # -- threaded API ------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[FrameResult], None]) -> None:
