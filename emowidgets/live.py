@@ -1,0 +1,70 @@
+"""``emowidgets.live()``: camera preview with face boxes next to an emotion gauge, in one call."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import ipywidgets
+from ipywebrtc import MediaStream
+
+from emowidgets.detect import DetectorOptions
+from emowidgets.infer import ClassifierOptions
+from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+from emowidgets.widgets import CameraWidget, EmotionGauge
+
+
+class LiveView(ipywidgets.HBox):  # type: ignore[misc]
+    """The box ``live()`` returns; ``camera``, ``gauge`` and ``pipeline`` are its parts.
+
+    ``close()`` stops the worker thread, the camera and both widgets.
+    """
+
+    def __init__(self, camera: CameraWidget, gauge: EmotionGauge, pipeline: Pipeline, *, owns_pipeline: bool,
+                 **kwargs: Any) -> None:
+        super().__init__(children=[camera, gauge], **kwargs)
+        self.add_class("emow-live")
+        self.camera = camera
+        self.gauge = gauge
+        self.pipeline = pipeline
+        self._owns_pipeline = owns_pipeline
+        pipeline.add_listener(self._on_result)
+
+    def _on_result(self, result: FrameResult) -> None:
+        self.gauge.update(result)
+
+    def close(self) -> None:
+        """Stop processing and close the widgets (the browser releases the camera)."""
+        self.pipeline.remove_listener(self._on_result)
+        self.camera.close()
+        self.gauge.close()
+        if self._owns_pipeline:
+            self.pipeline.close()
+        super().close()
+
+
+def live(source: str | MediaStream | None = None, model: str = "main", *,
+         detector: Literal["short", "full"] = "short", pipeline: Pipeline | None = None,
+         aggregate: Literal["largest", "mean"] = "largest", **camera_options: Any) -> LiveView:
+    """Start live emotion recognition on a camera, the screen or an ipywebrtc stream.
+
+    Args:
+        source: ``None``/``"camera"``, ``"screen"`` or an ipywebrtc ``MediaStream`` widget.
+        model: classifier weights, ``"main"``, ``"fast"`` or a weights path.
+        detector: face detector model, ``"short"`` (webcam distance) or ``"full"`` (small, distant faces).
+        pipeline: an existing pipeline to use instead of a new one (``model`` and ``detector`` are then
+            ignored); ``close()`` leaves it open.
+        aggregate: what the gauge shows for several faces: the ``"largest"`` face or the ``"mean"`` of all.
+        **camera_options: :class:`CameraWidget` traits (``width``, ``height``, ``quality``, ...).
+
+    Returns:
+        A :class:`LiveView` box; display it, and ``close()`` it to stop.
+    """
+    owns = pipeline is None
+    if pipeline is None:
+        options = PipelineOptions(detector=DetectorOptions(model=detector),
+                                  classifier=ClassifierOptions(model=model))
+        pipeline = Pipeline.create_from_options(options, warmup=True)
+    camera = CameraWidget(source, pipeline=pipeline, **camera_options)
+    gauge = EmotionGauge(aggregate=aggregate)
+    pipeline.start()
+    return LiveView(camera, gauge, pipeline, owns_pipeline=owns)

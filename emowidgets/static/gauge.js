@@ -1,0 +1,55 @@
+// EmotionGauge: one bar per class label, plus dominant class, processed fps and face count.
+
+function render({ model, el }) {
+  el.classList.add("emow-gauge");
+  const header = document.createElement("div");
+  header.className = "emow-gauge-header";
+  const dominant = document.createElement("span");
+  dominant.className = "emow-gauge-dominant";
+  const fps = document.createElement("span");
+  fps.className = "emow-gauge-fps";
+  const faces = document.createElement("span");
+  faces.className = "emow-gauge-faces";
+  header.append(dominant, faces, fps);
+  const rows = document.createElement("div");
+  rows.className = "emow-gauge-rows";
+  el.append(header, rows);
+
+  function buildRows() {
+    rows.replaceChildren(...model.get("labels").map((label) => {
+      const row = document.createElement("div");
+      row.className = "emow-gauge-row";
+      row.dataset.label = label;
+      row.innerHTML = '<span class="emow-gauge-name"></span><span class="emow-gauge-bar"><span class="emow-gauge-fill"></span></span><span class="emow-gauge-value"></span>';
+      row.firstChild.textContent = label;
+      return row;
+    }));
+    update();
+  }
+
+  function update() {
+    const values = model.get("values");
+    const top = model.get("dominant");
+    [...rows.children].forEach((row, i) => {
+      const v = Math.max(0, Math.min(1, values[i] || 0));
+      row.querySelector(".emow-gauge-fill").style.width = `${v * 100}%`;
+      row.querySelector(".emow-gauge-value").textContent = v.toFixed(2);
+      row.classList.toggle("emow-gauge-top", row.dataset.label === top);
+    });
+    dominant.textContent = top || "no face";
+    faces.textContent = `${model.get("faces")} face${model.get("faces") === 1 ? "" : "s"}`;
+    fps.textContent = `${model.get("fps").toFixed(1)} fps`;
+    fps.dataset.value = model.get("fps");
+  }
+
+  const events = "change:values change:dominant change:fps change:faces";
+  model.on("change:labels", buildRows);
+  model.on(events, update);
+  buildRows();
+  return () => {
+    model.off("change:labels", buildRows);
+    model.off(events, update);
+  };
+}
+
+export default { render };

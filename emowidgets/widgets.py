@@ -1,0 +1,160 @@
+"""Jupyter widgets: :class:`CameraWidget` streams frames to the kernel, :class:`EmotionGauge` shows scores.
+
+Frames travel browser -> kernel as JPEG buffers of custom comm messages (``{"type": "frame", "seq",
+"timestamp_ms", "width", "height"}`` + one buffer). The kernel acks each frame on receipt; the browser keeps
+at most ``max_in_flight`` frames un-acked and skips camera frames while that many are out, so frames are
+dropped in the browser, never queued. Results come back as ``{"type": "result", "seq", "faces", "ms"}``.
+No pixels are ever stored in a trait: a saved notebook holds no face.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets
+from ipywebrtc import MediaStream
+from ipywidgets import widget_serialization
+
+from emowidgets.model import EMOTIONS
+from emowidgets.pipeline import FrameResult, Pipeline
+
+STATIC = Path(__file__).parent / "static"
+
+FrameCallback = Callable[[bytes | memoryview, int, int], None]
+"""``fn(jpeg, seq, timestamp_ms)``; called on the kernel's shell thread for each received frame."""
+
+STATUSES = ("waiting for permission", "waiting for stream", "permission denied", "no camera", "stream ended",
+            "share cancelled", "running", "error")
+
+
+class CameraWidget(anywidget.AnyWidget):
+    """Live camera, screen or ipywebrtc stream preview that sends JPEG frames to the kernel.
+
+    Args:
+        source: ``None``/``"camera"`` (``getUserMedia``), ``"screen"`` (``getDisplayMedia``) or an ipywebrtc
+            ``MediaStream`` widget (``CameraStream``, ``VideoStream``, ``WidgetStream``), which this widget
+            reads but never stops.
+        pipeline: if given, frames go to ``pipeline.submit`` and its results are drawn over the preview.
+        on_frame: frame callback used instead of ``pipeline.submit``.
+        **kwargs: trait values (``width``, ``height``, ``quality``, ``max_in_flight``).
+    """
+
+    _esm = STATIC / "camera.js"
+    _css = STATIC / "camera.css"
+
+    source = traitlets.Enum(("camera", "screen", "stream"), "camera").tag(sync=True)
+    stream = traitlets.Instance(MediaStream, allow_none=True).tag(sync=True, **widget_serialization)
+    width = traitlets.Int(0, help="requested width; 0: 640 (camera), 1280 (screen)").tag(sync=True)
+    height = traitlets.Int(0, help="requested height; 0: 480 (camera), 720 (screen)").tag(sync=True)
+    quality = traitlets.Float(0.8, min=0.05, max=1.0, help="JPEG quality").tag(sync=True)
+    max_in_flight = traitlets.Int(2, min=1, help="frames sent but not yet acked").tag(sync=True)
+    mirror = traitlets.Bool(True, help="mirror the camera preview (frames go unmirrored)").tag(sync=True)
+    status = traitlets.Unicode("waiting for permission", help=f"one of {STATUSES}").tag(sync=True)
+    error = traitlets.Unicode("", help="browser error text behind an error status").tag(sync=True)
+    fps = traitlets.Float(0.0, help="frames sent per second (browser clock)").tag(sync=True)
+    frames_sent = traitlets.Int(0).tag(sync=True)
+    frames_received = traitlets.Int(0, help="frames that reached the kernel (kernel-only, not synced)")
+    last_result = traitlets.Dict(help="latest result message: boxes, labels, no pixels (kernel-only)")
+
+    def __init__(self, source: str | MediaStream | None = None, *, pipeline: Pipeline | None = None,
+                 on_frame: FrameCallback | None = None, **kwargs: Any) -> None:
+        if isinstance(source, MediaStream):
+            kwargs.update(source="stream", stream=source)
+        elif source is not None:
+            kwargs["source"] = source
+        super().__init__(**kwargs)
+        self._pipeline = pipeline
+        self._on_frame = on_frame or (pipeline.submit if pipeline is not None else None)
+        self._lock = threading.Lock()
+        if pipeline is not None:
+            pipeline.add_listener(self.show_result)
+        self.on_msg(self._on_custom_msg)
+
+    def _on_custom_msg(self, _widget: object, content: dict[str, Any], buffers: list[memoryview]) -> None:
+        if not isinstance(content, dict) or content.get("type") != "frame":
+            return
+        seq = int(content.get("seq", 0))
+        try:
+            if buffers and self._on_frame is not None:
+                self._on_frame(buffers[0], seq, int(content.get("timestamp_ms", 0)))
+        finally:
+            self.send({"type": "ack", "seq": seq})
+            with self._lock:
+                self.frames_received += 1
+
+    def show_result(self, result: FrameResult) -> None:
+        """Draw ``result``'s boxes and labels over the preview; safe to call from any thread."""
+        message = result.to_message()
+        self.send({"type": "result", **message})
+        self.last_result = message
+
+    def close(self) -> None:
+        """Stop receiving results and close the widget (the browser stops its own tracks)."""
+        if self._pipeline is not None:
+            self._pipeline.remove_listener(self.show_result)
+        super().close()
+
+
+class EmotionGauge(anywidget.AnyWidget):
+    """Bars of class probabilities, the dominant class, processed fps and face count.
+
+    ``aggregate`` picks what the bars show when several faces are found: ``"largest"`` (default; the face
+    nearest the camera) or ``"mean"`` (average over faces). Trait updates are throttled to ``max_rate``
+    per second; the fps counts every result.
+    """
+
+    _esm = STATIC / "gauge.js"
+    _css = STATIC / "gauge.css"
+
+    labels = traitlets.List(traitlets.Unicode(), list(EMOTIONS)).tag(sync=True)
+    values = traitlets.List(traitlets.Float(), [0.0] * len(EMOTIONS)).tag(sync=True)
+    dominant = traitlets.Unicode("").tag(sync=True)
+    fps = traitlets.Float(0.0, help="processed frames per second over the last second").tag(sync=True)
+    faces = traitlets.Int(0).tag(sync=True)
+    aggregate = traitlets.Enum(("largest", "mean"), "largest").tag(sync=True)
+    max_rate = traitlets.Float(15.0, help="most trait updates per second")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._times: deque[float] = deque()
+        self._last_push = 0.0
+        self._lock = threading.Lock()
+
+    def update(self, result: FrameResult) -> None:
+        """Take one pipeline result; pushes traits at most ``max_rate`` times per second. Thread-safe."""
+        now = time.monotonic()
+        with self._lock:
+            self._times.append(now)
+            while self._times and now - self._times[0] > 1.0:
+                self._times.popleft()
+            if now - self._last_push < 1.0 / self.max_rate:
+                return
+            self._last_push = now
+            span = self._times[-1] - self._times[0]
+            fps = (len(self._times) - 1) / span if span > 0 else 0.0
+        values = self._aggregate(result)
+        with self.hold_sync():
+            if list(result.labels) != self.labels:
+                self.labels = list(result.labels)
+            self.faces = len(result.probs)
+            self.fps = round(fps, 1)
+            if values is not None:
+                self.values = [round(float(v), 3) for v in values]
+                self.dominant = result.labels[int(values.argmax())]
+            else:
+                self.dominant = ""
+
+    def _aggregate(self, result: FrameResult) -> np.ndarray | None:
+        if not len(result.probs):
+            return None
+        if self.aggregate == "mean":
+            return np.asarray(result.probs.mean(axis=0))
+        areas = result.boxes[:, 2] * result.boxes[:, 3]
+        return np.asarray(result.probs[int(areas.argmax())])
