@@ -171,7 +171,7 @@ class Pipeline:
         out = self.classifier.classify(crops)
         probs, labels = out.probs, EMOTIONS
         t4 = time.perf_counter()
-        ids = self.tracker.assign(det.boxes)
+        ids = self.tracker.assign(det.boxes, out.embeddings)
         head = self.head
         if head is not None and len(ids):
             probs, labels = head(out.embeddings, out.probs, ids)

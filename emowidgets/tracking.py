@@ -1,7 +1,15 @@
-"""Frame-to-frame face tracking: IoU matching (Hungarian) and per-track exponential smoothing.
+"""Frame-to-frame face tracking: IoU matching (Hungarian), re-identification and per-track smoothing.
 
 Gives each face a stable integer id while it stays in view, so its scores can be smoothed and a
-per-person adapter can be looked up. Ids are never reused within a tracker's life.
+per-person adapter (or a name) can be looked up. Ids are never reused within a tracker's life.
+
+Matching runs in two stages. First, detections continue the track whose last box they overlap
+most (IoU, Hungarian). Then, if embeddings are given, the detections left over are compared with
+the tracks left over *and* with recently lost tracks by the cosine similarity of the detection's
+embedding and the track's mean embedding (plus a bonus for overlapping the track's last box), so a
+face that leaves the frame for a while, or jumps when a video-call gallery re-flows, gets its old
+id back. The embeddings come from the emotion backbone, which was not trained to tell people
+apart: they separate clearly different faces (e.g. a man and a woman) but not look-alikes.
 """
 
 from __future__ import annotations
@@ -23,14 +31,37 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-6)
 
 
-@dataclasses.dataclass
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclasses.dataclass(eq=False)
 class Track:
-    """One tracked face: its id, last box, smoothed probabilities and frames since last seen."""
+    """One tracked face.
+
+    Attributes:
+        track_id: the stable id.
+        box: last box ``(4,)`` ``x, y, w, h`` in pixels.
+        probs: smoothed probabilities (empty until :meth:`Tracker.smooth` sees the track).
+        missed: consecutive frames without a detection.
+        embedding: running mean of the unit-length embeddings ``(D,)`` (``None`` if never given).
+        n_embeddings: how many embeddings the mean holds (capped, so old frames fade out).
+    """
 
     track_id: int
     box: np.ndarray
     probs: np.ndarray
     missed: int = 0
+    embedding: np.ndarray | None = None
+    n_embeddings: int = 0
+
+    def add_embedding(self, embedding: np.ndarray, cap: int) -> None:
+        """Fold one unit-length embedding into the running mean (a plain mean up to ``cap`` frames)."""
+        if self.embedding is None or self.embedding.shape != embedding.shape:
+            self.embedding, self.n_embeddings = embedding.copy(), 1
+            return
+        self.n_embeddings = min(self.n_embeddings + 1, cap)
+        self.embedding += (embedding - self.embedding) / self.n_embeddings
 
 
 class Tracker:
@@ -38,42 +69,86 @@ class Tracker:
 
     Args:
         smoothing: weight of the newest frame in the exponential moving average (1 = no smoothing).
-        min_iou: a detection continues a track only if their boxes overlap at least this much.
-        max_missed: frames a track survives without a detection.
+        min_iou: a detection continues a track by position only if their boxes overlap at least this much.
+        max_missed: frames a track stays active without a detection; then it is *lost*.
+        max_lost: frames a lost track can still be re-identified (only with embeddings); then it is gone.
+        min_similarity: cosine similarity (plus ``position_weight`` x IoU with the track's last box)
+            a detection needs to take over a lost or unmatched track.
+        position_weight: weight of the overlap with the track's last box in the re-identification score.
+        embedding_window: frames in a track's mean embedding before older frames start to fade.
     """
 
-    def __init__(self, smoothing: float = 0.4, min_iou: float = 0.2, max_missed: int = 10) -> None:
+    def __init__(self, smoothing: float = 0.4, min_iou: float = 0.2, max_missed: int = 10,
+                 max_lost: int = 750, min_similarity: float = 0.6, position_weight: float = 0.2,
+                 embedding_window: int = 100) -> None:
         self.smoothing = smoothing
         self.min_iou = min_iou
         self.max_missed = max_missed
+        self.max_lost = max_lost
+        self.min_similarity = min_similarity
+        self.position_weight = position_weight
+        self.embedding_window = embedding_window
         self.tracks: list[Track] = []
+        self.lost: list[Track] = []
         self._next_id = 1
 
-    def assign(self, boxes: np.ndarray) -> np.ndarray:
-        """Match this frame's boxes ``(N, 4)`` to tracks (new ids for new faces); return ids ``(N,)``."""
+    def assign(self, boxes: np.ndarray, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Match this frame's boxes ``(N, 4)`` to tracks; return ids ``(N,)`` (new ids for new faces).
+
+        With ``embeddings`` ``(N, D)`` the detections no box overlap explains are re-identified
+        against unmatched and lost tracks; without them only the overlap counts.
+        """
         n = len(boxes)
         ids = np.zeros(n, np.int64)
-        assigned: dict[int, int] = {}
+        assigned: dict[int, Track] = {}
         if n and self.tracks:
             iou = iou_matrix(boxes, np.stack([t.box for t in self.tracks]))
             rows, cols = linear_sum_assignment(-iou)
-            assigned = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= self.min_iou}
-        seen: set[int] = set()
+            assigned = {int(r): self.tracks[c] for r, c in zip(rows, cols, strict=True)
+                        if iou[r, c] >= self.min_iou}
+        units = _unit(np.asarray(embeddings, np.float32)) if embeddings is not None and n else None
+        if units is not None:
+            assigned.update(self._reidentify(boxes, units, assigned))
+        matched = list(assigned.values())  # Track compares by identity
+        self.tracks += [t for t in self.lost if t in matched]
+        self.lost = [t for t in self.lost if t not in matched]
         for i in range(n):
-            if i in assigned:
-                track = self.tracks[assigned[i]]
-                track.box, track.missed = boxes[i].copy(), 0
-            else:
+            track = assigned.get(i)
+            if track is None:
                 track = Track(self._next_id, boxes[i].copy(), np.zeros(0, np.float32))
                 self._next_id += 1
                 self.tracks.append(track)
+            track.box, track.missed = boxes[i].copy(), 0
+            if units is not None:
+                track.add_embedding(units[i], self.embedding_window)
             ids[i] = track.track_id
-            seen.add(track.track_id)
+        seen = {int(t) for t in ids}
         for track in self.tracks:
             if track.track_id not in seen:
                 track.missed += 1
+        for track in self.lost:
+            track.missed += 1
+        gone = [t for t in self.tracks if t.missed > self.max_missed]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        self.lost = [t for t in self.lost + [t for t in gone if t.embedding is not None]
+                     if t.missed <= self.max_missed + self.max_lost]
         return ids
+
+    def _reidentify(self, boxes: np.ndarray, units: np.ndarray, assigned: dict[int, Track]
+                    ) -> dict[int, Track]:
+        """Hungarian matching of the unassigned detections to unmatched active tracks and lost tracks."""
+        taken = list(assigned.values())
+        rows = [i for i in range(len(boxes)) if i not in assigned]
+        candidates = [t for t in self.tracks + self.lost if t not in taken and t.embedding is not None
+                      and t.embedding.shape == units.shape[1:]]
+        if not rows or not candidates:
+            return {}
+        means = _unit(np.stack([t.embedding for t in candidates if t.embedding is not None]))
+        score = units[rows] @ means.T + self.position_weight * iou_matrix(
+            boxes[rows], np.stack([t.box for t in candidates]))
+        r, c = linear_sum_assignment(-score)
+        return {rows[i]: candidates[j] for i, j in zip(r, c, strict=True)
+                if score[i, j] >= self.min_similarity}
 
     def smooth(self, ids: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """Fold this frame's ``probs`` ``(N, C)`` into each track's moving average; return the averages."""
@@ -88,11 +163,13 @@ class Tracker:
             out[i] = track.probs
         return out
 
-    def update(self, boxes: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def update(self, boxes: np.ndarray, probs: np.ndarray, embeddings: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`assign` then :meth:`smooth`: ``(track_ids (N,), smoothed probs (N, C))``."""
-        ids = self.assign(boxes)
+        ids = self.assign(boxes, embeddings)
         return ids, self.smooth(ids, probs)
 
     def reset(self) -> None:
-        """Forget every track (ids keep counting up)."""
+        """Forget every track, lost ones included (ids keep counting up)."""
         self.tracks = []
+        self.lost = []
