@@ -30,6 +30,11 @@ def load_labelled(path: str | Path, split: str | None = None) -> tuple[np.ndarra
     """
     path = Path(path)
     xk, yk = (f"{split}_x", f"{split}_y") if split else ("x", "y")
+    if not path.is_file():
+        raise DataFileError(f"data file not found: {path}")
+    with path.open("rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise DataFileError(f"{path} is not a readable .npz file (numpy.savez writes one)")
     try:
         with np.load(path, allow_pickle=False) as data:
             if xk not in data.files or yk not in data.files:

@@ -182,7 +182,7 @@ class Trainer:
         self.steps_per_epoch = n // cfg.batch_size
         self.teacher: tuple[Any, Any] | None = None
         if cfg.teacher:
-            teacher, _ = load_model(cfg.teacher)
+            teacher, _ = load_model(Path(cfg.teacher).expanduser())
             self.teacher = nnx.split(teacher)
         self.epoch_fn = jax.jit(self._epoch)
         self.eval_fn = jax.jit(self._eval_logits)

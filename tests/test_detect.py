@@ -1,0 +1,78 @@
+"""Face detection and cropping on the real photos and clips in ../shared/assets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CLIPS, IMAGES, video_frames
+from PIL import Image
+
+from emowidgets.detect import DetectorOptions, FaceDetector
+from emowidgets.preprocess import crop_faces
+
+# Face counts from ../shared/assets/images/README.md (full-range model, confidence 0.5).
+PHOTOS = [("group_5_people.jpg", 5), ("single_obama_smiling.jpg", 1), ("single_biden_neutral.jpg", 1),
+          ("single_astronaut.png", 1), ("single_cameraman_gray.png", 1), ("single_man_smiling.jpg", 1),
+          ("pair_pyfeat_neutral.jpg", 1), ("pair_franck_smile.jpg", 1)]
+
+
+@pytest.fixture(scope="module")
+def full():
+    with FaceDetector.create_from_options(DetectorOptions(model="full")) as det:
+        yield det
+
+
+@pytest.fixture(scope="module")
+def short():
+    with FaceDetector.create_from_options(DetectorOptions(model="short")) as det:
+        yield det
+
+
+@pytest.mark.parametrize(("name", "faces"), PHOTOS, ids=[p[0] for p in PHOTOS])
+def test_real_photos(full, name, faces):
+    image = np.asarray(Image.open(IMAGES / name))  # the gray PNG stays 1-channel: the detector must cope
+    det = full.detect(image)
+    assert len(det) == faces
+    assert det.boxes.shape == (faces, 4) and det.keypoints.shape == (faces, 6, 2)
+    assert (det.scores >= 0.5).all()
+
+
+def test_gray_frame_does_not_break_detector(short):
+    gray = np.asarray(Image.open(IMAGES / "single_cameraman_gray.png"))
+    assert gray.ndim == 2
+    assert len(short.detect(gray)) == 1
+    assert len(short.detect(np.asarray(Image.open(IMAGES / "single_astronaut.png").convert("RGB")))) == 1
+
+
+def test_blank_frame_has_no_faces(short):
+    det = short.detect(np.full((480, 640, 3), 128, np.uint8))
+    assert len(det) == 0 and det.boxes.shape == (0, 4)
+
+
+@pytest.mark.parametrize(("clip", "faces"), [("single_face.mp4", 1), ("multi_face.mp4", 4)])
+def test_clip_frames(short, clip, faces):
+    frames = video_frames(CLIPS / clip, every=25)
+    assert [len(short.detect(f)) for f in frames] == [faces] * len(frames)
+
+
+def test_tiled_mode_maps_boxes_back(full):
+    """The 3x2 gallery: tiled detection finds all 6 faces and each box lies in its own tile."""
+    frame = video_frames(CLIPS / "multi_face_3x2.mp4", every=50)[0]
+    tiled = FaceDetector.create_from_options(DetectorOptions(model="full", tiles=(2, 3)))
+    with tiled:
+        det = tiled.detect(frame)
+    assert len(det) == 6
+    centres = det.boxes[:, :2] + det.boxes[:, 2:] / 2
+    cells = {(int(cx // 320), int(cy // 240)) for cx, cy in centres}
+    assert len(cells) == 6
+
+
+def test_crops_are_aligned_faces(full):
+    image = np.asarray(Image.open(IMAGES / "group_5_people.jpg"))
+    det = full.detect(image)
+    crops = crop_faces(image, det, "full")
+    assert crops.shape == (5, 48, 48) and crops.dtype == np.float32
+    assert 0.0 <= crops.min() and crops.max() <= 1.0
+    # eyes are placed on the same row: the upper-middle band is darker-textured than a flat patch
+    assert crops.std(axis=(1, 2)).min() > 0.05
+    assert crop_faces(image, det.take(np.zeros(0, np.int64)), "full").shape == (0, 48, 48)

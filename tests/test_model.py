@@ -1,0 +1,137 @@
+"""The Flax model, its weight files, training (tiny config, resume) and the evaluate CLI."""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import FER
+from flax import nnx
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+from emowidgets.cli import main as cli
+from emowidgets.errors import ModelFileError
+from emowidgets.infer import resolve_model_path
+from emowidgets.model import EmotionNet, ModelConfig, load_model, save_model
+from emowidgets.train import TrainConfig, train
+
+
+def test_shapes():
+    net = EmotionNet(ModelConfig(widths=(8, 16), convs=1), rngs=nnx.Rngs(0))
+    net.eval()
+    x = jnp.zeros((3, 48, 48))
+    assert net.embed(x).shape == (3, 16)
+    assert net(x).shape == (3, 7)
+
+
+def test_shipped_weights_load():
+    for name in ("main", "fast"):
+        net, meta = load_model(resolve_model_path(name))
+        assert {"config", "backbone_id", "best_val"} <= set(meta)
+        assert resolve_model_path(name).stat().st_size < 20 * 1024 * 1024
+
+
+def test_save_load_round_trip(tmp_path):
+    net = EmotionNet(ModelConfig(widths=(8, 16), convs=1), rngs=nnx.Rngs(1))
+    net.eval()
+    save_model(net, tmp_path / "m.safetensors", note="x")
+    again, meta = load_model(tmp_path / "m.safetensors")
+    x = jnp.asarray(np.random.default_rng(0).random((2, 48, 48), np.float32))
+    np.testing.assert_allclose(net(x), again(x), atol=1e-6)
+    assert meta["note"] == "x"
+
+
+@pytest.fixture
+def weights(tmp_path):
+    net = EmotionNet(ModelConfig(widths=(8, 16), convs=1), rngs=nnx.Rngs(0))
+    path = tmp_path / "w.safetensors"
+    save_model(net, path)
+    return path
+
+
+def test_bad_weight_files(tmp_path, weights):
+    arrays = load_file(str(weights))
+    with safe_open(str(weights), framework="numpy") as f:
+        header_meta = f.metadata()
+    cases = {}
+    nan = dict(arrays)
+    nan["head/kernel"] = np.full_like(nan["head/kernel"], np.nan)
+    save_file(nan, str(tmp_path / "nan.safetensors"), metadata=header_meta)
+    cases["nan"] = (tmp_path / "nan.safetensors", "NaN")
+    shape = dict(arrays)
+    shape["head/kernel"] = np.zeros((3, 3), np.float32)
+    save_file(shape, str(tmp_path / "shape.safetensors"), metadata=header_meta)
+    cases["shape"] = (tmp_path / "shape.safetensors", "shape")
+    other = dict(header_meta, config=ModelConfig(widths=(16, 32), convs=1).to_json())
+    save_file(arrays, str(tmp_path / "other.safetensors"), metadata=other)
+    cases["other backbone"] = (tmp_path / "other.safetensors", "shape")
+    save_file(arrays, str(tmp_path / "nometa.safetensors"))
+    cases["no config"] = (tmp_path / "nometa.safetensors", "config")
+    (tmp_path / "trunc.safetensors").write_bytes(weights.read_bytes()[:-100])
+    cases["truncated"] = (tmp_path / "trunc.safetensors", "not a readable")
+    (tmp_path / "pickle.pkl").write_bytes(b"\x80\x04\x95" + b"\x00" * 64)
+    cases["pickle"] = (tmp_path / "pickle.pkl", "not a readable")
+    big = tmp_path / "big.safetensors"
+    with big.open("wb") as f:
+        f.truncate(65 * 1024 * 1024)
+    cases["oversized"] = (big, "limit")
+    cases["missing"] = (tmp_path / "nope.safetensors", "not found")
+    for name, (path, message) in cases.items():
+        with pytest.raises(ModelFileError, match=message):
+            load_model(path)
+        assert name
+
+
+def test_tiny_training_resumes(tmp_path):
+    cfg = TrainConfig.load("tiny")
+    run = tmp_path / "run"
+    first = train(cfg, FER, run_dir=run, progress=False)
+    assert first["epochs"] == 2 and 0.0 < first["best_val"] <= 1.0
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    # a second call finds the finished checkpoint: it resumes and trains no further epoch
+    second = train(cfg, FER, run_dir=run, export=tmp_path / "w.safetensors", progress=False)
+    assert second["best_val"] == first["best_val"]
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    net, meta = load_model(tmp_path / "w.safetensors")
+    assert meta["name"] == "tiny"
+    with pytest.raises(FileNotFoundError, match="known"):
+        TrainConfig.load("no-such-config")
+
+
+def test_evaluate_cli_json(tmp_path, capsys):
+    data = np.load(FER)
+    np.savez(tmp_path / "small.npz", x=data["test_x"][:64], y=data["test_y"][:64])
+    assert cli(["evaluate", "--data", str(tmp_path / "small.npz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result) >= {"n", "accuracy", "per_class_recall", "misses", "ms_per_face"}
+    assert result["n"] == 64 and result["accuracy"] > 0.4
+
+
+def test_evaluate_cli_detect(tmp_path, capsys):
+    data = np.load(FER)
+    np.savez(tmp_path / "small.npz", test_x=data["test_x"][:24], test_y=data["test_y"][:24])
+    assert cli(["evaluate", "--data", str(tmp_path / "small.npz"), "--split", "test", "--detect", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 24 and result["misses"] <= 3
+
+
+@pytest.mark.parametrize(("arrays", "message"), [
+    ({"x": np.zeros((4, 48, 48), np.uint8), "y": np.array([0, 1, 7, 2])}, "outside 0-6"),
+    ({"x": np.zeros((4, 48, 48), np.float32), "y": np.zeros(4, int)}, "uint8"),
+    ({"x": np.zeros((4, 48, 48), np.uint8), "y": np.zeros(3, int)}, "vector of 4"),
+    ({"images": np.zeros((4, 48, 48), np.uint8)}, "no 'x'"),
+], ids=["label-7", "float-images", "length-mismatch", "missing-keys"])
+def test_evaluate_cli_bad_data(tmp_path, capsys, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    assert cli(["evaluate", "--data", str(tmp_path / "bad.npz")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_cli_not_npz(tmp_path, capsys):
+    (tmp_path / "x.npz").write_text("hello")
+    assert cli(["evaluate", "--data", str(tmp_path / "x.npz")]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err

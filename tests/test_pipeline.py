@@ -1,0 +1,115 @@
+"""The live pipeline on real video frames: emotion response, compile count, bad frames, threading."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+import simplejpeg
+from conftest import CLIPS, video_frames
+from PIL import Image
+
+from emowidgets.errors import FrameError
+from emowidgets.model import EMOTIONS
+
+HAPPY = EMOTIONS.index("happy")
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=80)
+
+
+def test_happy_rises_neutral_to_smile(pipeline):
+    """single_face.mp4 goes neutral (0-3 s) -> clear smile (5-13 s): mean P(happy) must rise."""
+    frames = video_frames(CLIPS / "single_face.mp4", every=5)
+    happy = np.array([pipeline.process_bytes(jpeg(f), i).raw_probs[0, HAPPY] for i, f in enumerate(frames)])
+    third = len(happy) // 3
+    assert happy[-third:].mean() > happy[:third].mean() + 0.3
+    assert happy[-third:].mean() > 0.5
+
+
+def test_sad_to_happy(pipeline):
+    frames = video_frames(CLIPS / "sad_to_happy.mp4", every=12)  # 2 frames per second
+    happy = [r.raw_probs[0, HAPPY] if len(r.raw_probs) else np.nan
+             for r in (pipeline.process_array(f) for f in frames)]
+    assert np.nanmean(happy[14:]) > np.nanmean(happy[:4]) + 0.3
+
+
+def test_compile_count_constant_as_faces_vary(pipeline):
+    clf = pipeline.classifier
+    for n in (1, 2, 4, 8, 16, 32, 64):  # compile every bucket once
+        clf.classify(np.zeros((n, 48, 48), np.float32))
+    before = clf.compile_count
+    blank = np.full((480, 640, 3), 90, np.uint8)
+    multi = video_frames(CLIPS / "multi_face.mp4", every=50)
+    single = video_frames(CLIPS / "single_face.mp4", every=100)
+    counts = []
+    for frame in [blank, *multi, *single, blank]:
+        counts.append(len(pipeline.process_array(frame).boxes))
+    for n in range(0, 40, 3):
+        clf.classify(np.zeros((n, 48, 48), np.float32))
+    assert {0, 1, 4} <= set(counts)
+    assert clf.compile_count == before
+
+
+def _bad_frames() -> dict[str, bytes]:
+    good = jpeg(video_frames(CLIPS / "single_face.mp4", every=300)[0])
+    rgba, gray, tiny = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    Image.new("RGBA", (320, 240), (10, 20, 30, 128)).save(rgba, "PNG")
+    Image.new("L", (320, 240), 100).save(gray, "PNG")
+    Image.new("RGB", (1, 1)).save(tiny, "PNG")
+    huge = simplejpeg.encode_jpeg(np.zeros((8000, 8000, 3), np.uint8), quality=10)
+    return {"corrupt": good[: len(good) // 2] + b"garbage" * 10, "empty": b"", "1x1": tiny.getvalue(),
+            "8000x8000": huge, "rgba": rgba.getvalue(), "gray": gray.getvalue(), "text": b"not an image"}
+
+
+def test_bad_frames_raise_clear_errors(pipeline):
+    bad = _bad_frames()
+    for name in ("corrupt", "empty", "1x1", "8000x8000", "text"):
+        with pytest.raises(FrameError):
+            pipeline.process_bytes(bad[name])
+    for name in ("rgba", "gray"):  # unusual but valid: processed, no face
+        assert len(pipeline.process_bytes(bad[name]).boxes) == 0
+
+
+def test_worker_survives_bad_frames_and_counts_them():
+    from emowidgets.pipeline import Pipeline, PipelineOptions
+
+    results = []
+    with Pipeline.create_from_options(PipelineOptions(queue_size=64), warmup=False) as p:
+        p.add_listener(results.append)
+        p.start()
+        good = jpeg(video_frames(CLIPS / "single_face.mp4", every=300)[0])
+        bad = _bad_frames()
+        for i, data in enumerate([good, bad["corrupt"], bad["empty"], bad["1x1"], bad["8000x8000"], bad["text"],
+                                  bad["rgba"], bad["gray"], good]):
+            p.submit(data, seq=i)
+        deadline = time.monotonic() + 60
+        while p.stats.processed + p.stats.bad_frames < 9 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert p.stats.bad_frames == 5
+        assert p.stats.processed == 4
+        assert [r.seq for r in results] == [0, 6, 7, 8]
+        assert len(results[-1].boxes) == 1
+
+
+def test_queue_drops_oldest():
+    from emowidgets.pipeline import Pipeline, PipelineOptions
+
+    with Pipeline.create_from_options(PipelineOptions(queue_size=2), warmup=False) as p:
+        for i in range(5):  # worker not started: everything stays queued
+            p.submit(b"x", seq=i)
+        assert p.stats.dropped == 3
+        assert [seq for _, seq, _ in p._queue] == [3, 4]
+
+
+def test_result_message_has_no_pixels(pipeline):
+    frame = video_frames(CLIPS / "multi_face.mp4", every=100)[0]
+    msg = pipeline.process_array(frame).to_message()
+    assert len(msg["faces"]) == 4
+    for face in msg["faces"]:
+        assert set(face) == {"box", "id", "label", "score"}
+        assert all(0 <= v <= 1 for v in face["box"])
+    assert len(str(msg)) < 2000
