@@ -1,0 +1,74 @@
+"""VideoFileSource: PyAV decoding of the real clips, feeding the real pipeline, end-of-stream and errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import CLIPS
+
+from emowidgets.errors import EmowidgetsError
+from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.sources import SourceState, VideoFileError, VideoFileSource
+
+SHORT = CLIPS / "single_face_short.mp4"  # 640x360, 30 fps, 72 frames
+
+
+def test_frames_are_rgb_with_increasing_timestamps():
+    source = VideoFileSource(SHORT, realtime=False, size=(320, 180))
+    frames = list(source.frames())
+    assert len(frames) == 72 == source.frames_read
+    assert {f.shape for f, _ in frames} == {(180, 320, 3)} and frames[0][0].dtype == np.uint8
+    ts = np.array([t for _, t in frames])
+    assert ts[0] == 0 and np.all(np.diff(ts) > 0) and abs(ts[-1] - 71 * 1000 / 30) <= 1
+    assert source.fps == pytest.approx(30) and source.duration_s == pytest.approx(2.4, abs=0.05)
+
+
+def test_run_feeds_every_frame_to_the_pipeline_and_ends_cleanly(pipeline: Pipeline):
+    pipeline.tracker.reset()
+    source = VideoFileSource(SHORT, realtime=False)
+    results: list[FrameResult] = []
+    assert source.run(pipeline, results.append) == 72
+    assert source.state is SourceState.ENDED and source.error == ""
+    assert [r.seq for r in results] == list(range(72))
+    assert all(len(r.track_ids) == 1 for r in results)
+    assert len({int(r.track_ids[0]) for r in results}) == 1
+    assert (results[0].width, results[0].height) == (640, 360)
+
+
+def test_realtime_keeps_to_the_clip_clock_and_can_be_stopped(pipeline: Pipeline):
+    source = VideoFileSource(SHORT, realtime=True, size=(320, 180))
+    t0 = time.monotonic()
+    processed = source.run(pipeline)
+    assert time.monotonic() - t0 >= 2.3
+    assert source.state is SourceState.ENDED
+    assert processed + source.frames_dropped == 72
+
+    source = VideoFileSource(SHORT, realtime=True)
+    timer = threading.Timer(0.5, source.stop)
+    timer.start()
+    processed = source.run(pipeline)
+    assert source.state is SourceState.STOPPED and 0 < processed < 40
+
+
+def test_missing_file_has_a_clear_error(tmp_path):
+    with pytest.raises(VideoFileError, match="no such video file"):
+        VideoFileSource(tmp_path / "class.mp4")
+
+
+def test_not_a_video_has_a_clear_error(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_bytes(b"not a video " * 100)
+    with pytest.raises(EmowidgetsError, match="cannot read video file"):
+        VideoFileSource(path)
+
+
+def test_truncated_video_fails_with_state_and_message(tmp_path, pipeline: Pipeline):
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes((CLIPS / "multi_face.mp4").read_bytes()[:50_000])
+    source = VideoFileSource(path, realtime=False, size=(320, 240))
+    with pytest.raises(VideoFileError, match="corrupt after frame"):
+        source.run(pipeline)
+    assert source.state is SourceState.FAILED and "corrupt" in source.error
