@@ -104,7 +104,8 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int, seeds: i
         members = groups == group
         usable = members & found
         classes = [k for k in range(len(EMOTIONS)) if (usable & (y == k)).sum() >= shots + 1]
-        left_out = [name for k, name in enumerate(EMOTIONS) if k not in classes and (members & (y == k)).any()]
+        present = [k for k in range(len(EMOTIONS)) if (members & (y == k)).any()]
+        left_out = [EMOTIONS[k] for k in present if k not in classes]
         if left_out:
             skipped[str(group)] = left_out
             log.warning("group %s: skipping %s (fewer than %d usable images)", group, left_out, shots + 1)
