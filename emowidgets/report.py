@@ -1,0 +1,161 @@
+"""After-class report: one self-contained HTML file with matplotlib plots (PNG, embedded) from a class log.
+
+The report shows the class timeline (stacked shares of the seven emotions over time, faces present)
+and a per-student summary (time present, dominant emotion, share of time with a negative dominant
+emotion, mean score of each emotion). Students are named by the name given in the class view, or
+``#id`` for a track that was never named.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emowidgets.classlog import read_log
+from emowidgets.errors import DataFileError
+from emowidgets.model import EMOTIONS
+
+# One colour per emotion, in EMOTIONS order; the class view's JS uses the same ones.
+COLORS = ("#d62728", "#8c564b", "#9467bd", "#f2b701", "#1f77b4", "#17becf", "#aaaaaa")
+NEGATIVE = ("angry", "disgust", "fear", "sad")
+
+
+def student_keys(track_ids: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Per row, the student's display name: the last name given to its track, else ``#<track id>``."""
+    last_name: dict[int, str] = {}
+    for tid, name in zip(track_ids, names, strict=True):
+        if name:
+            last_name[int(tid)] = str(name)
+    return np.array([last_name.get(int(t), f"#{int(t)}") for t in track_ids], dtype=object)
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _timeline(t_s: np.ndarray, probs: np.ndarray, times: np.ndarray) -> str:
+    import matplotlib.pyplot as plt
+
+    span = max(float(t_s.max()), 1.0)
+    n_bins = int(min(120, max(10, span // 5)))
+    edges = np.linspace(0, span, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, t_s, side="right") - 1, 0, n_bins - 1)
+    shares = np.full((n_bins, len(EMOTIONS)), np.nan)
+    present = np.zeros(n_bins)
+    for b in range(n_bins):
+        rows = which == b
+        if rows.any():
+            shares[b] = probs[rows].mean(axis=0)
+            frames = times[rows]
+            present[b] = len(frames) / len(np.unique(frames))  # mean faces per logged frame
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.stackplot(centres, np.nan_to_num(shares).T, labels=EMOTIONS, colors=COLORS)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of the class")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.set_title("Class timeline: mean emotion scores of all faces")
+    ax2.step(centres, present, where="mid", color="k")
+    ax2.set_ylim(0, max(present.max(), 1) * 1.15)
+    ax2.set_ylabel("faces")
+    ax2.set_xlabel("time since start (s)")
+    return _png(fig)
+
+
+def _students(summary: list[dict[str, Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(summary) + 1.2))
+    left = np.zeros(len(summary))
+    for k, emotion in enumerate(EMOTIONS):
+        values = np.array([s["mean"][k] for s in summary])
+        ax.barh([s["student"] for s in summary], values, left=left, color=COLORS[k], label=emotion)
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("mean score while present")
+    ax.set_title("Per student")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return _png(fig)
+
+
+def summarize(log: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per student: ``student``, ``rows``, ``present_s``, ``dominant``, ``negative_share``, ``mean`` (7,)."""
+    probs = np.stack([log[e] for e in EMOTIONS], axis=1).astype(np.float64)
+    keys = student_keys(log["track_id"], log["name"])
+    times = log["time_ms"]
+    frame_dt = float(np.median(np.diff(np.unique(times)))) if len(np.unique(times)) > 1 else 0.0
+    negative = np.isin(np.array(EMOTIONS)[probs.argmax(axis=1)], NEGATIVE)
+    out = []
+    for key in dict.fromkeys(keys):
+        rows = keys == key
+        mean = probs[rows].mean(axis=0)
+        out.append({"student": str(key), "rows": int(rows.sum()),
+                    "present_s": len(np.unique(times[rows])) * frame_dt / 1000,
+                    "dominant": EMOTIONS[int(mean.argmax())], "negative_share": float(negative[rows].mean()),
+                    "mean": mean})
+    return sorted(out, key=lambda s: -s["rows"])
+
+
+def write_report(log_path: str | Path, out: str | Path | None = None) -> Path:
+    """Write the HTML report of a class log (``.parquet``/``.csv``); return its path.
+
+    Args:
+        log_path: the log written by :class:`~emowidgets.classlog.ClassLog`.
+        out: the ``.html`` to write; default: next to the log, same name.
+
+    Raises:
+        DataFileError: the log holds no rows or is not a class log.
+    """
+    log_path = Path(log_path)
+    out_path = Path(out) if out is not None else log_path.with_suffix(".html")
+    log = read_log(log_path)
+    if len(log["time_ms"]) == 0:
+        raise DataFileError(f"{log_path} holds no rows: nothing was logged")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    times = log["time_ms"]
+    t_s = (times - times.min()) / 1000
+    probs = np.stack([log[e] for e in EMOTIONS], axis=1).astype(np.float64)
+    summary = summarize(log)
+    start = datetime.datetime.fromtimestamp(times.min() / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    rows_html = "\n".join(
+        f"<tr><td>{html.escape(s['student'])}</td><td>{s['present_s']:.0f}</td><td>{s['dominant']}</td>"
+        f"<td>{s['mean'].max():.2f}</td><td>{100 * s['negative_share']:.0f}%</td>"
+        + "".join(f"<td>{v:.2f}</td>" for v in s["mean"]) + "</tr>" for s in summary)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Class report: {html.escape(log_path.name)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;font-size:14px}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child{{text-align:left}}.note{{color:#555;font-size:13px}}</style></head><body>
+<h1>Class report</h1>
+<p>Log <code>{html.escape(log_path.name)}</code>, started {start}, {t_s.max():.0f} s,
+{len(np.unique(times))} logged frames, {len(summary)} students (tracked faces).</p>
+<img alt="class timeline" src="{_timeline(t_s, probs, times)}">
+<h2>Per student</h2>
+<img alt="per-student emotion scores" src="{_students(summary)}">
+<table><tr><th>student</th><th>present (s)</th><th>dominant</th><th>score</th><th>negative dominant</th>
+{"".join(f"<th>{e}</th>" for e in EMOTIONS)}</tr>
+{rows_html}</table>
+<p class="note">Scores are a facial-expression classifier's output (about 72% accurate on the FER2013
+test set), not feelings: posed and spontaneous expressions differ, lighting and camera angle matter, and
+a neutral-looking face can be attentive. Use them as a prompt to look, never as a grade.
+"Negative dominant" is the share of a student's frames whose top score is angry, disgust, fear or sad.</p>
+</body></html>
+"""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(page, encoding="utf-8")
+    return out_path
