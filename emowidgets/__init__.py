@@ -1,15 +1,47 @@
-"""emowidgets: live face-emotion recognition widgets for Jupyter."""
+"""emowidgets: live face-emotion recognition widgets for Jupyter.
 
-import importlib as _importlib
+Imports are lazy so ``import emowidgets`` is instant; the heavy stack (JAX, MediaPipe) loads on first use.
+"""
 
-_LAZY = {"live": "emowidgets.live", "LiveView": "emowidgets.live",
-         "CameraWidget": "emowidgets.widgets", "EmotionGauge": "emowidgets.widgets"}
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "EMOTIONS": "emowidgets.model",
+    "EmowidgetsError": "emowidgets.errors",
+    "FrameError": "emowidgets.errors",
+    "ModelFileError": "emowidgets.errors",
+    "DataFileError": "emowidgets.errors",
+    "NoFaceError": "emowidgets.errors",
+    "DetectorOptions": "emowidgets.detect",
+    "FaceDetector": "emowidgets.detect",
+    "ClassifierOptions": "emowidgets.infer",
+    "EmotionClassifier": "emowidgets.infer",
+    "Pipeline": "emowidgets.pipeline",
+    "PipelineOptions": "emowidgets.pipeline",
+    "FrameResult": "emowidgets.pipeline",
+    "evaluate": "emowidgets.evaluate",
+}
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from emowidgets.detect import DetectorOptions, FaceDetector
+    from emowidgets.errors import DataFileError, EmowidgetsError, FrameError, ModelFileError, NoFaceError
+    from emowidgets.evaluate import evaluate
+    from emowidgets.infer import ClassifierOptions, EmotionClassifier
+    from emowidgets.model import EMOTIONS
+    from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
 
 
-def __getattr__(name: str) -> object:
-    """Import the widget API on first use (it loads jax and mediapipe)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'emowidgets' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value  # importing emowidgets.live set the attribute to the submodule; the function wins
-    return value
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'emowidgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

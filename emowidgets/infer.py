@@ -7,6 +7,7 @@ can check that.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import threading
 from pathlib import Path
@@ -105,7 +106,9 @@ class EmotionClassifier:
 
         compile_buckets(self.options.buckets[:1])
         if background:
-            threading.Thread(target=compile_buckets, args=(self.options.buckets[1:],), daemon=True).start()
+            thread = threading.Thread(target=compile_buckets, args=(self.options.buckets[1:],), daemon=True)
+            thread.start()
+            atexit.register(thread.join)  # XLA aborts if the interpreter exits mid-compile
         else:
             compile_buckets(self.options.buckets[1:])
 

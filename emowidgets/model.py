@@ -191,8 +191,8 @@ def load_model(path: str | Path) -> tuple[EmotionNet, dict[str, str]]:
     if "config" not in meta:
         raise ModelFileError(f"{path} has no emowidgets model config in its metadata")
     config = ModelConfig.from_json(meta["config"])
-    model = nnx.eval_shape(lambda: EmotionNet(config, rngs=nnx.Rngs(0)))
-    state = nnx.state(model, (nnx.Param, nnx.BatchStat))
+    # Build the model abstractly (no random init: that costs seconds of eager XLA ops), then fill it in.
+    graph, state = nnx.split(nnx.eval_shape(lambda: EmotionNet(config, rngs=nnx.Rngs(0))))
     expected = _flatten(nnx.to_pure_dict(state))
     if set(expected) != set(arrays):
         missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
@@ -202,10 +202,8 @@ def load_model(path: str | Path) -> tuple[EmotionNet, dict[str, str]]:
             raise ModelFileError(f"{path}: {name} has shape {arrays[name].shape}, expected {want.shape}")
         if not np.isfinite(arrays[name]).all():
             raise ModelFileError(f"{path}: {name} holds NaN or inf values")
-    real = EmotionNet(config, rngs=nnx.Rngs(0))
-    real_state = nnx.state(real, (nnx.Param, nnx.BatchStat))
-    nnx.replace_by_pure_dict(real_state, _unflatten({k: jnp.asarray(v) for k, v in arrays.items()}))
-    nnx.update(real, real_state)
+    nnx.replace_by_pure_dict(state, _unflatten({k: jnp.asarray(v) for k, v in arrays.items()}))
+    real = nnx.merge(graph, state)
     real.eval()
     meta.setdefault("backbone_id", backbone_id(arrays))
     return real, meta
