@@ -1,0 +1,217 @@
+"""Helpers for browser tests: JupyterLab server, fake-camera Chromium, notebook driving (Playwright sync API).
+
+Recipes and pitfalls are measured in ``shared/docs/browser-testing.md``. Typical use::
+
+    with JupyterLab(root) as lab, sync_playwright() as p:
+        browser = launch_chromium(p, y4m=make_y4m(CLIPS / "single_face.mp4", tmp / "cam.y4m"))
+        page = new_page(browser, camera=True)
+        open_notebook(page, lab, "quickstart.ipynb")
+        run_all(page)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path(os.environ.get("EMOWIDGETS_CHROMIUM", "/usr/bin/chromium"))
+HAVE_CHROMIUM = CHROMIUM.exists()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_y4m(src: Path, dst: Path, *, seconds: float = 7.0, size: tuple[int, int] = (640, 480),
+             fps: int = 30) -> Path:
+    """Convert a clip into the raw .y4m Chromium's fake camera plays (looped); ~14 MB/s at 640x480x30."""
+    if not dst.exists():
+        vf = f"scale={size[0]}:{size[1]},fps={fps}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-t", str(seconds), "-vf", vf,
+                        "-pix_fmt", "yuv420p", str(dst)], check=True)
+    return dst
+
+
+class JupyterLab:
+    """A JupyterLab server on a free port with a token, serving ``root``; a context manager."""
+
+    def __init__(self, root: Path, *, token: str = "emowtest", port: int | None = None,
+                 log: Path | None = None) -> None:
+        self.root = root
+        self.token = token
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log or root / "jupyterlab.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, path: str, **query: str) -> str:
+        """Absolute URL of ``path`` with the token (and ``query``) appended."""
+        params = "&".join([*(f"{k}={v}" if v else k for k, v in query.items()), f"token={self.token}"])
+        return f"{self.base}/{path.lstrip('/')}?{params}"
+
+    def start(self, timeout: float = 60.0) -> JupyterLab:
+        """Start the server (with this interpreter, so kernels use the same environment) and wait for it."""
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               "JUPYTER_CONFIG_DIR": str(self.root / ".jupyter"),
+               "JUPYTER_RUNTIME_DIR": str(self.root / ".run")}
+        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+               "--allow-root", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+               f"--LabApp.workspaces_dir={self.root / '.workspaces'}",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        labconfig = self.root / ".jupyter" / "labconfig"
+        labconfig.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast over the widgets
+        (labconfig / "page_config.json").write_text(json.dumps(
+            {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+        with self.log.open("wb") as log:
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited ({self._proc.returncode}); see {self.log}")
+            with contextlib.suppress(OSError):
+                self.api("GET", "api/status")
+                return self
+            time.sleep(0.3)
+        raise TimeoutError(f"jupyter lab did not answer in {timeout} s; see {self.log}")
+
+    def api(self, method: str, path: str) -> Any:
+        """Call the REST API; returns the decoded JSON (or ``None`` for an empty body)."""
+        req = urllib.request.Request(self.url(path), method=method)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def kernels(self) -> list[dict[str, Any]]:
+        """Running kernels as the server lists them."""
+        return list(self.api("GET", "api/kernels"))
+
+    def kernel_pids(self) -> list[int]:
+        """Process ids of this server's kernels (found by their connection file names)."""
+        ids = [k["id"] for k in self.kernels()]
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                with contextlib.suppress(OSError):
+                    cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+                    if any(f"kernel-{kid}.json" in cmdline for kid in ids):
+                        pids.append(int(proc.name))
+        return pids
+
+    def kill_kernels(self) -> None:
+        """Shut down every kernel of this server (they pile up between tests otherwise)."""
+        for kernel in self.kernels():
+            with contextlib.suppress(urllib.error.URLError):
+                self.api("DELETE", f"api/kernels/{kernel['id']}")
+
+    def stop(self) -> None:
+        """Kill the kernels and the server."""
+        if self._proc is None:
+            return
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            self.kill_kernels()
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> JupyterLab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def chromium_args(y4m: Path | None = None) -> list[str]:
+    """Fake camera flags. No ``--use-fake-ui-for-media-stream``: contexts grant or deny the camera."""
+    args = ["--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
+    if y4m is not None:
+        args.append(f"--use-file-for-fake-video-capture={y4m}")
+    return args
+
+
+def launch_chromium(playwright: Any, y4m: Path | None = None, *, headless: bool = True) -> Any:
+    """Debian's Chromium with a fake camera (the y4m looped, or Chromium's test pattern)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=headless,
+                                      args=chromium_args(y4m))
+
+
+def new_page(browser: Any, *, camera: bool, viewport: tuple[int, int] = (1280, 900)) -> Any:
+    """A page in a fresh context where camera access is granted (``camera=True``) or denied."""
+    context = browser.new_context(permissions=["camera"] if camera else [],
+                                  viewport={"width": viewport[0], "height": viewport[1]})
+    return context.new_page()
+
+
+def copy_notebook(src: Path, root: Path, name: str | None = None) -> str:
+    """Copy ``src`` into the server root (a fresh copy per test: autosave writes outputs back)."""
+    dst = root / (name or src.name)
+    shutil.copyfile(src, dst)
+    return dst.name
+
+
+def write_notebook(root: Path, name: str, *cells: str) -> str:
+    """Write a notebook of code cells (python3 kernelspec, no outputs) into the server root."""
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                     "source": src} for src in cells],
+          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+          "nbformat": 4, "nbformat_minor": 4}
+    (root / name).write_text(json.dumps(nb))
+    return name
+
+
+IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+PROMPTS_JS = "[...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]"
+
+
+def open_notebook(page: Any, lab: JupyterLab, name: str, timeout: float = 60.0) -> None:
+    """Open ``name`` in a fresh workspace (``?reset``) and wait until its kernel is idle."""
+    page.goto(lab.url(f"lab/tree/{name}", reset=""))
+    page.wait_for_selector(IDLE, timeout=timeout * 1000)
+
+
+def run_all(page: Any, attempts: int = 3) -> None:
+    """Run all cells via Run -> Run All Cells; retried when the click was a no-op (seen in ~1 of 4 runs)."""
+    for _ in range(attempts):
+        page.click(".jp-NotebookPanel .jp-Cell .jp-InputPrompt >> nth=0")
+        page.click("li.lm-MenuBar-item:has-text('Run')")
+        page.click("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)")
+        with contextlib.suppress(Exception):
+            page.wait_for_function(f"() => {PROMPTS_JS}.some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))",
+                                   timeout=5000)
+            return
+    raise RuntimeError(f"Run All did not start after {attempts} attempts")
+
+
+def wait_run_done(page: Any, timeout: float = 120.0) -> None:
+    """Wait until every code cell has a prompt number and the kernel is idle."""
+    page.wait_for_function(f"() => {{ const ps = {PROMPTS_JS}; "
+                           "return ps.length && ps.every(p => /\\[\\d+\\]/.test(p.textContent)); }",
+                           timeout=timeout * 1000)
+    page.wait_for_selector(IDLE, timeout=timeout * 1000)
+
+
+def poll(page: Any, js: str, timeout: float = 30.0, arg: Any = None) -> Any:
+    """Wait until the JS expression/function ``js`` is truthy in the page; returns its value."""
+    return page.wait_for_function(js, arg=arg, timeout=timeout * 1000).json_value()
+
+
+def outputs_text(page: Any) -> str:
+    """All output areas' text (to show kernel errors in assertion messages)."""
+    js = "els => els.map(e => e.innerText).join('\\n')"
+    return str(page.eval_on_selector_all(".jp-OutputArea-output", js))

@@ -1,0 +1,95 @@
+"""End to end: the quickstart notebook in JupyterLab + headless Chromium, single_face.mp4 as the camera."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from browser import (
+    HAVE_CHROMIUM,
+    JupyterLab,
+    copy_notebook,
+    launch_chromium,
+    make_y4m,
+    new_page,
+    open_notebook,
+    outputs_text,
+    poll,
+    run_all,
+    write_notebook,
+)
+from conftest import CLIPS, ROOT
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+
+SCREENSHOT = ROOT / "docs" / "images" / "live.png"
+BOX = ".emow-box:not([hidden])"
+VALUES_JS = "[...document.querySelectorAll('.emow-gauge-value')].map(e => e.textContent).join(' ')"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with JupyterLab(tmp_path_factory.mktemp("lab")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    y4m = make_y4m(CLIPS / "single_face.mp4", tmp_path_factory.mktemp("cam") / "single_face.y4m")
+    with sync_playwright() as p:
+        b = launch_chromium(p, y4m)
+        yield b
+        b.close()
+
+
+def gauge_state(page) -> dict:
+    return page.evaluate(f"""() => ({{
+        fps: parseFloat(document.querySelector('.emow-gauge-fps').dataset.value),
+        values: {VALUES_JS},
+        dominant: document.querySelector('.emow-gauge-dominant').textContent }})""")
+
+
+def test_quickstart_shows_face_box_and_gauge(lab, browser):
+    name = copy_notebook(ROOT / "notebooks" / "quickstart.ipynb", lab.root)
+    page = new_page(browser, camera=True)
+    try:
+        open_notebook(page, lab, name)
+        run_all(page)
+        try:
+            label = poll(page, f"() => document.querySelector('{BOX} .emow-label')?.textContent", timeout=120)
+        except Exception as exc:
+            raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
+        assert label.split()[0] in {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+        assert page.text_content(".emow-status") == "running"
+        first = gauge_state(page)
+        poll(page, f"""(first) => parseFloat(document.querySelector('.emow-gauge-fps').dataset.value) > 0
+                       && {VALUES_JS} !== first.values""", arg=first, timeout=20)
+        later = gauge_state(page)
+        assert later["fps"] > 0
+        assert later["dominant"] not in ("", "no face")
+        poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 20", timeout=20)
+        with contextlib.suppress(PlaywrightTimeout):  # the clip turns to a smile (and loops every 7 s)
+            poll(page, "() => document.querySelector('.emow-gauge-dominant').textContent === 'happy'", timeout=10)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.locator(".emow-live").screenshot(path=str(SCREENSHOT))
+    finally:
+        page.context.close()
+        lab.kill_kernels()
+
+
+def test_camera_permission_denied_is_shown(lab, browser):
+    code = "from emowidgets.widgets import CameraWidget\nCameraWidget()"
+    name = write_notebook(lab.root, "denied.ipynb", code)
+    page = new_page(browser, camera=False)
+    try:
+        open_notebook(page, lab, name)
+        run_all(page)
+        page.wait_for_selector(".emow-status[data-status='permission denied']", timeout=60000)
+        assert "NotAllowedError" in page.text_content(".emow-status")
+        assert page.query_selector(BOX) is None
+    finally:
+        page.context.close()
+        lab.kill_kernels()
