@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import simplejpeg
@@ -51,8 +52,7 @@ def main() -> None:
 
     jpegs = clip_frames(args.clip, args.frames)
     first_jpeg = "/tmp/emowidgets_bench_first.jpg"
-    with open(first_jpeg, "wb") as f:
-        f.write(jpegs[0])
+    Path(first_jpeg).write_bytes(jpegs[0])
     out = subprocess.run([sys.executable, "-c", FIRST_RESULT, first_jpeg, args.model], capture_output=True,
                          text=True, check=True).stdout.split()
     first_result_s = float(out[0])

@@ -26,7 +26,23 @@ _EXPORTS = {
     "FrameResult": "emowidgets.pipeline",
     "evaluate": "emowidgets.evaluate",
 }
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "EMOTIONS",
+    "ClassifierOptions",
+    "DataFileError",
+    "DetectorOptions",
+    "EmotionClassifier",
+    "EmowidgetsError",
+    "FaceDetector",
+    "FrameError",
+    "FrameResult",
+    "ModelFileError",
+    "NoFaceError",
+    "Pipeline",
+    "PipelineOptions",
+    "__version__",
+    "evaluate",
+]
 
 if TYPE_CHECKING:
     from emowidgets.detect import DetectorOptions, FaceDetector

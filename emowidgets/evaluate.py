@@ -56,7 +56,7 @@ def load_labelled(path: str | Path, split: str | None = None) -> tuple[np.ndarra
 def _as_crops(x: np.ndarray) -> np.ndarray:
     if x.shape[1:] == (CROP_SIZE, CROP_SIZE):
         return x.astype(np.float32) / 255.0
-    return np.stack([np.asarray(Image.fromarray(im).resize((CROP_SIZE, CROP_SIZE), Image.BILINEAR))
+    return np.stack([np.asarray(Image.fromarray(im).resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BILINEAR))
                      for im in x]).astype(np.float32) / 255.0
 
 
@@ -69,7 +69,7 @@ def detect_largest_crop(detector: FaceDetector, gray: np.ndarray) -> np.ndarray 
     img = Image.fromarray(gray)
     if min(img.size) < DETECT_MIN_SIDE:
         scale = DETECT_MIN_SIDE / min(img.size)
-        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BILINEAR)
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
     arr = np.asarray(img)
     pad = arr.shape[0] // 4
     arr = np.pad(arr, pad, mode="edge")

@@ -59,6 +59,7 @@ class EmotionClassifier:
         self.metadata = metadata
         self.labels = EMOTIONS
         self.compile_count = 0
+        self.config = net.config
         net.eval()
         graph, state = nnx.split(net)
         flip = options.flip_tta
@@ -90,7 +91,7 @@ class EmotionClassifier:
     @property
     def embed_dim(self) -> int:
         """Size of the embeddings."""
-        return int(self._state["head"]["kernel"].shape[0])
+        return self.config.embed_dim
 
     def bucket(self, n: int) -> int:
         """The compiled batch size that ``n`` faces are padded to (``n`` <= largest bucket)."""

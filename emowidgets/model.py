@@ -137,8 +137,8 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
+def _unflatten(flat: dict[str, Any]) -> dict[Any, Any]:
+    tree: dict[Any, Any] = {}
     for name, value in flat.items():
         node = tree
         *parents, leaf = name.split("/")

@@ -51,8 +51,8 @@ class PipelineOptions:
         keep_crops: put the aligned 48x48 crops in each result (kernel memory only; for calibration).
     """
 
-    detector: DetectorOptions = DetectorOptions()
-    classifier: ClassifierOptions = ClassifierOptions()
+    detector: DetectorOptions = dataclasses.field(default_factory=DetectorOptions)
+    classifier: ClassifierOptions = dataclasses.field(default_factory=ClassifierOptions)
     smoothing: float = 0.4
     queue_size: int = 2
     max_faces: int = 64

@@ -44,7 +44,7 @@ class TrainConfig:
     """Recipe for one training run; stored as JSON in ``emowidgets/configs/NAME.json``."""
 
     name: str
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     epochs: int = 100
     batch_size: int = 128
     peak_lr: float = 0.05
@@ -168,7 +168,10 @@ class Trainer:
         self.cfg = cfg
         model = EmotionNet(cfg.model, rngs=nnx.Rngs(cfg.seed))
         model.train()
-        self.graph_train, self.params, self.bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
+        graph_train, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)  # type: ignore[misc]
+        self.graph_train: Any = graph_train
+        self.params: Any = params
+        self.bstats: Any = bstats
         model.eval()
         self.graph_eval = nnx.graphdef(model)
         self.ema_params, self.ema_bstats = self.params, self.bstats

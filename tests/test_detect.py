@@ -72,7 +72,7 @@ def test_crops_are_aligned_faces(full):
     det = full.detect(image)
     crops = crop_faces(image, det, "full")
     assert crops.shape == (5, 48, 48) and crops.dtype == np.float32
-    assert 0.0 <= crops.min() and crops.max() <= 1.0
+    assert crops.min() >= 0.0 and crops.max() <= 1.0
     # eyes are placed on the same row: the upper-middle band is darker-textured than a flat patch
     assert crops.std(axis=(1, 2)).min() > 0.05
     assert crop_faces(image, det.take(np.zeros(0, np.int64)), "full").shape == (0, 48, 48)

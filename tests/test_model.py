@@ -29,7 +29,7 @@ def test_shapes():
 
 def test_shipped_weights_load():
     for name in ("main", "fast"):
-        net, meta = load_model(resolve_model_path(name))
+        _, meta = load_model(resolve_model_path(name))
         assert {"config", "backbone_id", "best_val"} <= set(meta)
         assert resolve_model_path(name).stat().st_size < 20 * 1024 * 1024
 
@@ -96,7 +96,7 @@ def test_tiny_training_resumes(tmp_path):
     second = train(cfg, FER, run_dir=run, export=tmp_path / "w.safetensors", progress=False)
     assert second["best_val"] == first["best_val"]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
-    net, meta = load_model(tmp_path / "w.safetensors")
+    _, meta = load_model(tmp_path / "w.safetensors")
     assert meta["name"] == "tiny"
     with pytest.raises(FileNotFoundError, match="known"):
         TrainConfig.load("no-such-config")
