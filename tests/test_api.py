@@ -1,0 +1,26 @@
+"""The public API: a short, checked ``__all__``; importing the package is cheap (the heavy stack loads lazily)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import emowidgets
+
+
+def test_exports_resolve():
+    for name in emowidgets.__all__:
+        assert getattr(emowidgets, name) is not None, name
+    assert sorted(emowidgets.__all__) == sorted(dir(emowidgets))
+
+
+def test_import_is_lazy():
+    code = "import sys, emowidgets; print('jax' in sys.modules, 'mediapipe' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, "-m", "emowidgets", "--help"], capture_output=True, text=True, check=True)
+    for command in ("train", "evaluate", "report"):
+        assert command in out.stdout
