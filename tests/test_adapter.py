@@ -1,0 +1,220 @@
+"""Few-shot adapter: fitting on real embeddings, one compile per bucket, files, head, fewshot evaluation."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import FER
+from safetensors.numpy import save_file
+
+from emowidgets.adapter import (
+    AdapterOptions,
+    AdapterSet,
+    BaseHead,
+    compile_count,
+    fit_adapter,
+    load_adapter,
+    save_adapter,
+)
+from emowidgets.errors import DataFileError, ModelFileError
+from emowidgets.fewshot import evaluate_fewshot_file
+from emowidgets.model import EMOTIONS
+
+N_IMAGES = 700
+
+
+@pytest.fixture(scope="module")
+def fer(classifier):
+    """First FER test images: uint8 images, labels, embeddings and base probabilities (real main model)."""
+    with np.load(FER) as d:
+        x, y = d["test_x"][:N_IMAGES], d["test_y"][:N_IMAGES].astype(np.int64)
+    out = classifier.classify(x.astype(np.float32) / 255)
+    return x, y, out.embeddings, out.probs
+
+
+@pytest.fixture(scope="module")
+def base(classifier):
+    return BaseHead.from_classifier(classifier)
+
+
+def shots_and_rest(y, classes, k, seed=0):
+    rng = np.random.default_rng(seed)
+    shots = np.concatenate([rng.choice(np.flatnonzero(y == c), k, replace=False) for c in classes])
+    rest = np.isin(y, classes)
+    rest[shots] = False
+    return shots, np.flatnonzero(rest)
+
+
+def test_new_label_set_beats_chance_on_unseen_images(fer):
+    _, y, emb, _ = fer
+    classes = [3, 5, 6]  # renamed: the names are new to the model, so this is prototype mode
+    names = ["smiling", "startled", "calm"]
+    shots, rest = shots_and_rest(y, classes, 10)
+    steps = []
+    adapter, report = fit_adapter(emb[shots], np.searchsorted(classes, y[shots]), names,
+                                  on_step=lambda i, loss: steps.append(i))
+    acc = (adapter.predict(emb[rest]).argmax(1) == np.searchsorted(classes, y[rest])).mean()
+    assert report.mode == "prototype" and adapter.labels == tuple(names)
+    assert acc > 0.6, f"accuracy {acc:.2f} on {len(rest)} unseen images (chance 0.33)"
+    assert report.heldout_accuracy is not None and report.heldout_n == 3
+    assert steps == list(range(report.steps)) and len(report.losses) == report.steps
+    assert np.isfinite(report.losses).all() and report.seconds > 0
+
+
+def test_base_mode_keeps_base_columns_and_learns_new_class(fer, base):
+    _, y, emb, probs = fer
+    kept = [0, 3, 6]
+    names = [EMOTIONS[c] for c in kept] + ["confused"]  # "confused" stands in for a new class: surprise faces
+    shots, rest = shots_and_rest(y, [*kept, 5], 5, seed=1)
+    labels = np.array([[*kept, 5].index(v) for v in y[shots]])
+    adapter, report = fit_adapter(emb[shots], labels, names, base=base)
+    assert report.mode == "base" and adapter.backbone_id == base.backbone_id
+    out = adapter.predict(emb[rest])
+    agree = (out[:, :3].argmax(1) == probs[rest][:, kept].argmax(1)).mean()
+    assert agree > 0.97, f"base columns moved: {agree:.3f} agreement with the base model"
+    recall = (out[y[rest] == 5].argmax(1) == 3).mean()
+    assert recall > 0.6, f"new class recall {recall:.2f}"
+
+
+def test_train_step_compiles_once_per_bucket(fer, base):
+    _, y, emb, _ = fer
+    fit_adapter(emb[:10], y[:10] % 2, ["a", "b"])  # warm the 16-shot bucket
+    before = compile_count()["train"]
+    for n, names, b in [(12, ["a", "b", "c"], None), (16, [f"c{i}" for i in range(12)], None),
+                        (14, ["happy", "sad", "new"], base), (9, list(EMOTIONS), base)]:
+        fit_adapter(emb[:n], np.arange(n) % len(names), names, AdapterOptions(lr=0.01, max_steps=20), base=b)
+    assert compile_count()["train"] == before
+
+
+def test_bad_label_sets_are_refused(fer):
+    _, _, emb, _ = fer
+    with pytest.raises(ValueError, match="2 to 12 labels"):
+        fit_adapter(emb[:3], np.zeros(3), ["only"])
+    with pytest.raises(ValueError, match="distinct"):
+        fit_adapter(emb[:4], np.arange(4) % 2, ["a", "a"])
+    with pytest.raises(ValueError, match=r"no shots for \['c'\]"):
+        fit_adapter(emb[:4], np.arange(4) % 2, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="largest shot bucket"):
+        fit_adapter(emb[:300], np.arange(300) % 2, ["a", "b"])
+
+
+@pytest.fixture(scope="module")
+def fitted(fer, base):
+    _, y, emb, _ = fer
+    shots, _ = shots_and_rest(y, [3, 6], 4)
+    return fit_adapter(emb[shots], np.searchsorted([3, 6], y[shots]), ["happy", "neutral"], base=base)[0]
+
+
+def test_save_load_round_trip(tmp_path, fitted, fer, base):
+    path = tmp_path / "a.safetensors"
+    save_adapter(fitted, path)
+    loaded = load_adapter(path, base.backbone_id)
+    assert loaded.labels == fitted.labels and loaded.shots == {"happy": 4, "neutral": 4}
+    assert loaded.created == fitted.created and loaded.mode == "base"
+    np.testing.assert_allclose(loaded.predict(fer[2]), fitted.predict(fer[2]), atol=1e-6)
+
+
+def _rewrite(path, **changes):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta, arrays = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    arrays.update({k: v for k, v in changes.items() if isinstance(v, np.ndarray)})
+    meta.update({k: v for k, v in changes.items() if isinstance(v, str)})
+    save_file(arrays, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("case, match", [
+    ("other_backbone", "another backbone"),
+    ("wrong_shape", "wrong shape"),
+    ("nan", "NaN or inf"),
+    ("oversized", "over the .* limit"),
+    ("truncated", "truncated"),
+    ("not_safetensors", "not a safetensors"),
+    ("not_adapter", "not an emowidgets adapter"),
+    ("missing", "not found"),
+], ids=lambda v: v if isinstance(v, str) and " " not in v else "")
+def test_bad_adapter_files_raise(tmp_path, fitted, base, case, match):
+    path = tmp_path / "a.safetensors"
+    save_adapter(fitted, path)
+    expected = base.backbone_id
+    if case == "other_backbone":
+        expected = "0123456789abcdef"
+    elif case == "wrong_shape":
+        _rewrite(path, bias=np.zeros(3, np.float32))
+    elif case == "nan":
+        kernel = np.zeros((fitted.embed_dim, 2), np.float32)
+        kernel[0, 0] = np.nan
+        _rewrite(path, kernel=kernel)
+    elif case == "oversized":
+        path.write_bytes(path.read_bytes() + b"\0" * (1024 * 1024))
+    elif case == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif case == "not_safetensors":
+        path.write_bytes(b"PK\x03\x04 this is a zip, or a pickle, or anything else")
+    elif case == "not_adapter":
+        save_file({"w": np.zeros(3, np.float32)}, str(path), metadata={"format": "something"})
+    elif case == "missing":
+        path = tmp_path / "nothing.safetensors"
+    with pytest.raises(ModelFileError, match=match):
+        load_adapter(path, expected)
+
+
+def test_header_longer_than_file_is_truncated(tmp_path, base):
+    path = tmp_path / "a.safetensors"
+    path.write_bytes(struct.pack("<Q", 10_000) + b"{}")
+    with pytest.raises(ModelFileError, match="truncated"):
+        load_adapter(path, base.backbone_id)
+
+
+def test_adapter_set_head_mixes_label_sets(fer, fitted, base):
+    _, y, emb, probs = fer
+    shots, _ = shots_and_rest(y, [3, 4], 3)
+    person, _ = fit_adapter(emb[shots], np.searchsorted([3, 4], y[shots]), ["happy", "bored"], base=base)
+    head = AdapterSet()
+    ids = np.array([7, 8, 9])
+    out, labels = head(emb[:3], probs[:3], ids)
+    assert labels == EMOTIONS
+    np.testing.assert_array_equal(out, probs[:3])
+    head.room = fitted
+    head.set_person(8, person)
+    out, labels = head(emb[:3], probs[:3], ids)
+    assert labels == ("happy", "neutral", "bored")
+    np.testing.assert_allclose(out[[0, 2], :2], fitted.predict(emb[[0, 2]]), atol=1e-6)
+    np.testing.assert_allclose(out[1, [0, 2]], person.predict(emb[1:2])[0], atol=1e-6)
+    assert out[1, 1] == 0 and (out[[0, 2], 2] == 0).all()
+    np.testing.assert_allclose(out.sum(1), 1, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory, fer):
+    """A grouped .npz of real FER images; the groups are made up (image index mod 2), not people."""
+    x, y, _, _ = fer
+    path = tmp_path_factory.mktemp("fewshot") / "grouped.npz"
+    np.savez(path, x=x[:240], y=y[:240], person=np.arange(240) % 2)
+    return path
+
+
+def test_evaluate_fewshot_file_reports_keys(grouped, caplog):
+    result = evaluate_fewshot_file(grouped, group_key="person", shots=2, seeds=2, progress=False)
+    for key in ("groups", "shots", "zero_shot_accuracy", "few_shot_accuracy", "fit_seconds_median"):
+        assert key in result
+    assert result["groups"] == 2 and result["shots"] == 2 and result["n_test"] > 100
+    assert 0 <= result["few_shot_accuracy"] <= 1 and 0 <= result["zero_shot_accuracy"] <= 1
+    assert result["skipped"], "disgust has too few images in 240 FER faces and must be reported"
+    assert "skipping ['disgust']" in caplog.text
+    with pytest.raises(DataFileError, match="no group array 'speaker'"):
+        evaluate_fewshot_file(grouped, group_key="speaker", shots=2, progress=False)
+
+
+def test_cli_evaluate_fewshot_json(grouped):
+    proc = subprocess.run([sys.executable, "-m", "emowidgets", "evaluate", "fewshot", "--data", str(grouped),
+                           "--group-key", "person", "--shots", "3", "--json"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["shots"] == 3 and result["groups"] == 2
