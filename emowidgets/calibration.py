@@ -1,0 +1,187 @@
+"""Calibration widget: capture a few shots per label from the live camera, fit an adapter, apply it.
+
+An ipywidgets composition next to a :class:`~emowidgets.widgets.CameraWidget`: an editable label
+list, a Capture and a 1-second Burst button per label with shot counters, Train (progress, loss
+curve, held-back accuracy), Apply (sets ``pipeline.head``) and Reset. Shots are kept as backbone
+embeddings in kernel memory only; no pixels are ever put in widget state, so there are no thumbnails
+and a saved notebook holds no face. A capture is refused when no face is visible.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ipywidgets as w
+import matplotlib.pyplot as plt
+import numpy as np
+
+from emowidgets.adapter import Adapter, AdapterOptions, BaseHead, fit_adapter
+from emowidgets.errors import NoFaceError
+from emowidgets.pipeline import FrameResult, Pipeline
+
+
+class CalibrationWidget(w.VBox):
+    """Few-shot calibration panel for a running :class:`Pipeline`.
+
+    Args:
+        pipeline: the live pipeline; its results feed the captures and Apply sets its ``head``.
+        labels: starting label list (2..12 names, base emotions and/or new ones).
+        options: adapter fitting settings.
+        burst_seconds: how long a Burst capture collects frames.
+    """
+
+    def __init__(self, pipeline: Pipeline, labels: tuple[str, ...] = ("happy", "neutral", "confused"),
+                 options: AdapterOptions | None = None, burst_seconds: float = 1.0, **kwargs: Any) -> None:
+        self.pipeline = pipeline
+        self.options = options or AdapterOptions()
+        self.burst_seconds = burst_seconds
+        self.shots: dict[str, list[np.ndarray]] = {}
+        self.adapter: Adapter | None = None
+        self._latest: FrameResult | None = None
+        self._burst: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+        self._base = BaseHead.from_classifier(pipeline.classifier)
+        self.label_text = w.Text(", ".join(labels), description="labels", continuous_update=False)
+        self.rows = w.VBox()
+        self.status = w.HTML("")
+        self.progress = w.IntProgress(0, min=0, max=self.options.max_steps, description="training")
+        self.accuracy = w.HTML("")
+        self.curve = w.Output()
+        self.train_button = w.Button(description="Train", icon="play")
+        self.apply_button = w.Button(description="Apply", disabled=True)
+        self.reset_button = w.Button(description="Reset")
+        self.label_text.observe(lambda _: self._rebuild(), "value")
+        self.train_button.on_click(lambda _: self._guard(self.train))
+        self.apply_button.on_click(lambda _: self._guard(self.apply))
+        self.reset_button.on_click(lambda _: self.reset())
+        buttons = w.HBox([self.train_button, self.apply_button, self.reset_button])
+        super().__init__([self.label_text, self.rows, buttons, self.progress, self.accuracy, self.curve,
+                          self.status], **kwargs)
+        self._rebuild()
+        pipeline.add_listener(self.on_result)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label list as typed (comma separated, blanks dropped)."""
+        return tuple(dict.fromkeys(s.strip() for s in self.label_text.value.split(",") if s.strip()))
+
+    def _rebuild(self) -> None:
+        self.shots = {name: self.shots.get(name, []) for name in self.labels}
+        rows = []
+        for name in self.labels:
+            capture, burst = w.Button(description="Capture"), w.Button(description=f"Burst {self.burst_seconds:g}s")
+            capture.on_click(lambda _, n=name: self._guard(lambda: self.capture(n)))
+            burst.on_click(lambda _, n=name: self._guard(lambda: self.start_burst(n)))
+            rows.append(w.HBox([w.Label(name, layout={"width": "120px"}), capture, burst,
+                                w.Label(f"{len(self.shots[name])} shots")]))
+        self.rows.children = rows
+
+    def _guard(self, fn: Any) -> None:
+        """Run a button action; show its error in the status line instead of raising into the frontend."""
+        try:
+            fn()
+        except (NoFaceError, ValueError) as exc:
+            self.status.value = f"<span style='color:#b00'>{exc}</span>"
+
+    def on_result(self, result: FrameResult) -> None:
+        """Pipeline listener: remember the latest frame; during a burst, keep its largest face."""
+        with self._lock:
+            self._latest = result
+            burst = self._burst
+        if burst is None:
+            return
+        name, until = burst
+        if time.monotonic() > until:
+            with self._lock:
+                self._burst = None
+            self._refresh_counts()
+        elif len(result.boxes):
+            self._add(name, result)
+
+    def _add(self, name: str, result: FrameResult) -> None:
+        largest = int(np.argmax(result.boxes[:, 2] * result.boxes[:, 3]))
+        with self._lock:
+            self.shots[name].append(np.array(result.embeddings[largest]))
+
+    def _refresh_counts(self) -> None:
+        for row, name in zip(self.rows.children, self.labels, strict=False):
+            row.children[-1].value = f"{len(self.shots.get(name, []))} shots"
+
+    def capture(self, name: str) -> None:
+        """Take the largest face of the latest frame as a shot of ``name``.
+
+        Raises:
+            NoFaceError: no face in the latest frame.
+        """
+        with self._lock:
+            result = self._latest
+        if result is None or not len(result.boxes):
+            raise NoFaceError("no face visible: capture refused; face the camera and try again")
+        self._add(name, result)
+        self._refresh_counts()
+        self.status.value = f"captured {name}"
+
+    def start_burst(self, name: str) -> None:
+        """Collect the largest face of every frame for ``burst_seconds`` as shots of ``name``."""
+        with self._lock:
+            if self._latest is None or not len(self._latest.boxes):
+                raise NoFaceError("no face visible: burst refused; face the camera and try again")
+            self._burst = (name, time.monotonic() + self.burst_seconds)
+        self.status.value = f"capturing {name} for {self.burst_seconds:g} s"
+
+    def train(self) -> None:
+        """Fit an adapter on the shots; shows progress, the loss curve and held-back accuracy."""
+        names = self.labels
+        with self._lock:
+            pairs = [(emb, k) for k, name in enumerate(names) for emb in self.shots.get(name, [])]
+        if not pairs:
+            raise ValueError("no shots yet: capture a few per label first")
+        emb = np.stack([p[0] for p in pairs])
+        labels = np.array([p[1] for p in pairs])
+        self.progress.value = 0
+
+        def on_step(step: int, _loss: float) -> None:
+            self.progress.value = step + 1
+
+        self.adapter, report = fit_adapter(emb, labels, names, self.options, base=self._base, on_step=on_step)
+        self.progress.value = self.progress.max
+        held = "n/a (need 2+ shots per label)" if report.heldout_accuracy is None else (
+            f"{report.heldout_accuracy:.0%} of {report.heldout_n}")
+        self.accuracy.value = f"held-back accuracy: {held}; {report.steps} steps in {report.seconds:.2f} s"
+        self.curve.clear_output(wait=True)
+        with self.curve:
+            fig, ax = plt.subplots(figsize=(4, 2))
+            ax.plot(report.losses)
+            ax.set_xlabel("step")
+            ax.set_ylabel("loss")
+            plt.show()
+            plt.close(fig)
+        self.apply_button.disabled = False
+        self.status.value = "trained: press Apply to use it live"
+
+    def apply(self) -> None:
+        """Use the fitted adapter for every live face (``pipeline.head``)."""
+        if self.adapter is None:
+            raise ValueError("nothing to apply: press Train first")
+        self.pipeline.head = self.adapter
+        self.status.value = f"applied: {', '.join(self.adapter.labels)}"
+
+    def reset(self) -> None:
+        """Back to the base model, forget shots and the adapter."""
+        self.pipeline.head = None
+        self.adapter = None
+        with self._lock:
+            self.shots = {name: [] for name in self.labels}
+            self._burst = None
+        self.apply_button.disabled = True
+        self.accuracy.value = ""
+        self.curve.clear_output()
+        self._refresh_counts()
+        self.status.value = "reset to the base model"
+
+    def close(self) -> None:
+        """Stop listening to the pipeline and close the panel."""
+        self.pipeline.remove_listener(self.on_result)
+        super().close()

@@ -1,0 +1,58 @@
+"""CalibrationWidget on the real pipeline with real photos: refused captures, train, apply, reset."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import IMAGES
+
+from emowidgets.calibration import CalibrationWidget
+from emowidgets.errors import NoFaceError
+
+
+def _states(widget):
+    yield widget.get_state()
+    for child in getattr(widget, "children", ()):
+        yield from _states(child)
+
+
+def test_calibrate_apply_reset(pipeline):
+    smile = pipeline.process_bytes((IMAGES / "single_man_smiling.jpg").read_bytes())
+    calm = pipeline.process_bytes((IMAGES / "single_biden_neutral.jpg").read_bytes())
+    empty = pipeline.process_array(np.full((240, 320, 3), 128, np.uint8))
+    assert len(smile.boxes) and len(calm.boxes) and not len(empty.boxes)
+    panel = CalibrationWidget(pipeline, labels=("grinning", "neutral"))
+    try:
+        with pytest.raises(NoFaceError, match="no face visible"):
+            panel.capture("grinning")
+        panel.on_result(empty)
+        with pytest.raises(NoFaceError, match="capture refused"):
+            panel.capture("grinning")
+        panel.train_button.click()  # no shots: the error lands in the status line
+        assert "no shots yet" in panel.status.value
+        for result, name in [(smile, "grinning"), (calm, "neutral")]:
+            panel.on_result(result)
+            for _ in range(3):
+                panel.capture(name)
+        assert panel.rows.children[0].children[-1].value == "3 shots"
+        panel.burst_seconds = 0.3
+        panel.start_burst("neutral")
+        panel.on_result(calm)
+        panel.on_result(calm)
+        time.sleep(0.35)
+        panel.on_result(calm)  # after the burst: not kept
+        assert len(panel.shots["neutral"]) == 5 and panel.rows.children[1].children[-1].value == "5 shots"
+        panel.train()
+        assert panel.adapter is not None and panel.adapter.labels == ("grinning", "neutral")
+        assert "held-back accuracy" in panel.accuracy.value and not panel.apply_button.disabled
+        panel.apply()
+        live = pipeline.process_bytes((IMAGES / "single_man_smiling.jpg").read_bytes())
+        assert live.labels == ("grinning", "neutral") and live.dominant == ["grinning"]
+        assert not any(isinstance(v, bytes | memoryview) for s in _states(panel) for v in s.values())
+        panel.reset()
+        assert pipeline.head is None and panel.rows.children[0].children[-1].value == "0 shots"
+    finally:
+        pipeline.head = None
+        panel.close()
