@@ -51,7 +51,7 @@ function render({ model, el }) {
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d");
   // Measurements for tests and benchmarks (performance.now() milliseconds), read via el.emowStats.
-  const stats = { cameraFrames: 0, sent: 0, acked: 0, results: 0, latencies: [], resultTimes: [], faces: [] };
+  const stats = { cameraFrames: 0, sent: 0, acked: 0, results: 0, latencies: [], faces: [], kernelMs: [], encodeMs: [], ackMs: [] };
   el.emowStats = stats;
 
   let alive = true;
@@ -89,8 +89,11 @@ function render({ model, el }) {
       const buf = await blob.arrayBuffer();
       if (!alive) return;
       const header = { type: "frame", seq: s, timestamp_ms: Math.round(performance.timeOrigin + t), width: w, height: h };
+      const sentAt = performance.now();
       model.send(header, undefined, [buf]);
+      pending.set(s, sentAt);
       stats.sent++;
+      if (stats.encodeMs.length < MAX_SAMPLES) stats.encodeMs.push(sentAt - t);
     }, "image/jpeg", model.get("quality"));
   }
 
@@ -132,7 +135,11 @@ function render({ model, el }) {
   function onMessage(msg) {
     if (!msg || !alive) return;
     if (msg.type === "ack") {
-      if (pending.delete(msg.seq)) stats.acked++;
+      const sentAt = pending.get(msg.seq);
+      if (sentAt !== undefined && pending.delete(msg.seq)) {
+        stats.acked++;
+        if (stats.ackMs.length < MAX_SAMPLES) stats.ackMs.push(performance.now() - sentAt);
+      }
       pump();
     } else if (msg.type === "result" && msg.seq > lastDrawnSeq) {
       lastDrawnSeq = msg.seq;
@@ -143,8 +150,8 @@ function render({ model, el }) {
       stats.results++;
       if (t !== undefined && stats.latencies.length < MAX_SAMPLES) {
         stats.latencies.push(now - t);
-        stats.resultTimes.push(now);
         stats.faces.push(msg.faces.length);
+        stats.kernelMs.push(msg.ms);
       }
     }
   }

@@ -1,0 +1,110 @@
+"""Live widget end to end: JupyterLab + headless Chromium, a video clip as the fake camera.
+
+    python benchmarks/live_browser.py --clip ../shared/assets/clips/single_face.mp4 --seconds 10 --json
+
+Latency is measured in the page: from the moment the widget grabs a camera frame (drawImage) to the moment
+the result for that frame is drawn over the preview. Last stdout line (with --json): one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from browser import JupyterLab, launch_chromium, make_y4m, new_page, open_notebook, poll, run_all, write_notebook
+
+STATS_JS = """() => { const s = document.querySelector('.emow-camera').emowStats;
+  return {t: performance.now(), camera: s.cameraFrames, sent: s.sent, results: s.results, n: s.latencies.length,
+          e: s.encodeMs.length, a: s.ackMs.length}; }"""
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 1) if values else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of streaming before measuring")
+    parser.add_argument("--model", default="main")
+    parser.add_argument("--detector", default="short", choices=["short", "full"])
+    parser.add_argument("--size", default="640x480", help="camera size (the clip is scaled to it)")
+    parser.add_argument("--max-in-flight", type=int, default=2)
+    parser.add_argument("--quality", type=float, default=0.8)
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+
+    with tempfile.TemporaryDirectory(prefix="emow-bench-") as tmp:
+        root = Path(tmp)
+        y4m = make_y4m(args.clip, root / "camera.y4m", seconds=8, size=(width, height))
+        code = (f"from emowidgets.live import live\nview = live(model={args.model!r}, detector={args.detector!r}, "
+                f"width={width}, height={height}, max_in_flight={args.max_in_flight}, quality={args.quality})\n"
+                "view")
+        name = write_notebook(root, "bench.ipynb", code)
+        with JupyterLab(root) as lab, sync_playwright() as p:
+            browser = launch_chromium(p, y4m)
+            page = new_page(browser, camera=True)
+            open_notebook(page, lab, name)
+            t_start = time.monotonic()
+            run_all(page)
+            poll(page, "() => document.querySelector('.emow-camera')?.emowStats?.results > 0", timeout=180)
+            startup_s = time.monotonic() - t_start
+            page.wait_for_timeout(args.warmup * 1000)
+            s0 = page.evaluate(STATS_JS)
+            page.wait_for_timeout(args.seconds * 1000)
+            s1 = page.evaluate(STATS_JS)
+            window = page.evaluate("([s0, s1]) => { const s = document.querySelector('.emow-camera').emowStats;"
+                                   " return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n),"
+                                   " kernel: s.kernelMs.slice(s0.n, s1.n), encode: s.encodeMs.slice(s0.e, s1.e),"
+                                   " ack: s.ackMs.slice(s0.a, s1.a)}; }", [s0, s1])
+            status = page.text_content(".emow-status")
+            pids = lab.kernel_pids()
+            kernel_rss = max((rss_mb(pid) for pid in pids), default=float("nan"))
+            browser.close()
+
+    dt = (s1["t"] - s0["t"]) / 1000
+    lat = np.asarray(window["lat"], float)
+    out = {
+        "clip": args.clip.name, "size": args.size, "model": args.model, "max_in_flight": args.max_in_flight,
+        "seconds": round(dt, 2),
+        "processed_fps": round((s1["results"] - s0["results"]) / dt, 2),
+        "camera_fps": round((s1["camera"] - s0["camera"]) / dt, 2),
+        "sent_fps": round((s1["sent"] - s0["sent"]) / dt, 2),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+        "p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
+        "kernel_ms_p50": median(window["kernel"]),
+        "encode_ms_p50": median(window["encode"]),
+        "ack_rtt_ms_p50": median(window["ack"]),
+        "faces_per_frame": round(float(np.mean(window["faces"])), 2) if window["faces"] else 0.0,
+        "kernel_rss_mb": round(kernel_rss, 1),
+        "startup_s": round(startup_s, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "status": status,
+    }
+    if not args.json:
+        for key, value in out.items():
+            print(f"{key:>16}: {value}")
+    else:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
