@@ -15,8 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
+from emowidgets.detect import DetectorOptions
 from emowidgets.errors import EmowidgetsError
 from emowidgets.pipeline import FrameResult, Pipeline
+
+# Detector settings per kind of source (measured in docs/classroom.md, ``benchmarks/gallery.py --sweep``):
+# a webcam shows one or a few large faces; a shared video-call gallery shows up to 36 small ones.
+DETECTOR_PRESETS: dict[str, DetectorOptions] = {
+    "camera": DetectorOptions(model="short"),
+    "gallery": DetectorOptions(model="short", tiles=(3, 3)),
+}
+
+
+def detector_for(kind: str) -> DetectorOptions:
+    """The detector settings for ``"camera"`` or ``"gallery"`` (a shared screen or a recorded class)."""
+    if kind not in DETECTOR_PRESETS:
+        raise ValueError(f"source kind must be one of {sorted(DETECTOR_PRESETS)}, not {kind!r}")
+    return DETECTOR_PRESETS[kind]
 
 
 class VideoFileError(EmowidgetsError, ValueError):
