@@ -55,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="emow-bench-") as tmp:
         root = Path(tmp)
         y4m = make_y4m(args.clip, root / "camera.y4m", seconds=8, size=(width, height))
-        code = (f"from emowidgets.live import live\nview = live(model={args.model!r}, detector={args.detector!r}, "
+        code = (f"import emowidgets\nview = emowidgets.live(model={args.model!r}, detector={args.detector!r}, "
                 f"width={width}, height={height}, max_in_flight={args.max_in_flight}, quality={args.quality})\n"
                 "view")
         name = write_notebook(root, "bench.ipynb", code)

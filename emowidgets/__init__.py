@@ -25,32 +25,61 @@ _EXPORTS = {
     "PipelineOptions": "emowidgets.pipeline",
     "FrameResult": "emowidgets.pipeline",
     "evaluate": "emowidgets.evaluate",
+    "live": "emowidgets.liveview",
+    "LiveView": "emowidgets.liveview",
+    "CameraWidget": "emowidgets.widgets",
+    "EmotionGauge": "emowidgets.widgets",
+    "AdapterOptions": "emowidgets.adapter",
+    "AdapterSet": "emowidgets.adapter",
+    "fit_adapter": "emowidgets.adapter",
+    "load_adapter": "emowidgets.adapter",
+    "save_adapter": "emowidgets.adapter",
+    "CalibrationWidget": "emowidgets.calibration",
+    "ClassView": "emowidgets.classview",
+    "classroom": "emowidgets.classview",
 }
 __all__ = [
     "EMOTIONS",
+    "AdapterOptions",
+    "AdapterSet",
+    "CalibrationWidget",
+    "CameraWidget",
+    "ClassView",
     "ClassifierOptions",
     "DataFileError",
     "DetectorOptions",
     "EmotionClassifier",
+    "EmotionGauge",
     "EmowidgetsError",
     "FaceDetector",
     "FrameError",
     "FrameResult",
+    "LiveView",
     "ModelFileError",
     "NoFaceError",
     "Pipeline",
     "PipelineOptions",
     "__version__",
+    "classroom",
     "evaluate",
+    "fit_adapter",
+    "live",
+    "load_adapter",
+    "save_adapter",
 ]
 
 if TYPE_CHECKING:
+    from emowidgets.adapter import AdapterOptions, AdapterSet, fit_adapter, load_adapter, save_adapter
+    from emowidgets.calibration import CalibrationWidget
+    from emowidgets.classview import ClassView, classroom
     from emowidgets.detect import DetectorOptions, FaceDetector
     from emowidgets.errors import DataFileError, EmowidgetsError, FrameError, ModelFileError, NoFaceError
     from emowidgets.evaluate import evaluate
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
+    from emowidgets.liveview import LiveView, live
     from emowidgets.model import EMOTIONS
     from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+    from emowidgets.widgets import CameraWidget, EmotionGauge
 
 
 def __getattr__(name: str) -> Any:

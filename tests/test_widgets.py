@@ -10,7 +10,7 @@ import simplejpeg
 from conftest import CLIPS, video_frames
 from ipywebrtc import CameraStream
 
-from emowidgets.live import LiveView, live
+from emowidgets.liveview import LiveView, live
 from emowidgets.model import EMOTIONS
 from emowidgets.widgets import CameraWidget, EmotionGauge
 
