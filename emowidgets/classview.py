@@ -135,6 +135,8 @@ class ClassView(anywidget.AnyWidget):
 
     def _sample(self, now: float) -> None:
         present = [f for f in self._shown() if now - f.last_seen <= 1.0]
+        if not present and not self.history:
+            return  # the chart starts with the first face
         shares = np.mean([f.probs for f in present], axis=0) if present else np.zeros(len(EMOTIONS))
         point = [round(now - self._t0, 1), *(round(float(v), 3) for v in shares), len(present)]
         span = self.window_minutes * 60

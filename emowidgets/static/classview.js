@@ -43,7 +43,7 @@ function chart(history, colors, labels, w = 520, h = 160) {
     top.forEach((v, i) => { base[i] = v; });
   });
   const maxFaces = Math.max(1, ...history.map((r) => r[r.length - 1]));
-  const line = history.map((r, i) => `${i ? "L" : "M"}${x(r[0])},${h * (1 - r[r.length - 1] / maxFaces)}`);
+  const line = history.map((r, i) => `${i ? "L" : "M"}${x(r[0])},${h * (1 - 0.9 * r[r.length - 1] / maxFaces)}`);
   s.append(svg("path", { d: line.join(""), class: "emow-cv-present" }));
   const caption = svg("text", { x: 0, y: h + 14, class: "emow-cv-axis" });
   caption.textContent = `last ${Math.round(t1 - t0)} s · black line: faces present (max ${maxFaces})`;

@@ -1,0 +1,67 @@
+"""End to end: classroom("camera") in JupyterLab + headless Chromium, the 2x2 gallery clip as the fake camera."""
+
+from __future__ import annotations
+
+import pytest
+from browser import (
+    HAVE_CHROMIUM,
+    JupyterLab,
+    launch_chromium,
+    make_y4m,
+    new_page,
+    open_notebook,
+    outputs_text,
+    poll,
+    run_all,
+    write_notebook,
+)
+from conftest import CLIPS, ROOT
+from playwright.sync_api import sync_playwright
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+
+SCREENSHOT = ROOT / "docs" / "images" / "classview.png"
+POINTS_JS = "() => parseInt(document.querySelector('.emow-cv-chart')?.dataset.points || '0')"
+END_STREAM_JS = """() => { const t = document.querySelector('.emow-camera video').srcObject.getVideoTracks()[0];
+                           t.stop(); t.dispatchEvent(new Event('ended')); }"""
+
+
+def test_class_view_tiles_chart_names_and_stream_end(tmp_path):
+    y4m = make_y4m(CLIPS / "multi_face.mp4", tmp_path / "gallery.y4m", seconds=10.0, fps=25)
+    code = "from emowidgets.classview import classroom\nroom = classroom('camera', model='fast')\nroom"
+    with JupyterLab(tmp_path / "lab") as lab, sync_playwright() as p:
+        browser = launch_chromium(p, y4m)
+        page = new_page(browser, camera=True, viewport=(1400, 1000))
+        try:
+            open_notebook(page, lab, write_notebook(lab.root, "classroom.ipynb", code))
+            run_all(page)
+            try:
+                poll(page, "() => document.querySelectorAll('.emow-cv-tile').length >= 4", timeout=120)
+            except Exception as exc:
+                raise AssertionError(f"no tiles; outputs: {outputs_text(page)}") from exc
+            assert page.text_content(".emow-cv-status") == "running"
+            assert page.text_content(".emow-cv-presence").startswith("4 present")
+            first = poll(page, f"() => ({POINTS_JS})() >= 2 && ({POINTS_JS})()", timeout=30)
+            poll(page, f"(n) => ({POINTS_JS})() > n", arg=first, timeout=15)  # the chart keeps growing
+
+            tile = page.locator(".emow-cv-tile").first
+            tile_id = tile.get_attribute("data-id")
+            tile.locator(".emow-cv-name").click()
+            page.fill(".emow-cv-name-input", "Ana")
+            page.press(".emow-cv-name-input", "Enter")
+            named = f".emow-cv-tile[data-id='{tile_id}'] .emow-cv-name"
+            poll(page, f"() => document.querySelector(\"{named}\")?.textContent === 'Ana'", timeout=10)
+            page.wait_for_timeout(3000)  # a dozen redraws later the name is still there
+            assert page.text_content(named) == "Ana"
+            assert page.locator(".emow-cv-tile").count() >= 4
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.locator(".emow-classview").screenshot(path=str(SCREENSHOT))
+
+            page.evaluate(END_STREAM_JS)
+            page.wait_for_selector(".emow-cv-status[data-status='stream ended']", timeout=20000)
+            assert page.text_content(".emow-status").startswith("stream ended")
+        finally:
+            page.context.close()
+            browser.close()
+            lab.kill_kernels()
