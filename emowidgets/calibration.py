@@ -52,6 +52,11 @@ class CalibrationWidget(w.VBox):
         self.train_button = w.Button(description="Train", icon="play")
         self.apply_button = w.Button(description="Apply", disabled=True)
         self.reset_button = w.Button(description="Reset")
+        for widget, css in [(self.label_text, "labels"), (self.rows, "rows"), (self.status, "status"),
+                            (self.progress, "progress"), (self.accuracy, "accuracy"), (self.curve, "curve"),
+                            (self.train_button, "train"), (self.apply_button, "apply"),
+                            (self.reset_button, "reset")]:
+            widget.add_class(f"emow-calib-{css}")
         self.label_text.observe(lambda _: self._rebuild(), "value")
         self.train_button.on_click(lambda _: self._guard(self.train))
         self.apply_button.on_click(lambda _: self._guard(self.apply))
@@ -59,6 +64,7 @@ class CalibrationWidget(w.VBox):
         buttons = w.HBox([self.train_button, self.apply_button, self.reset_button])
         super().__init__([self.label_text, self.rows, buttons, self.progress, self.accuracy, self.curve,
                           self.status], **kwargs)
+        self.add_class("emow-calib")
         self._rebuild()
         pipeline.add_listener(self.on_result)
 
@@ -74,8 +80,14 @@ class CalibrationWidget(w.VBox):
             capture, burst = w.Button(description="Capture"), w.Button(description=f"Burst {self.burst_seconds:g}s")
             capture.on_click(lambda _, n=name: self._guard(lambda: self.capture(n)))
             burst.on_click(lambda _, n=name: self._guard(lambda: self.start_burst(n)))
-            rows.append(w.HBox([w.Label(name, layout={"width": "120px"}), capture, burst,
-                                w.Label(f"{len(self.shots[name])} shots")]))
+            capture.add_class("emow-calib-capture")
+            burst.add_class("emow-calib-burst")
+            label, count = w.Label(name, layout={"width": "120px"}), w.Label(f"{len(self.shots[name])} shots")
+            label.add_class("emow-calib-name")
+            count.add_class("emow-calib-count")
+            row = w.HBox([label, capture, burst, count])
+            row.add_class("emow-calib-row")
+            rows.append(row)
         self.rows.children = rows
 
     def _guard(self, fn: Any) -> None:
