@@ -1,0 +1,200 @@
+"""End to end: notebooks/calibration.ipynb in JupyterLab + headless Chromium, single_face.mp4 as the camera.
+
+Drives the CalibrationWidget with real clicks: own labels, burst captures, Train, Apply (the live gauge and face
+box switch to the adapter's labels), save the adapter from the notebook, Reset (back to the 7 emotions), load the
+saved adapter (its labels again), and checks that no widget state holds a picture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from browser import (
+    HAVE_CHROMIUM,
+    JupyterLab,
+    launch_chromium,
+    make_y4m,
+    new_page,
+    open_notebook,
+    outputs_text,
+    poll,
+    run_all,
+    wait_run_done,
+    write_notebook,
+)
+from conftest import CLIPS, ROOT
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+
+EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+MINE = ["neutral", "smile"]
+BOX = ".emow-box:not([hidden])"
+GAUGE_LABELS_JS = "[...document.querySelectorAll('.emow-gauge-row')].map(r => r.dataset.label)"
+COUNTS_JS = "[...document.querySelectorAll('.emow-calib-count')].map(e => parseInt(e.textContent))"
+
+# Appended to the notebook's own code cells: a button that inspects every live widget's state in the kernel.
+CHECK_CELL = '''
+import ipywidgets as _w
+from ipywidgets.widgets.widget import _instances as _all_widgets
+
+
+def _picture(v):
+    if isinstance(v, bytes | bytearray | memoryview):
+        return True
+    if isinstance(v, str):
+        return v.startswith(("/9j/", "data:image/jpeg", "data:image/webp"))
+    if isinstance(v, dict):
+        return "image/jpeg" in v or any(_picture(x) for x in v.values())
+    if isinstance(v, list | tuple):
+        return any(_picture(x) for x in v)
+    return False
+
+
+def _check(_):
+    states = {m: x.get_state() for m, x in list(_all_widgets.items())}
+    bad = [f"{type(_all_widgets[m]).__name__}.{k}" for m, s in states.items() for k, v in s.items() if _picture(v)]
+    _result.value = f"checked {len(states)} widgets; pictures: {bad or 'none'}"
+
+
+_result = _w.HTML()
+_result.add_class("emow-test-check-result")
+_button = _w.Button(description="check widget state")
+_button.add_class("emow-test-check")
+_button.on_click(_check)
+_w.HBox([_button, _result])
+'''
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with JupyterLab(tmp_path_factory.mktemp("lab")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    y4m = make_y4m(CLIPS / "single_face.mp4", tmp_path_factory.mktemp("cam") / "single_face.y4m")
+    with sync_playwright() as p:
+        b = launch_chromium(p, y4m)
+        yield b
+        b.close()
+
+
+def notebook_cells() -> list[str]:
+    nb = json.loads((ROOT / "notebooks" / "calibration.ipynb").read_text())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def gauge_labels(page) -> list[str]:
+    return list(page.evaluate(GAUGE_LABELS_JS))
+
+
+def text(page, selector: str) -> str:
+    return str(page.locator(selector).text_content())
+
+
+def run_cell(page, index: int, expect: str, timeout: float = 30) -> str:
+    """Select code cell ``index`` (command mode), run it with Ctrl+Enter, wait until its output holds ``expect``."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Control+Enter")
+    js = f"""(expect) => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')][{index}]
+                 .querySelector('.jp-OutputArea')?.innerText.includes(expect)"""
+    poll(page, js, arg=expect, timeout=timeout)
+    return str(cell.locator(".jp-OutputArea").inner_text())
+
+
+def burst(page, row: int, dominant: str, minimum: int) -> None:
+    """Wait (briefly) for the clip to show ``dominant``, then burst-capture into ``row`` until ``minimum`` shots."""
+    with contextlib.suppress(PlaywrightTimeout):  # the clip loops every 7 s: neutral first, a smile later
+        poll(page, "(d) => document.querySelector('.emow-gauge-dominant')?.textContent === d", arg=dominant,
+             timeout=8)
+    for _ in range(4):
+        page.locator(".emow-calib-row").nth(row).locator(".emow-calib-burst").click()
+        with contextlib.suppress(PlaywrightTimeout):
+            poll(page, f"([row, n]) => {COUNTS_JS}[row] >= n", arg=[row, minimum], timeout=4)
+            return
+    raise AssertionError(f"row {row}: fewer than {minimum} shots; status: {text(page, '.emow-calib-status')}")
+
+
+def test_calibrate_apply_save_reset_load(lab, browser):
+    cells = notebook_cells()
+    assert len(cells) == 4, "live view, calibration panel, save, load"
+    name = write_notebook(lab.root, "calibration_test.ipynb", *cells, CHECK_CELL)
+    page = new_page(browser, camera=True)
+    try:
+        open_notebook(page, lab, name)
+        run_all(page)
+        wait_run_done(page, timeout=120)
+        try:
+            poll(page, f"() => document.querySelector('{BOX} .emow-label')", timeout=60)
+        except PlaywrightTimeout as exc:
+            raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
+        assert gauge_labels(page) == EMOTIONS
+        assert "No adapter yet" in outputs_text(page) and "no my_class.safetensors yet" in outputs_text(page)
+
+        # own label list: one row per label
+        assert page.locator(".emow-calib-row").count() == 3  # the notebook's happy, neutral, confused
+        field = page.locator(".emow-calib-labels input")
+        field.fill(", ".join(MINE))
+        field.press("Enter")
+        poll(page, "(n) => [...document.querySelectorAll('.emow-calib-name')].map(e => e.textContent).join() === n",
+             arg=",".join(MINE))
+        assert page.evaluate(COUNTS_JS) == [0, 0]
+
+        # Apply is off until trained; Train without shots says so in the status line
+        assert page.locator(".emow-calib-apply").is_disabled()
+        page.locator(".emow-calib-train").click()
+        poll(page, "() => document.querySelector('.emow-calib-status').innerText.includes('no shots yet')")
+
+        burst(page, 0, "neutral", 3)
+        page.locator(".emow-calib-row").nth(0).locator(".emow-calib-capture").click()
+        burst(page, 1, "happy", 3)
+        counts = page.evaluate(COUNTS_JS)
+        assert min(counts) >= 3, counts
+
+        page.locator(".emow-calib-train").click()
+        poll(page, "() => document.querySelector('.emow-calib-accuracy').innerText.includes('held-back accuracy')",
+             timeout=60)
+        accuracy = text(page, ".emow-calib-accuracy")
+        assert "%" in accuracy and "steps in" in accuracy, accuracy
+        poll(page, "() => document.querySelector('.emow-calib-curve img')")  # the loss curve
+        progress = "() => document.querySelector('.emow-calib-progress .progress-bar')?.style.width"
+        assert page.evaluate(progress) == "100%"
+        poll(page, "() => !document.querySelector('.emow-calib-apply').disabled")
+
+        page.locator(".emow-calib-apply").click()
+        poll(page, "() => document.querySelector('.emow-calib-status').innerText.startsWith('applied')")
+        assert text(page, ".emow-calib-status") == f"applied: {', '.join(MINE)}"
+        poll(page, f"(mine) => {GAUGE_LABELS_JS}.join() === mine.join()", arg=MINE, timeout=20)
+        poll(page, f"(mine) => mine.includes(document.querySelector('{BOX}')?.dataset.label)", arg=MINE, timeout=20)
+        assert text(page, ".emow-gauge-dominant") in MINE
+
+        saved = run_cell(page, 2, "saved")
+        assert f"saved {tuple(MINE)!r} to my_class.safetensors" in saved
+        assert (lab.root / "my_class.safetensors").stat().st_size < 100_000
+
+        page.locator(".emow-calib-reset").click()
+        poll(page, "() => document.querySelector('.emow-calib-status').innerText === 'reset to the base model'")
+        poll(page, f"(base) => {GAUGE_LABELS_JS}.join() === base.join()", arg=EMOTIONS, timeout=20)
+        poll(page, f"(base) => base.includes(document.querySelector('{BOX}')?.dataset.label)", arg=EMOTIONS,
+             timeout=20)
+        assert page.evaluate(COUNTS_JS) == [0, 0]
+        assert page.locator(".emow-calib-apply").is_disabled()
+        assert text(page, ".emow-calib-accuracy") == ""
+
+        loaded = run_cell(page, 3, "using")
+        assert f"using {tuple(MINE)!r} from my_class.safetensors" in loaded
+        poll(page, f"(mine) => {GAUGE_LABELS_JS}.join() === mine.join()", arg=MINE, timeout=20)
+
+        page.locator(".emow-test-check").click()
+        poll(page, "() => document.querySelector('.emow-test-check-result').innerText.startsWith('checked')")
+        assert text(page, ".emow-test-check-result").endswith("pictures: none")
+    finally:
+        page.context.close()
+        lab.kill_kernels()
