@@ -175,6 +175,9 @@ class Pipeline:
         head = self.head
         if head is not None and len(ids):
             probs, labels = head(out.embeddings, out.probs, ids)
+        elif head is not None:  # no face: keep the head's label set so a gauge doesn't flip back to the 7 emotions
+            labels = tuple(getattr(head, "labels", labels))
+            probs = np.zeros((0, len(labels)), out.probs.dtype)
         smoothed = self.tracker.smooth(ids, probs)
         t5 = time.perf_counter()
         timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,

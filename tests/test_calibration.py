@@ -50,6 +50,8 @@ def test_calibrate_apply_reset(pipeline):
         panel.apply()
         live = pipeline.process_bytes((IMAGES / "single_man_smiling.jpg").read_bytes())
         assert live.labels == ("grinning", "neutral") and live.dominant == ["grinning"]
+        nobody = pipeline.process_array(np.full((240, 320, 3), 128, np.uint8))  # the gauge keeps the adapter's rows
+        assert nobody.labels == ("grinning", "neutral") and nobody.probs.shape == (0, 2)
         assert not any(isinstance(v, bytes | memoryview) for s in _states(panel) for v in s.values())
         panel.reset()
         assert pipeline.head is None and panel.rows.children[0].children[-1].value == "0 shots"
