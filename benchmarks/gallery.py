@@ -7,7 +7,8 @@ Usage:
 The default run times the whole pipeline (gallery detector preset, all faces of a frame classified in
 one batched call, tracking) on ``--frames`` frames after one warm-up frame; the last stdout line is a
 JSON object with ``faces_detected``, ``detect_ms``, ``crop_ms``, ``classify_ms``, ``track_ms``,
-``total_ms`` (medians over frames, kernel side), ``fps`` and ``recall``.
+``total_ms`` (medians over frames, kernel side), ``fps``, ``recall`` and ``id_switches`` (frames are
+0.2 s of gallery video apart).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import numpy as np
 from gallery_util import build_gallery
 
 from emowidgets.detect import DetectorOptions, FaceDetector
-from emowidgets.infer import ClassifierOptions
-from emowidgets.pipeline import Pipeline, PipelineOptions
-from emowidgets.sources import detector_for
+from emowidgets.pipeline import Pipeline
+from emowidgets.sources import pipeline_options
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -33,7 +33,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def run_pipeline(faces: int, size: tuple[int, int], model: str, frames: int) -> dict[str, float | int | str]:
     gallery = build_gallery(faces, size, frames=frames + 1)
-    options = PipelineOptions(detector=detector_for("gallery"), classifier=ClassifierOptions(model=model))
+    options = pipeline_options("gallery", model)
     with Pipeline.create_from_options(options, warmup=False) as pipeline:
         pipeline.classifier.warmup(background=False)
         compiles = pipeline.classifier.compile_count
@@ -43,13 +43,24 @@ def run_pipeline(faces: int, size: tuple[int, int], model: str, frames: int) -> 
     med = {k: float(np.median([r.timings[k] for r in results])) for k in ("detect", "crop", "classify", "head",
                                                                            "total")}
     found = [gallery.score(r.boxes)[0] for r in results]
+    last: dict[int, int] = {}
+    switches = 0  # a tile whose boxes no longer carry the id its face had (duplicate boxes are not switches)
+    for r in results:
+        in_tile: dict[int, list[int]] = {}
+        for tile, tid in zip(gallery.tile_of(r.boxes).tolist(), r.track_ids.tolist(), strict=True):
+            in_tile.setdefault(tile, []).append(tid)
+        for tile, tids in in_tile.items():
+            if last.get(tile, tids[0]) not in tids:
+                switches += 1
+                last[tile] = tids[0]
+            last.setdefault(tile, tids[0])
     return {"faces": faces, "size": f"{size[0]}x{size[1]}", "model": model,
             "detector": f"{options.detector.model} tiles={options.detector.tiles}",
             "faces_detected": int(np.median([len(r.boxes) for r in results])),
             "recall": round(float(np.mean(found)) / faces, 3),
             "detect_ms": round(med["detect"], 1), "crop_ms": round(med["crop"], 1),
             "classify_ms": round(med["classify"], 1), "track_ms": round(med["head"], 2),
-            "total_ms": round(med["total"], 1), "fps": round(1000 / med["total"], 1),
+            "total_ms": round(med["total"], 1), "fps": round(1000 / med["total"], 1), "id_switches": switches,
             "cpus": os.cpu_count() or 0}
 
 

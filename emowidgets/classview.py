@@ -24,11 +24,10 @@ import traitlets
 from ipywebrtc import MediaStream
 
 from emowidgets.classlog import ClassLog
-from emowidgets.infer import ClassifierOptions
 from emowidgets.model import EMOTIONS
-from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+from emowidgets.pipeline import FrameResult, Pipeline
 from emowidgets.report import COLORS, NEGATIVE
-from emowidgets.sources import SourceState, VideoFileSource, detector_for
+from emowidgets.sources import SourceState, VideoFileSource, pipeline_options
 from emowidgets.widgets import CameraWidget
 
 STATIC = Path(__file__).parent / "static"
@@ -257,8 +256,7 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
     video = None
     if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
         video = VideoFileSource(source, realtime=True)
-    options = PipelineOptions(detector=detector_for(preset), classifier=ClassifierOptions(model=model))
-    pipeline = Pipeline.create_from_options(options, warmup=True)
+    pipeline = Pipeline.create_from_options(pipeline_options(preset, model), warmup=True)
     view = ClassView(log_path=str(log_path or ""))
     camera = None if video is not None else CameraWidget(source, pipeline=pipeline, **camera_options)
     return Classroom(view, pipeline, camera=camera, video=video)

@@ -17,13 +17,20 @@ import numpy as np
 
 from emowidgets.detect import DetectorOptions
 from emowidgets.errors import EmowidgetsError
-from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.infer import ClassifierOptions
+from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
 
-# Detector settings per kind of source (measured in docs/classroom.md, ``benchmarks/gallery.py --sweep``):
-# a webcam shows one or a few large faces; a shared video-call gallery shows up to 36 small ones.
+# Settings per kind of source (measured in docs/classroom.md with ``benchmarks/gallery.py``): a webcam
+# shows one or a few large faces; a shared video-call gallery shows up to ~36 small ones, which need
+# the tiled detector and close-fitting classifier batches (on 2 CPU cores a padded batch of 32 faces
+# costs about twice a batch of 24).
 DETECTOR_PRESETS: dict[str, DetectorOptions] = {
     "camera": DetectorOptions(model="short"),
     "gallery": DetectorOptions(model="short", tiles=(3, 3)),
+}
+CLASSIFIER_BUCKETS: dict[str, tuple[int, ...]] = {
+    "camera": ClassifierOptions().buckets,
+    "gallery": (1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 36, 48, 64),
 }
 
 
@@ -32,6 +39,12 @@ def detector_for(kind: str) -> DetectorOptions:
     if kind not in DETECTOR_PRESETS:
         raise ValueError(f"source kind must be one of {sorted(DETECTOR_PRESETS)}, not {kind!r}")
     return DETECTOR_PRESETS[kind]
+
+
+def pipeline_options(kind: str, model: str = "main") -> PipelineOptions:
+    """Pipeline settings for ``"camera"`` or ``"gallery"`` with the classifier ``model``."""
+    return PipelineOptions(detector=detector_for(kind),
+                           classifier=ClassifierOptions(model=model, buckets=CLASSIFIER_BUCKETS[kind]))
 
 
 class VideoFileError(EmowidgetsError, ValueError):

@@ -11,8 +11,9 @@ from conftest import IMAGES, ROOT
 
 from emowidgets.decode import decode
 from emowidgets.detect import FaceDetector
-from emowidgets.pipeline import Pipeline, PipelineOptions
-from emowidgets.sources import detector_for
+from emowidgets.infer import EmotionClassifier
+from emowidgets.pipeline import Pipeline
+from emowidgets.sources import detector_for, pipeline_options
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gallery_util import build_gallery, grid_for
@@ -49,9 +50,10 @@ def test_group_photo_has_five_faces(gallery_detector: FaceDetector):
     assert len(gallery_detector.detect(rgb)) == 5
 
 
-def test_compile_count_constant_as_faces_vary(pipeline: Pipeline, gallery_detector: FaceDetector):
-    classifier = pipeline.classifier  # the session's compiled classifier, with the gallery detector
-    gallery_pipeline = Pipeline(gallery_detector, classifier, PipelineOptions(detector=detector_for("gallery")))
+def test_compile_count_constant_as_faces_vary(gallery_detector: FaceDetector):
+    options = pipeline_options("gallery", "fast")
+    classifier = EmotionClassifier.create_from_options(options.classifier)
+    gallery_pipeline = Pipeline(gallery_detector, classifier, options)
     classifier.warmup(background=False)
     compiled = classifier.compile_count
     counts = {}
