@@ -14,6 +14,7 @@ _EXPORTS = {
     "EMOTIONS": "emowidgets.model",
     "EmowidgetsError": "emowidgets.errors",
     "FrameError": "emowidgets.errors",
+    "VideoFileError": "emowidgets.errors",
     "ModelFileError": "emowidgets.errors",
     "DataFileError": "emowidgets.errors",
     "NoFaceError": "emowidgets.errors",
@@ -59,6 +60,7 @@ __all__ = [
     "NoFaceError",
     "Pipeline",
     "PipelineOptions",
+    "VideoFileError",
     "__version__",
     "classroom",
     "evaluate",
@@ -73,7 +75,14 @@ if TYPE_CHECKING:
     from emowidgets.calibration import CalibrationWidget
     from emowidgets.classview import ClassView, classroom
     from emowidgets.detect import DetectorOptions, FaceDetector
-    from emowidgets.errors import DataFileError, EmowidgetsError, FrameError, ModelFileError, NoFaceError
+    from emowidgets.errors import (
+        DataFileError,
+        EmowidgetsError,
+        FrameError,
+        ModelFileError,
+        NoFaceError,
+        VideoFileError,
+    )
     from emowidgets.evaluate import evaluate
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
     from emowidgets.liveview import LiveView, live

@@ -74,23 +74,42 @@ class Detections:
         return Detections(self.boxes[index], self.scores[index], self.keypoints[index])
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
-    y2 = np.minimum(box[1] + box[3], boxes[:, 1] + boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    return inter / (box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter + 1e-6)
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` ``(N, 4)`` with every box in ``b`` ``(M, 4)`` (``x, y, w, h``)."""
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return inter / np.maximum(union, 1e-6)
 
 
-def nms(det: Detections, iou: float) -> Detections:
-    """Greedy non-maximum suppression, highest score first."""
+def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area, ``(N, M)``: 1 when one box lies inside the other."""
+    iw = np.clip(np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
+                 - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
+                 - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    smaller = np.minimum((a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None])
+    return iw * ih / np.maximum(smaller, 1e-6)
+
+
+def nms(det: Detections, iou: float, contained: float = 0.7) -> Detections:
+    """Greedy non-maximum suppression, highest score first.
+
+    A box is dropped if its IoU with a kept box exceeds ``iou``, or if most of it (``contained`` of the
+    smaller box) lies inside a kept box: tiling yields such partial duplicates of one face.
+    """
     order = np.argsort(-det.scores)
     keep: list[int] = []
     while len(order):
         i = order[0]
         keep.append(int(i))
-        order = order[1:][_iou(det.boxes[i], det.boxes[order[1:]]) <= iou]
+        rest = det.boxes[order[1:]]
+        mine = det.boxes[i : i + 1]
+        same = (iou_matrix(mine, rest)[0] > iou) | (_overlap_of_smaller(mine, rest)[0] > contained)
+        order = order[1:][~same]
     return det.take(np.array(keep, dtype=np.int64))
 
 

@@ -4,7 +4,8 @@
     ├── ModelFileError      a weight or adapter file that is missing, corrupt or for another backbone
     ├── DataFileError       an evaluation/training data file that is malformed
     ├── FrameError          a frame that cannot be decoded (the live loop counts and skips these)
-    └── NoFaceError         an operation that needs a face got none
+    ├── NoFaceError         an operation that needs a face got none
+    └── VideoFileError      a video file that is missing, unreadable or has no video stream
 """
 
 
@@ -26,3 +27,7 @@ class FrameError(EmowidgetsError, ValueError):
 
 class NoFaceError(EmowidgetsError):
     """No face was found where one is needed (for example a calibration capture)."""
+
+
+class VideoFileError(EmowidgetsError, ValueError):
+    """A video file is missing, unreadable or has no video stream."""

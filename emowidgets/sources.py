@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.errors import EmowidgetsError
+from emowidgets.errors import VideoFileError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
 
@@ -45,10 +45,6 @@ def pipeline_options(kind: str, model: str = "main") -> PipelineOptions:
     """Pipeline settings for ``"camera"`` or ``"gallery"`` with the classifier ``model``."""
     return PipelineOptions(detector=detector_for(kind),
                            classifier=ClassifierOptions(model=model, buckets=CLASSIFIER_BUCKETS[kind]))
-
-
-class VideoFileError(EmowidgetsError, ValueError):
-    """A video file is missing, unreadable or has no video stream."""
 
 
 class SourceState(enum.Enum):
