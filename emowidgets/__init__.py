@@ -33,8 +33,8 @@ _EXPORTS = {
     "AdapterOptions": "emowidgets.adapter",
     "AdapterSet": "emowidgets.adapter",
     "fit_adapter": "emowidgets.adapter",
-    "load_adapter": "emowidgets.adapter",
-    "save_adapter": "emowidgets.adapter",
+    "load_adapter": "emowidgets.adapter_io",
+    "save_adapter": "emowidgets.adapter_io",
     "CalibrationWidget": "emowidgets.calibration",
     "ClassView": "emowidgets.classview",
     "classroom": "emowidgets.classview",
@@ -71,7 +71,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from emowidgets.adapter import AdapterOptions, AdapterSet, fit_adapter, load_adapter, save_adapter
+    from emowidgets.adapter import AdapterOptions, AdapterSet, fit_adapter
+    from emowidgets.adapter_io import load_adapter, save_adapter
     from emowidgets.calibration import CalibrationWidget
     from emowidgets.classview import ClassView, classroom
     from emowidgets.detect import DetectorOptions, FaceDetector

@@ -14,19 +14,15 @@ adapter. Two initialisations, both then fine-tuned with AdamW and pulled back to
 
 Shots are padded to fixed bucket sizes and classes to ``max_classes`` with masks, and the mode is a
 value rather than a Python branch, so ``train_step`` compiles once per bucket whatever the label set
-(:func:`compile_count` counts traces). Files are safetensors plus JSON metadata; see
-:func:`load_adapter` for what is checked. Nothing is pickled.
+(:func:`compile_count` counts traces). Saving and loading: :mod:`emowidgets.adapter_io`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 import jax
@@ -34,15 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
 
-from emowidgets.errors import ModelFileError
 from emowidgets.model import EMOTIONS
 
-FORMAT = "emowidgets-adapter"
-FORMAT_VERSION = 1
-MAX_ADAPTER_BYTES = 1024 * 1024
 PREDICT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 STEPS_PER_CALL = 5
 _COMPILES = {"train": 0, "predict": 0}
@@ -384,96 +374,6 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     report = FitReport(losses, heldout_losses, heldout_acc, int(held.sum()), len(losses),
                        time.perf_counter() - t0, mode)
     return adapter, report
-
-
-def save_adapter(adapter: Adapter, path: str | Path) -> None:
-    """Write the adapter as safetensors: weights of its label columns, the rest as JSON metadata."""
-    c = len(adapter.labels)
-    net = adapter.net
-    arrays = {"kernel": np.asarray(net.kernel[...])[:, :c], "bias": np.asarray(net.bias[...])[:c],
-              "log_scale": np.asarray(net.log_scale[...]).reshape(1), "center": np.asarray(net.center[...]),
-              "cosine": np.asarray(net.cosine[...]).reshape(1)}
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "labels": json.dumps(adapter.labels),
-            "backbone_id": adapter.backbone_id, "shots": json.dumps(adapter.shots),
-            "created": adapter.created, "mode": adapter.mode}
-    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}, str(path), metadata=meta)
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Check the container by hand (size, header, data length) before handing it to safetensors."""
-    size = path.stat().st_size
-    if size > MAX_ADAPTER_BYTES:
-        raise ModelFileError(f"{path} is {size} bytes, over the {MAX_ADAPTER_BYTES}-byte adapter limit: "
-                             "it is not an adapter file (adapters are a few kB)")
-    raw = path.read_bytes()
-    if len(raw) < 8:
-        raise ModelFileError(f"{path} is not a safetensors adapter file (only {len(raw)} bytes)")
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    if header_len > len(raw) - 8:
-        raise ModelFileError(f"{path} is truncated or not a safetensors file: its header claims {header_len} "
-                             f"bytes but the file has {len(raw) - 8}; save the adapter again")
-    try:
-        header = json.loads(raw[8 : 8 + header_len])
-        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ModelFileError(f"{path} is not a safetensors file (unreadable header): {exc}") from exc
-    if 8 + header_len + max(ends, default=0) > len(raw):
-        raise ModelFileError(f"{path} is truncated: its tensors need {max(ends, default=0)} bytes, it holds "
-                             f"{len(raw) - 8 - header_len}; save the adapter again")
-    try:
-        arrays = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path} is not a readable safetensors file: {exc}") from exc
-    return arrays, dict(header.get("__metadata__") or {})
-
-
-def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int = 12) -> Adapter:
-    """Read an adapter written by :func:`save_adapter` and check it fits the running backbone.
-
-    Raises:
-        ModelFileError: missing, oversized, truncated or non-safetensors file; foreign or newer format;
-            an adapter for another backbone; wrong tensor shapes; NaN or inf values.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"adapter file not found: {path}")
-    arrays, meta = _read_safetensors(path)
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is a safetensors file but not an emowidgets adapter "
-                             f"(no format={FORMAT!r})")
-    if meta.get("format_version") != str(FORMAT_VERSION):
-        raise ModelFileError(f"{path} has adapter format version {meta.get('format_version')!r}; this "
-                             f"emowidgets reads version {FORMAT_VERSION}: recalibrate or upgrade emowidgets")
-    if meta.get("backbone_id") != expected_backbone_id:
-        raise ModelFileError(f"{path} was fitted on another backbone ({meta.get('backbone_id')!r}) than the "
-                             f"running model's ({expected_backbone_id!r}): load it with the model it was "
-                             "made for, or recalibrate with this one")
-    try:
-        labels = tuple(json.loads(meta["labels"]))
-        shots = {str(k): int(v) for k, v in json.loads(meta.get("shots", "{}")).items()}
-        names = _check_names(labels, max_classes)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise ModelFileError(f"{path} has a bad label list in its metadata: {exc}") from exc
-    c = len(names)
-    d = arrays["kernel"].shape[0] if arrays.get("kernel") is not None and arrays["kernel"].ndim == 2 else -1
-    want = {"kernel": (d, c), "bias": (c,), "log_scale": (1,), "center": (d,), "cosine": (1,)}
-    if set(arrays) != set(want):
-        raise ModelFileError(f"{path} holds tensors {sorted(arrays)}, expected {sorted(want)}")
-    for key, shape in want.items():
-        if arrays[key].shape != shape or d < 1:
-            raise ModelFileError(f"{path}: {key} has wrong shape {arrays[key].shape}, expected {shape} "
-                                 f"for {c} labels")
-        if not np.isfinite(arrays[key]).all():
-            raise ModelFileError(f"{path}: {key} holds NaN or inf values; recalibrate")
-    net = AdapterNet(d, max_classes, rngs=nnx.Rngs(0))
-    kernel, bias = np.zeros((d, max_classes), np.float32), np.zeros(max_classes, np.float32)
-    kernel[:, :c], bias[:c] = arrays["kernel"], arrays["bias"]
-    net.kernel[...], net.bias[...] = jnp.asarray(kernel), jnp.asarray(bias)
-    net.log_scale[...] = jnp.asarray(arrays["log_scale"][0])
-    net.center[...] = jnp.asarray(arrays["center"])
-    net.cosine[...] = jnp.asarray(arrays["cosine"][0])
-    net.valid[...] = jnp.asarray((np.arange(max_classes) < c).astype(np.float32))
-    return Adapter(net, names, expected_backbone_id, shots, meta.get("created", ""), meta.get("mode", ""))
 
 
 class AdapterSet:

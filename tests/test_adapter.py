@@ -18,9 +18,8 @@ from emowidgets.adapter import (
     BaseHead,
     compile_count,
     fit_adapter,
-    load_adapter,
-    save_adapter,
 )
+from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.errors import DataFileError, ModelFileError
 from emowidgets.fewshot import evaluate_fewshot_file
 from emowidgets.model import EMOTIONS
