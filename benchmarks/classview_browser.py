@@ -1,0 +1,131 @@
+"""Class view end to end: classroom("camera") in JupyterLab + headless Chromium, a gallery clip as the fake camera.
+
+    python benchmarks/classview_browser.py --faces 25 --size 1280x720 --seconds 20 --model fast --json
+
+The gallery (``faces`` real faces in a grid, ``benchmarks/gallery_util.py``) is built at run time and played
+looped by Chromium's fake camera. Processed fps: results drawn back over the preview per second; latency:
+camera frame grabbed (drawImage) -> its result drawn, both in the page. Last stdout line (with --json): one
+JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import (
+    JupyterLab,
+    launch_chromium,
+    make_y4m,
+    new_page,
+    open_notebook,
+    outputs_text,
+    poll,
+    run_all,
+    write_notebook,
+)
+from gallery_util import write_gallery_video
+from live_browser import STATS_JS, median, rss_mb
+
+WINDOW_JS = """([s0, s1]) => { const s = document.querySelector('.emow-camera').emowStats;
+  return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n), kernel: s.kernelMs.slice(s0.n, s1.n),
+          encode: s.encodeMs.slice(s0.e, s1.e), ack: s.ackMs.slice(s0.a, s1.a)}; }"""
+PAGE_JS = """() => ({boxes: [...document.querySelectorAll('.emow-camera .emow-box')].filter(b => !b.hidden).length,
+  tiles: document.querySelectorAll('.emow-cv-tile:not(.emow-cv-absent)').length,
+  presence: document.querySelector('.emow-cv-presence')?.textContent || '',
+  status: document.querySelector('.emow-cv-status')?.textContent || ''})"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=int, default=25)
+    parser.add_argument("--size", default="1280x720", help="gallery and camera size")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of streaming before measuring")
+    parser.add_argument("--model", default="fast", choices=["fast", "main"])
+    parser.add_argument("--preset", default="gallery", choices=["gallery", "camera"])
+    parser.add_argument("--clip-seconds", type=float, default=8.0, help="length of the looped gallery clip")
+    parser.add_argument("--fps", type=int, default=25, help="fake camera frame rate")
+    parser.add_argument("--max-in-flight", type=int, default=2)
+    parser.add_argument("--quality", type=float, default=0.8)
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+
+    with tempfile.TemporaryDirectory(prefix="emow-bench-") as tmp:
+        root = Path(tmp)
+        mp4 = write_gallery_video(args.faces, (width, height), root / "gallery.mp4", seconds=args.clip_seconds,
+                                  fps=args.fps)
+        y4m = make_y4m(mp4, root / "camera.y4m", seconds=args.clip_seconds, size=(width, height), fps=args.fps)
+        mp4.unlink()
+        code = (f"import emowidgets\nroom = emowidgets.classroom('camera', model={args.model!r}, "
+                f"preset={args.preset!r}, width={width}, height={height}, max_in_flight={args.max_in_flight}, "
+                f"quality={args.quality})\nroom")
+        name = write_notebook(root, "bench.ipynb", code)
+        with JupyterLab(root) as lab, sync_playwright() as p:
+            browser = launch_chromium(p, y4m)
+            page = new_page(browser, camera=True, viewport=(1400, 1000))
+            open_notebook(page, lab, name)
+            t_start = time.monotonic()
+            run_all(page)
+            try:
+                poll(page, "() => document.querySelector('.emow-camera')?.emowStats?.results > 0", timeout=240)
+            except Exception as exc:
+                raise RuntimeError(f"no results; outputs: {outputs_text(page)}") from exc
+            startup_s = time.monotonic() - t_start
+            page.wait_for_timeout(args.warmup * 1000)
+            s0 = page.evaluate(STATS_JS)
+            page.wait_for_timeout(args.seconds * 1000)
+            s1 = page.evaluate(STATS_JS)
+            window = page.evaluate(WINDOW_JS, [s0, s1])
+            shown = page.evaluate(PAGE_JS)
+            video = page.evaluate("() => { const v = document.querySelector('.emow-camera video');"
+                                  " return [v.videoWidth, v.videoHeight]; }")
+            pids = lab.kernel_pids()
+            kernel_rss = max((rss_mb(pid) for pid in pids), default=float("nan"))
+            load = os.getloadavg()[0]
+            browser.close()
+
+    dt = (s1["t"] - s0["t"]) / 1000
+    lat = np.asarray(window["lat"], float)
+    faces = np.asarray(window["faces"], float)
+    out = {
+        "faces": args.faces, "size": args.size, "camera_size": f"{video[0]}x{video[1]}", "model": args.model,
+        "preset": args.preset, "max_in_flight": args.max_in_flight, "seconds": round(dt, 2),
+        "processed_fps": round((s1["results"] - s0["results"]) / dt, 2),
+        "camera_fps": round((s1["camera"] - s0["camera"]) / dt, 2),
+        "sent_fps": round((s1["sent"] - s0["sent"]) / dt, 2),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+        "p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
+        "kernel_ms_p50": median(window["kernel"]),
+        "encode_ms_p50": median(window["encode"]),
+        "ack_rtt_ms_p50": median(window["ack"]),
+        "faces_per_frame": round(float(faces.mean()), 2) if len(faces) else 0.0,
+        "faces_min": int(faces.min()) if len(faces) else 0,
+        "faces_max": int(faces.max()) if len(faces) else 0,
+        "boxes_shown": shown["boxes"], "tiles_present": shown["tiles"], "presence": shown["presence"],
+        "kernel_rss_mb": round(kernel_rss, 1),
+        "startup_s": round(startup_s, 1),
+        "load_avg_1m": round(load, 2),
+        "cpus": os.cpu_count(),
+        "status": shown["status"],
+    }
+    if not args.json:
+        for key, value in out.items():
+            print(f"{key:>16}: {value}")
+    else:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
