@@ -5,16 +5,20 @@ list, a Capture and a 1-second Burst button per label with shot counters, Train 
 curve, held-back accuracy), Apply (sets ``pipeline.head``) and Reset. Shots are kept as backbone
 embeddings in kernel memory only; no pixels are ever put in widget state, so there are no thumbnails
 and a saved notebook holds no face. A capture is refused when no face is visible.
+
+Stable CSS classes for tests and styling: ``emow-calib`` (the panel), ``emow-calib-labels`` (the label field),
+``emow-calib-row`` / ``-name`` / ``-capture`` / ``-burst`` / ``-count`` (one row per label), ``emow-calib-train``,
+``-apply``, ``-reset`` (buttons), ``emow-calib-progress``, ``-accuracy``, ``-curve`` and ``-status``.
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from typing import Any
 
 import ipywidgets as w
-import matplotlib.pyplot as plt
 import numpy as np
 
 from emowidgets.adapter import Adapter, AdapterOptions, BaseHead, fit_adapter
@@ -48,7 +52,7 @@ class CalibrationWidget(w.VBox):
         self.status = w.HTML("")
         self.progress = w.IntProgress(0, min=0, max=self.options.max_steps, description="training")
         self.accuracy = w.HTML("")
-        self.curve = w.Output()
+        self.curve = w.HTML("")
         self.train_button = w.Button(description="Train", icon="play")
         self.apply_button = w.Button(description="Apply", disabled=True)
         self.reset_button = w.Button(description="Reset")
@@ -95,7 +99,7 @@ class CalibrationWidget(w.VBox):
         try:
             fn()
         except (NoFaceError, ValueError) as exc:
-            self.status.value = f"<span style='color:#b00'>{exc}</span>"
+            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
 
     def on_result(self, result: FrameResult) -> None:
         """Pipeline listener: remember the latest frame; during a burst, keep its largest face."""
@@ -133,7 +137,7 @@ class CalibrationWidget(w.VBox):
             raise NoFaceError("no face visible: capture refused; face the camera and try again")
         self._add(name, result)
         self._refresh_counts()
-        self.status.value = f"captured {name}"
+        self.status.value = f"captured {html.escape(name)}"
 
     def start_burst(self, name: str) -> None:
         """Collect the largest face of every frame for ``burst_seconds`` as shots of ``name``."""
@@ -141,7 +145,7 @@ class CalibrationWidget(w.VBox):
             if self._latest is None or not len(self._latest.boxes):
                 raise NoFaceError("no face visible: burst refused; face the camera and try again")
             self._burst = (name, time.monotonic() + self.burst_seconds)
-        self.status.value = f"capturing {name} for {self.burst_seconds:g} s"
+        self.status.value = f"capturing {html.escape(name)} for {self.burst_seconds:g} s"
 
     def train(self) -> None:
         """Fit an adapter on the shots; shows progress, the loss curve and held-back accuracy."""
@@ -161,15 +165,8 @@ class CalibrationWidget(w.VBox):
         self.progress.value = self.progress.max
         held = "n/a (need 2+ shots per label)" if report.heldout_accuracy is None else (
             f"{report.heldout_accuracy:.0%} of {report.heldout_n}")
+        self.curve.value = loss_svg(report.losses)
         self.accuracy.value = f"held-back accuracy: {held}; {report.steps} steps in {report.seconds:.2f} s"
-        self.curve.clear_output(wait=True)
-        with self.curve:
-            fig, ax = plt.subplots(figsize=(4, 2))
-            ax.plot(report.losses)
-            ax.set_xlabel("step")
-            ax.set_ylabel("loss")
-            plt.show()
-            plt.close(fig)
         self.apply_button.disabled = False
         self.status.value = "trained: press Apply to use it live"
 
@@ -178,7 +175,7 @@ class CalibrationWidget(w.VBox):
         if self.adapter is None:
             raise ValueError("nothing to apply: press Train first")
         self.pipeline.head = self.adapter
-        self.status.value = f"applied: {', '.join(self.adapter.labels)}"
+        self.status.value = f"applied: {html.escape(', '.join(self.adapter.labels))}"
 
     def reset(self) -> None:
         """Back to the base model, forget shots and the adapter."""
@@ -189,7 +186,7 @@ class CalibrationWidget(w.VBox):
             self._burst = None
         self.apply_button.disabled = True
         self.accuracy.value = ""
-        self.curve.clear_output()
+        self.curve.value = ""
         self._refresh_counts()
         self.status.value = "reset to the base model"
 
@@ -197,3 +194,20 @@ class CalibrationWidget(w.VBox):
         """Stop listening to the pipeline and close the panel."""
         self.pipeline.remove_listener(self.on_result)
         super().close()
+
+
+def loss_svg(losses: list[float], width: int = 320, height: int = 90) -> str:
+    """The loss curve as a small inline SVG (a plain HTML trait: no Output widget, no image, no matplotlib)."""
+    if not losses:
+        return ""
+    vals = np.asarray(losses, float)
+    lo, hi = float(vals.min()), float(vals.max())
+    pad, span = 6, (hi - lo) or 1.0
+    xs = np.linspace(pad, width - pad, len(vals)) if len(vals) > 1 else np.array([width / 2])
+    ys = height - pad - (vals - lo) / span * (height - 2 * pad)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+    return (f'<svg class="emow-calib-loss" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'role="img" aria-label="training loss"><rect width="{width}" height="{height}" fill="#fafafa" '
+            f'stroke="#ddd"/><polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>'
+            f'<text x="{width - pad}" y="14" text-anchor="end" font-size="11" fill="#555">loss {vals[0]:.3g} '
+            f'&#8594; {vals[-1]:.3g}, {len(vals)} steps</text></svg>')

@@ -47,6 +47,7 @@ def test_calibrate_apply_reset(pipeline):
         panel.train()
         assert panel.adapter is not None and panel.adapter.labels == ("grinning", "neutral")
         assert "held-back accuracy" in panel.accuracy.value and not panel.apply_button.disabled
+        assert "<polyline" in panel.curve.value and "steps</text>" in panel.curve.value  # loss curve as SVG
         panel.apply()
         live = pipeline.process_bytes((IMAGES / "single_man_smiling.jpg").read_bytes())
         assert live.labels == ("grinning", "neutral") and live.dominant == ["grinning"]
