@@ -134,6 +134,7 @@ class Pipeline:
         self.head: Head | None = None
         self.stats = PipelineStats()
         self._listeners: list[Callable[[FrameResult], None]] = []
+        self._skip_listeners: list[Callable[[int], None]] = []
         self._queue: collections.deque[tuple[bytes, int, int]] = collections.deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -197,6 +198,21 @@ class Pipeline:
         with self._cond:
             if fn in self._listeners:
                 self._listeners.remove(fn)
+            if fn in self._skip_listeners:
+                self._skip_listeners.remove(fn)  # type: ignore[arg-type]
+
+    def add_skip_listener(self, fn: Callable[[int], None]) -> None:
+        """Call ``fn(seq)`` for each submitted frame that ends without a result (dropped or bad), so a
+        sender waiting for results can stop counting it as in flight."""
+        with self._cond:
+            self._skip_listeners.append(fn)
+
+    def _skipped(self, seq: int) -> None:
+        for fn in list(self._skip_listeners):
+            try:
+                fn(seq)
+            except Exception:
+                log.exception("skip listener %r failed", fn)
 
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
@@ -219,13 +235,16 @@ class Pipeline:
 
     def submit(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> None:
         """Queue an encoded frame for the worker; when the queue is full the oldest frame is dropped."""
+        dropped: int | None = None
         with self._cond:
             self.stats.received += 1
             if len(self._queue) >= self.options.queue_size:
-                self._queue.popleft()
+                dropped = self._queue.popleft()[1]
                 self.stats.dropped += 1
             self._queue.append((bytes(data), seq, timestamp_ms))
             self._cond.notify()
+        if dropped is not None:
+            self._skipped(dropped)
 
     def _work(self) -> None:
         while True:
@@ -238,16 +257,13 @@ class Pipeline:
                 listeners = list(self._listeners)
             try:
                 result = self.process_bytes(data, seq, ts)
-            except FrameError as exc:
-                with self._cond:
-                    self.stats.bad_frames += 1
-                    self.stats.last_error = str(exc)
-                continue
             except Exception as exc:  # the live loop must survive anything one frame does
-                log.exception("frame %d failed", seq)
+                if not isinstance(exc, FrameError):
+                    log.exception("frame %d failed", seq)
                 with self._cond:
                     self.stats.bad_frames += 1
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    self.stats.last_error = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
+                self._skipped(seq)
                 continue
             with self._cond:
                 self.stats.processed += 1

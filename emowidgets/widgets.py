@@ -1,14 +1,17 @@
 """Jupyter widgets: :class:`CameraWidget` streams frames to the kernel, :class:`EmotionGauge` shows scores.
 
 Frames travel browser -> kernel as JPEG buffers of custom comm messages (``{"type": "frame", "seq",
-"timestamp_ms", "width", "height"}`` + one buffer). The kernel acks each frame on receipt; the browser keeps
-at most ``max_in_flight`` frames un-acked and skips camera frames while that many are out, so frames are
-dropped in the browser, never queued. Results come back as ``{"type": "result", "seq", "faces", "ms"}``.
+"timestamp_ms", "width", "height"}`` + one buffer). The browser keeps at most ``max_in_flight`` frames
+un-acked and skips camera frames while that many are out, so frames are dropped in the browser, never
+queued. With a pipeline, a result ``{"type": "result", "seq", "faces", "ms"}`` acks every frame up to its
+``seq`` and a frame the pipeline drops or cannot decode is acked when it does, so the browser never
+encodes frames the kernel has no time for; with a plain ``on_frame`` callback frames are acked on receipt.
 No pixels are ever stored in a trait: a saved notebook holds no face.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -32,6 +35,8 @@ FrameCallback = Callable[[bytes | memoryview, int, int], None]
 
 STATUSES = ("waiting for permission", "waiting for stream", "permission denied", "no camera", "stream ended",
             "share cancelled", "running", "error")
+
+log = logging.getLogger("emowidgets.widgets")
 
 
 class CameraWidget(anywidget.AnyWidget):
@@ -75,19 +80,26 @@ class CameraWidget(anywidget.AnyWidget):
         self._lock = threading.Lock()
         if pipeline is not None:
             pipeline.add_listener(self.show_result)
+            pipeline.add_skip_listener(self._ack)
         self.on_msg(self._on_custom_msg)
 
     def _on_custom_msg(self, _widget: object, content: dict[str, Any], buffers: list[memoryview]) -> None:
         if not isinstance(content, dict) or content.get("type") != "frame":
             return
         seq = int(content.get("seq", 0))
+        with self._lock:
+            self.frames_received += 1
         try:
             if buffers and self._on_frame is not None:
                 self._on_frame(buffers[0], seq, int(content.get("timestamp_ms", 0)))
-        finally:
-            self.send({"type": "ack", "seq": seq})
-            with self._lock:
-                self.frames_received += 1
+                if self._pipeline is not None and self._on_frame == self._pipeline.submit:
+                    return  # acked by its result, or by the pipeline's skip notice
+        except Exception:
+            log.exception("frame callback failed")
+        self._ack(seq)
+
+    def _ack(self, seq: int) -> None:
+        self.send({"type": "ack", "seq": seq})
 
     def show_result(self, result: FrameResult) -> None:
         """Draw ``result``'s boxes and labels over the preview; safe to call from any thread."""
@@ -99,6 +111,7 @@ class CameraWidget(anywidget.AnyWidget):
         """Stop receiving results and close the widget (the browser stops its own tracks)."""
         if self._pipeline is not None:
             self._pipeline.remove_listener(self.show_result)
+            self._pipeline.remove_listener(self._ack)  # type: ignore[arg-type]
         super().close()
 
 

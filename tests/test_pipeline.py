@@ -99,9 +99,12 @@ def test_queue_drops_oldest():
     from emowidgets.pipeline import Pipeline, PipelineOptions
 
     with Pipeline.create_from_options(PipelineOptions(queue_size=2), warmup=False) as p:
+        skipped: list[int] = []
+        p.add_skip_listener(skipped.append)
         for i in range(5):  # worker not started: everything stays queued
             p.submit(b"x", seq=i)
         assert p.stats.dropped == 3
+        assert skipped == [0, 1, 2]  # a sender waiting for results hears about every dropped frame
         assert [seq for _, seq, _ in p._queue] == [3, 4]
 
 

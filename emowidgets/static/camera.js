@@ -132,16 +132,24 @@ function render({ model, el }) {
     });
   }
 
+  function ack(seq) {
+    const sentAt = pending.get(seq);
+    if (sentAt !== undefined && pending.delete(seq)) {
+      stats.acked++;
+      if (stats.ackMs.length < MAX_SAMPLES) stats.ackMs.push(performance.now() - sentAt);
+    }
+  }
+
   function onMessage(msg) {
     if (!msg || !alive) return;
     if (msg.type === "ack") {
-      const sentAt = pending.get(msg.seq);
-      if (sentAt !== undefined && pending.delete(msg.seq)) {
-        stats.acked++;
-        if (stats.ackMs.length < MAX_SAMPLES) stats.ackMs.push(performance.now() - sentAt);
-      }
+      ack(msg.seq);
       pump();
-    } else if (msg.type === "result" && msg.seq > lastDrawnSeq) {
+    } else if (msg.type === "result") {
+      for (const s of [...pending.keys()]) if (s <= msg.seq) ack(s); // a result acks its frame and older ones
+      pump();
+    }
+    if (msg.type === "result" && msg.seq > lastDrawnSeq) {
       lastDrawnSeq = msg.seq;
       drawFaces(msg.faces);
       const now = performance.now();
