@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,10 @@ from typing import Any
 
 CHROMIUM = Path(os.environ.get("EMOWIDGETS_CHROMIUM", "/usr/bin/chromium"))
 HAVE_CHROMIUM = CHROMIUM.exists()
+
+# Screenshots go to a temp folder; `EMOWIDGETS_SCREENSHOTS=docs/images make test` refreshes the README's pictures.
+SCREENSHOT_DIR = Path(os.environ.get("EMOWIDGETS_SCREENSHOTS") or Path(tempfile.gettempdir()) / "emowidgets-shots")
+SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from browser import (
     HAVE_CHROMIUM,
+    SCREENSHOT_DIR,
     JupyterLab,
     launch_chromium,
     make_y4m,
@@ -15,13 +16,13 @@ from browser import (
     run_all,
     write_notebook,
 )
-from conftest import CLIPS, ROOT
+from conftest import CLIPS
 from playwright.sync_api import sync_playwright
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
 
-SCREENSHOT = ROOT / "docs" / "images" / "classview.png"
+SCREENSHOT = SCREENSHOT_DIR / "classview.png"
 POINTS_JS = "() => parseInt(document.querySelector('.emow-cv-chart')?.dataset.points || '0')"
 END_STREAM_JS = """() => { const t = document.querySelector('.emow-camera video').srcObject.getVideoTracks()[0];
                            t.stop(); t.dispatchEvent(new Event('ended')); }"""

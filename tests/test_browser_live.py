@@ -7,6 +7,7 @@ import contextlib
 import pytest
 from browser import (
     HAVE_CHROMIUM,
+    SCREENSHOT_DIR,
     JupyterLab,
     copy_notebook,
     launch_chromium,
@@ -25,7 +26,7 @@ from playwright.sync_api import sync_playwright
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
 
-SCREENSHOT = ROOT / "docs" / "images" / "live.png"
+SCREENSHOT = SCREENSHOT_DIR / "live.png"
 BOX = ".emow-box:not([hidden])"
 VALUES_JS = "[...document.querySelectorAll('.emow-gauge-value')].map(e => e.textContent).join(' ')"
 
