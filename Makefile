@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SHARED ?= ../shared
+CLIPS := $(SHARED)/assets/clips
 
 .PHONY: install demo test lint bench clean
 
@@ -24,10 +26,16 @@ lint: install
 test: install lint  ## the whole suite, real-browser tests included
 	$(BIN)/pytest -q
 
-bench: install  ## benchmarks: JSON on the last stdout line of each
-	$(BIN)/python benchmarks/pipeline.py --clip ../shared/assets/clips/single_face.mp4 --json
-	$(BIN)/python benchmarks/live_browser.py --clip ../shared/assets/clips/single_face.mp4 --seconds 15 --json
+bench: install  ## benchmarks: each prints one JSON object on its last stdout line
+	$(BIN)/python benchmarks/model_latency.py --model main --json
+	$(BIN)/python benchmarks/model_latency.py --model fast --json
+	$(BIN)/python benchmarks/pipeline.py --clip $(CLIPS)/single_face.mp4 --json
+	$(BIN)/python benchmarks/live_browser.py --clip $(CLIPS)/single_face.mp4 --seconds 15 --json
 	$(BIN)/python benchmarks/gallery.py --faces 25 --size 1280x720 --json
+	$(BIN)/python benchmarks/gallery.py --faces 25 --size 1280x720 --model fast --json
+	$(BIN)/python benchmarks/classview_browser.py --faces 25 --size 1280x720 --seconds 15 --model fast --json
+	$(BIN)/python benchmarks/fewshot_fit.py --json
+	$(BIN)/python benchmarks/fewshot_contempt.py --shots 1 5 20 --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
