@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from browser import (
     HAVE_CHROMIUM,
@@ -14,9 +16,8 @@ from browser import (
     outputs_text,
     poll,
     run_all,
-    write_notebook,
 )
-from conftest import CLIPS
+from conftest import CLIPS, ROOT
 from playwright.sync_api import sync_playwright
 
 pytestmark = [pytest.mark.browser,
@@ -30,12 +31,21 @@ END_STREAM_JS = """() => { const t = document.querySelector('.emow-camera video'
 
 def test_class_view_tiles_chart_names_and_stream_end(tmp_path):
     y4m = make_y4m(CLIPS / "multi_face.mp4", tmp_path / "gallery.y4m", seconds=10.0, fps=25)
-    code = "from emowidgets.classview import classroom\nroom = classroom('camera', model='fast')\nroom"
+    # The shipped notebook, with the fake camera instead of a window share (headless Chromium cannot pick a
+    # window) and without the after-class cell, which closes the view.
+    notebook = json.loads((ROOT / "notebooks" / "classroom.ipynb").read_text())
+    after_class = next(i for i, c in enumerate(notebook["cells"]) if "room.close()" in "".join(c["source"]))
+    cells = notebook["cells"][:after_class]
+    for cell in cells:
+        cell["source"] = "".join(cell["source"]).replace('classroom("screen")', 'classroom("camera", model="fast")')
+    assert any('classroom("camera"' in c["source"] for c in cells)
+    notebook["cells"] = cells
     with JupyterLab(tmp_path / "lab") as lab, sync_playwright() as p:
         browser = launch_chromium(p, y4m)
         page = new_page(browser, camera=True, viewport=(1400, 1000))
         try:
-            open_notebook(page, lab, write_notebook(lab.root, "classroom.ipynb", code))
+            (lab.root / "classroom.ipynb").write_text(json.dumps(notebook))
+            open_notebook(page, lab, "classroom.ipynb")
             run_all(page)
             try:
                 poll(page, "() => document.querySelectorAll('.emow-cv-tile').length >= 4", timeout=120)
