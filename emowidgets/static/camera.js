@@ -169,6 +169,7 @@ function render({ model, el }) {
   const ticker = setInterval(() => {
     const now = performance.now();
     for (const [s, t] of pending) if (now - t > ACK_TIMEOUT_MS) pending.delete(s);
+    if (current && current.track && current.track.readyState === "ended") streamEnded();
     if (current && now - lastFrameAt > 250) { fresh = true; pump(); } // rVFC stalls while hidden
     if (now - lastTick >= 1000) {
       const fps = Math.round(((stats.sent - lastCount) * 10000) / (now - lastTick)) / 10;
@@ -180,6 +181,13 @@ function render({ model, el }) {
       }
     }
   }, 100);
+
+  // "ended" fires only when the browser ends a track (device gone, "Stop sharing"), not when other code calls
+  // track.stop(): closing an ipywebrtc CameraStream does that, so the ticker also checks readyState.
+  function streamEnded() {
+    setStatus("stream ended");
+    stop();
+  }
 
   function stop() {
     if (current && current.owned) current.stream.getTracks().forEach((t) => t.stop());
@@ -207,8 +215,9 @@ function render({ model, el }) {
     }
     current = opened;
     const track = opened.stream.getVideoTracks()[0];
-    if (!track || track.readyState === "ended") { setStatus("stream ended"); return; }
-    track.addEventListener("ended", () => { if (current === opened) { setStatus("stream ended"); stop(); } });
+    if (!track || track.readyState === "ended") { setStatus("stream ended"); current = null; return; }
+    opened.track = track;
+    track.addEventListener("ended", () => { if (current === opened) streamEnded(); });
     video.classList.toggle("emow-mirror", model.get("mirror") && source === "camera");
     video.srcObject = opened.stream;
     try {
