@@ -11,7 +11,6 @@ JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from browser import (
     write_notebook,
 )
 from gallery_util import write_gallery_video
-from live_browser import STATS_JS, median, rss_mb
+from live_browser import STATS_JS, emit, median, rss_mb
 
 WINDOW_JS = """([s0, s1]) => { const s = document.querySelector('.emow-camera').emowStats;
   return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n), kernel: s.kernelMs.slice(s0.n, s1.n),
@@ -120,11 +119,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "status": shown["status"],
     }
-    if not args.json:
-        for key, value in out.items():
-            print(f"{key:>16}: {value}")
-    else:
-        print(json.dumps(out))
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

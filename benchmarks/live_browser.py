@@ -34,6 +34,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def emit(out: dict, as_json: bool) -> None:
+    """Print the results: one JSON object as the last line, or an aligned table."""
+    if as_json:
+        print(json.dumps(out))
+        return
+    for key, value in out.items():
+        print(f"{key:>16}: {value}")
+
+
 def median(values: list[float]) -> float | None:
     return round(float(np.median(values)), 1) if values else None
 
@@ -99,11 +108,7 @@ def main() -> None:
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "status": status,
     }
-    if not args.json:
-        for key, value in out.items():
-            print(f"{key:>16}: {value}")
-    else:
-        print(json.dumps(out))
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

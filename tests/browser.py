@@ -25,8 +25,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CHROMIUM = Path(os.environ.get("EMOWIDGETS_CHROMIUM", "/usr/bin/chromium"))
 HAVE_CHROMIUM = CHROMIUM.exists()
+BROWSER_MARKS = [pytest.mark.browser,
+                 pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+"""``pytestmark`` of every real-browser test module."""
 
 # Screenshots go to a temp folder; `EMOWIDGETS_SCREENSHOTS=docs/images make test` refreshes the README's pictures.
 SCREENSHOT_DIR = Path(os.environ.get("EMOWIDGETS_SCREENSHOTS") or Path(tempfile.gettempdir()) / "emowidgets-shots")

@@ -12,7 +12,7 @@ import json
 
 import pytest
 from browser import (
-    HAVE_CHROMIUM,
+    BROWSER_MARKS,
     JupyterLab,
     launch_chromium,
     make_y4m,
@@ -28,8 +28,7 @@ from conftest import CLIPS, ROOT
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+pytestmark = BROWSER_MARKS
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MINE = ["neutral", "smile"]

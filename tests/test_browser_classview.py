@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from browser import (
-    HAVE_CHROMIUM,
+    BROWSER_MARKS,
     SCREENSHOT_DIR,
     JupyterLab,
     launch_chromium,
@@ -20,8 +19,7 @@ from browser import (
 from conftest import CLIPS, ROOT
 from playwright.sync_api import sync_playwright
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+pytestmark = BROWSER_MARKS
 
 SCREENSHOT = SCREENSHOT_DIR / "classview.png"
 POINTS_JS = "() => parseInt(document.querySelector('.emow-cv-chart')?.dataset.points || '0')"

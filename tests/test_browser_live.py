@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 from browser import (
-    HAVE_CHROMIUM,
+    BROWSER_MARKS,
     SCREENSHOT_DIR,
     JupyterLab,
     copy_notebook,
@@ -23,8 +23,7 @@ from conftest import CLIPS, ROOT
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+pytestmark = BROWSER_MARKS
 
 SCREENSHOT = SCREENSHOT_DIR / "live.png"
 BOX = ".emow-box:not([hidden])"

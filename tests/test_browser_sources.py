@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 from browser import (
+    BROWSER_MARKS,
     CHROMIUM,
-    HAVE_CHROMIUM,
     JupyterLab,
     launch_chromium,
     make_y4m,
@@ -23,8 +23,7 @@ from browser import (
 from conftest import CLIPS
 from playwright.sync_api import sync_playwright
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium at /usr/bin/chromium")]
+pytestmark = BROWSER_MARKS
 
 BOX = ".emow-box:not([hidden])"
 EMOTIONS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
