@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv with pinned versions (idempotent)
 
 demo: install  ## open notebooks/quickstart.ipynb in JupyterLab
-	$(BIN)/jupyter lab notebooks/quickstart.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
 
 lint: install
 	$(BIN)/ruff check emowidgets tests benchmarks
