@@ -203,8 +203,9 @@ class Trainer:
             loss = (1 - self.cfg.distill_alpha) * loss + self.cfg.distill_alpha * temp**2 * kd
         return loss, nnx.state(model, nnx.BatchStat)
 
-    def _epoch(self, carry: Any, data: tuple[jax.Array, jax.Array, Any], idx: jax.Array, key: jax.Array,
-               step0: jax.Array, total: jax.Array) -> tuple[Any, jax.Array]:
+    def _epoch(self, carry: Any, data: tuple[jax.Array, jax.Array, Any], idx: jax.Array, keys: jax.Array,
+               steps: jax.Array, step0: jax.Array, total: jax.Array) -> tuple[Any, jax.Array]:
+        """Run the steps ``steps`` (indices within the epoch) on batches ``idx`` as one ``lax.scan``."""
         cfg = self.cfg
         train_x, train_t, teacher = data
         warmup = jnp.asarray(cfg.warmup_epochs * self.steps_per_epoch)
@@ -229,8 +230,9 @@ class Trainer:
             ema_b = jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema_b, bstats)
             return (params, bstats, opt_state, ema_p, ema_b), loss
 
-        keys = jax.random.split(key, idx.shape[0])
-        carry, losses = jax.lax.scan(step, carry, (idx, keys, jnp.arange(idx.shape[0])))
+        if idx.shape[0] == 1:  # no loop at all: XLA:CPU runs convolutions inside loops very slowly
+            return step(carry, (idx[0], keys[0], steps[0]))
+        carry, losses = jax.lax.scan(step, carry, (idx, keys, steps))
         return carry, losses.mean()
 
     def _eval_logits(self, params: Any, bstats: Any, x: jax.Array) -> jax.Array:
@@ -333,6 +335,9 @@ def _train(cfg: TrainConfig, data_path: str | Path, run: Path, export: str | Pat
     for _ in range(meta["epoch"]):  # replay the shuffles so a resumed run sees the same batches
         rng.permutation(len(trainer.train_t))
     epoch_times: list[float] = []
+    # A GPU runs the whole epoch as one scan; XLA's CPU backend runs convolutions inside a loop body far
+    # slower (minutes per step for the main net), so on a CPU each step is its own call.
+    chunk = 1 if jax.default_backend() == "cpu" else trainer.steps_per_epoch
     while meta["epoch"] < meta["epochs"]:
         t0 = time.monotonic()
         perm = rng.permutation(len(trainer.train_t))[: trainer.steps_per_epoch * cfg.batch_size]
@@ -341,8 +346,15 @@ def _train(cfg: TrainConfig, data_path: str | Path, run: Path, export: str | Pat
         step0 = jnp.asarray(meta["epoch"] * trainer.steps_per_epoch, jnp.float32)
         total = jnp.asarray(meta["epochs"] * trainer.steps_per_epoch, jnp.float32)
         data = (trainer.train_x, trainer.train_t, trainer.teacher[1] if trainer.teacher else None)
-        carry, loss = trainer.epoch_fn(trainer.carry(), data, idx, key, step0, total)
+        keys = jax.random.split(key, trainer.steps_per_epoch)
+        steps = jnp.arange(trainer.steps_per_epoch)
+        carry, losses = trainer.carry(), []
+        for s in range(0, trainer.steps_per_epoch, chunk):
+            carry, part = trainer.epoch_fn(carry, data, idx[s : s + chunk], keys[s : s + chunk],
+                                           steps[s : s + chunk], step0, total)
+            losses.append(part)
         trainer.set_carry(carry)
+        loss = jnp.mean(jnp.stack(losses))
         val = trainer.val_accuracy()
         meta["epoch"] += 1
         dt = time.monotonic() - t0
