@@ -39,3 +39,31 @@ def classifier():
     from emowidgets.infer import EmotionClassifier
 
     return EmotionClassifier.create_from_options()
+
+
+# Real-browser fixtures, one JupyterLab and one Chromium per test module (imports kept lazy: playwright is heavy).
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    from browser import JupyterLab
+
+    with JupyterLab(tmp_path_factory.mktemp("lab")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, tmp_path_factory):
+    """Chromium with the fake camera playing single_face.mp4."""
+    from browser import launch_chromium, make_y4m
+
+    y4m = make_y4m(CLIPS / "single_face.mp4", tmp_path_factory.mktemp("cam") / "single_face.y4m")
+    b = launch_chromium(playwright, y4m)
+    yield b
+    b.close()

@@ -10,12 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 
-import pytest
 from browser import (
     BROWSER_MARKS,
-    JupyterLab,
-    launch_chromium,
-    make_y4m,
     new_page,
     open_notebook,
     outputs_text,
@@ -24,9 +20,8 @@ from browser import (
     wait_run_done,
     write_notebook,
 )
-from conftest import CLIPS, ROOT
+from conftest import ROOT
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
 pytestmark = BROWSER_MARKS
 
@@ -67,21 +62,6 @@ _button.add_class("emow-test-check")
 _button.on_click(_check)
 _w.HBox([_button, _result])
 '''
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    with JupyterLab(tmp_path_factory.mktemp("lab")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    y4m = make_y4m(CLIPS / "single_face.mp4", tmp_path_factory.mktemp("cam") / "single_face.y4m")
-    with sync_playwright() as p:
-        b = launch_chromium(p, y4m)
-        yield b
-        b.close()
 
 
 def notebook_cells() -> list[str]:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import contextlib
 
-import pytest
 from browser import (
     BROWSER_MARKS,
     SCREENSHOT_DIR,
-    JupyterLab,
     copy_notebook,
-    launch_chromium,
-    make_y4m,
     new_page,
     open_notebook,
     outputs_text,
@@ -19,30 +15,14 @@ from browser import (
     run_all,
     write_notebook,
 )
-from conftest import CLIPS, ROOT
+from conftest import ROOT
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
 pytestmark = BROWSER_MARKS
 
 SCREENSHOT = SCREENSHOT_DIR / "live.png"
 BOX = ".emow-box:not([hidden])"
 VALUES_JS = "[...document.querySelectorAll('.emow-gauge-value')].map(e => e.textContent).join(' ')"
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    with JupyterLab(tmp_path_factory.mktemp("lab")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    y4m = make_y4m(CLIPS / "single_face.mp4", tmp_path_factory.mktemp("cam") / "single_face.y4m")
-    with sync_playwright() as p:
-        b = launch_chromium(p, y4m)
-        yield b
-        b.close()
 
 
 def gauge_state(page) -> dict:

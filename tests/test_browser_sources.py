@@ -6,13 +6,9 @@ One JupyterLab and one Playwright per module; two Chromiums (fake camera, and no
 
 from __future__ import annotations
 
-import pytest
 from browser import (
     BROWSER_MARKS,
     CHROMIUM,
-    JupyterLab,
-    launch_chromium,
-    make_y4m,
     new_page,
     open_notebook,
     outputs_text,
@@ -20,8 +16,6 @@ from browser import (
     run_all,
     write_notebook,
 )
-from conftest import CLIPS
-from playwright.sync_api import sync_playwright
 
 pytestmark = BROWSER_MARKS
 
@@ -31,27 +25,6 @@ STREAM_CELL = ("from ipywebrtc import CameraStream\nimport emowidgets\n"
                "cam = CameraStream(constraints={'audio': False, 'video': {'width': 640, 'height': 480}})\n"
                "view = emowidgets.live(source=cam)\nview")
 STATUS_JS = "() => document.querySelector('.emow-status')?.dataset.status"
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    with JupyterLab(tmp_path_factory.mktemp("lab")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright, tmp_path_factory):
-    """Chromium with the fake camera playing single_face.mp4."""
-    y4m = make_y4m(CLIPS / "single_face.mp4", tmp_path_factory.mktemp("cam") / "single_face.y4m")
-    b = launch_chromium(playwright, y4m)
-    yield b
-    b.close()
 
 
 def launch_chromium_without_camera(playwright) -> object:
