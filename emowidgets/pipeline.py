@@ -198,14 +198,18 @@ class Pipeline:
         with self._cond:
             if fn in self._listeners:
                 self._listeners.remove(fn)
-            if fn in self._skip_listeners:
-                self._skip_listeners.remove(fn)  # type: ignore[arg-type]
 
     def add_skip_listener(self, fn: Callable[[int], None]) -> None:
         """Call ``fn(seq)`` for each submitted frame that ends without a result (dropped or bad), so a
         sender waiting for results can stop counting it as in flight."""
         with self._cond:
             self._skip_listeners.append(fn)
+
+    def remove_skip_listener(self, fn: Callable[[int], None]) -> None:
+        """Stop calling ``fn`` for skipped frames."""
+        with self._cond:
+            if fn in self._skip_listeners:
+                self._skip_listeners.remove(fn)
 
     def _skipped(self, seq: int) -> None:
         for fn in list(self._skip_listeners):

@@ -111,7 +111,7 @@ class CameraWidget(anywidget.AnyWidget):
         """Stop receiving results and close the widget (the browser stops its own tracks)."""
         if self._pipeline is not None:
             self._pipeline.remove_listener(self.show_result)
-            self._pipeline.remove_listener(self._ack)  # type: ignore[arg-type]
+            self._pipeline.remove_skip_listener(self._ack)
         super().close()
 
 
