@@ -1,6 +1,6 @@
 """Classifier latency on this CPU: ms per face at batch 1 and at the live bucket sizes.
 
-Usage: python benchmarks/model_latency.py [--model main|fast|PATH] [--tta] [--json]
+Usage: python benchmarks/model_latency.py [--model main|fast|PATH] [--tta|--no-tta] [--json]
 The last stdout line is a JSON object {"model", "ms_per_face": {batch: ms}, "device"}.
 """
 
@@ -20,7 +20,7 @@ from emowidgets.model import CROP_SIZE
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="main")
-    parser.add_argument("--tta", action="store_true")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     clf = EmotionClassifier.create_from_options(ClassifierOptions(model=args.model, flip_tta=args.tta))
@@ -38,7 +38,7 @@ def main() -> None:
         out[batch] = round(float(np.median(times)) * 1000 / batch, 3)
         if not args.json:
             print(f"batch {batch:3d}: {out[batch]:.3f} ms/face")
-    print(json.dumps({"model": args.model, "tta": args.tta, "ms_per_face": out,
+    print(json.dumps({"model": args.model, "tta": clf.flip_tta, "ms_per_face": out,
                       "device": jax.devices()[0].device_kind}))
 
 

@@ -87,8 +87,8 @@ class BaseHead:
     @classmethod
     def from_classifier(cls, classifier: object) -> BaseHead:
         """Read the head of an :class:`~emowidgets.infer.EmotionClassifier`."""
-        head = classifier._state["head"]  # type: ignore[attr-defined]
-        return cls(np.asarray(head["kernel"]), np.asarray(head["bias"]), classifier.backbone_id)  # type: ignore[attr-defined]
+        kernel, bias = classifier.head  # type: ignore[attr-defined]
+        return cls(kernel, bias, classifier.backbone_id)  # type: ignore[attr-defined]
 
 
 @dataclasses.dataclass(frozen=True)

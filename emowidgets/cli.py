@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default=None, help="key prefix, e.g. test (default: plain x/y)")
     ev.add_argument("--detect", action="store_true", help="detect the largest face first (no face = wrong)")
     ev.add_argument("--model", default="main", help="main, fast or a weights file (default: main)")
-    ev.add_argument("--tta", action="store_true", help="average with the mirrored crop (2x cost)")
+    ev.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                    help="average with the mirrored crop (default: as the live pipeline does: on, off for fast)")
     ev.add_argument("--group-key", default=None, help="fewshot: array naming each image's group (person)")
     ev.add_argument("--shots", type=int, default=None, help="fewshot: shots per class")
     ev.add_argument("--seeds", type=int, default=1, help="fewshot: repetitions with different shots")

@@ -87,7 +87,7 @@ def evaluate(
     model: str = "main",
     detect: bool = False,
     detector_model: str = "short",
-    flip_tta: bool = False,
+    flip_tta: bool | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Accuracy, per-class recall, misses (no face found) and classifier ms/face at batch 32."""
@@ -115,4 +115,4 @@ def evaluate(
               for k, name in enumerate(EMOTIONS)}
     return {"n": len(y), "accuracy": float((pred == y).mean()) if len(y) else 0.0,
             "per_class_recall": recall, "misses": misses, "ms_per_face": round(ms_per_face, 3),
-            "model": model}
+            "model": model, "flip_tta": classifier.flip_tta}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -14,8 +15,8 @@ from safetensors.numpy import load_file, save_file
 
 from emowidgets.cli import main as cli
 from emowidgets.errors import ModelFileError
-from emowidgets.infer import resolve_model_path
-from emowidgets.model import EmotionNet, ModelConfig, load_model, save_model
+from emowidgets.infer import ClassifierOptions, EmotionClassifier, resolve_model_path
+from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
 from emowidgets.train import TrainConfig, train
 
 
@@ -32,6 +33,36 @@ def test_shipped_weights_load():
         _, meta = load_model(resolve_model_path(name))
         assert {"config", "backbone_id", "best_val"} <= set(meta)
         assert resolve_model_path(name).stat().st_size < 20 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def fer_crops() -> np.ndarray:
+    with np.load(FER) as data:
+        return data["val_x"][:40].astype(np.float32) / 255
+
+
+def test_folded_net_matches_eval_model(fer_crops):
+    net, _ = load_model(resolve_model_path("main"))
+    folded = fold_batchnorm(net)
+    x = jnp.asarray(fer_crops)
+    np.testing.assert_allclose(folded.embed(x), net.embed(x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(folded.classify(folded.embed(x)), net(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("model, flips", [("main", True), ("fast", False)])
+def test_classifier_flip_tta(fer_crops, model, flips):
+    """The compiled classifier = the nnx model, averaged with the mirror image where TTA is on."""
+    clf = EmotionClassifier.create_from_options(ClassifierOptions(model=model))
+    assert clf.flip_tta is flips
+    net, _ = load_model(resolve_model_path(model))
+    x = jnp.asarray(fer_crops)
+    emb = net.embed(x)
+    if flips:
+        emb = (emb + net.embed(x[:, :, ::-1])) / 2
+    out = clf.classify(fer_crops)
+    np.testing.assert_allclose(out.embeddings, emb, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out.probs, jax.nn.softmax(net.classify(emb)), atol=1e-5)
+    np.testing.assert_allclose(clf.classify(fer_crops[:7]).probs, out.probs[:7], atol=1e-5)  # padding-independent
 
 
 def test_save_load_round_trip(tmp_path):
