@@ -6,6 +6,8 @@ One JupyterLab and one Playwright per module; two Chromiums (fake camera, and no
 
 from __future__ import annotations
 
+import contextlib
+
 from browser import (
     BROWSER_MARKS,
     CHROMIUM,
@@ -33,13 +35,21 @@ def launch_chromium_without_camera(playwright) -> object:
                                       args=["--autoplay-policy=no-user-gesture-required"])
 
 
-def run_cell(page, index: int) -> None:
-    """Run one cell (select it, Shift+Enter) and wait for its prompt number."""
+PROMPT_JS = """(i) => { const p = document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')[i];
+                        return p && /\\[(%s)\\]/.test(p.textContent); }"""
+
+
+def run_cell(page, index: int, attempts: int = 3) -> None:
+    """Run one cell (select it, Shift+Enter) and wait for its prompt number; the key press is retried when
+    the cell did not even queue (JupyterLab sometimes drops the first click, as ``run_all`` also sees)."""
     cell = page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index)
-    cell.locator(".jp-InputPrompt").click()
-    page.keyboard.press("Shift+Enter")
-    poll(page, """(i) => { const p = document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')[i];
-                          return p && /\\[\\d+\\]/.test(p.textContent); }""", arg=index, timeout=60)
+    for _ in range(attempts):
+        cell.locator(".jp-InputPrompt").click()
+        page.keyboard.press("Shift+Enter")
+        with contextlib.suppress(Exception):
+            poll(page, PROMPT_JS % "\\*|\\d+", arg=index, timeout=5)
+            break
+    poll(page, PROMPT_JS % "\\d+", arg=index, timeout=60)
 
 
 def wait_status(page, status: str, timeout: float = 60.0) -> str:

@@ -82,12 +82,13 @@ function render({ model, el }) {
     const t = performance.now();
     ctx.drawImage(video, 0, 0, w, h);
     const s = ++seq;
+    const source = current; // encoding is async: a frame whose stream has since stopped is not sent
     pending.set(s, t);
     captured.set(s, t);
     canvas.toBlob(async (blob) => {
-      if (!alive || !blob) { pending.delete(s); return; }
+      if (!alive || !blob || current !== source) { pending.delete(s); return; }
       const buf = await blob.arrayBuffer();
-      if (!alive) return;
+      if (!alive || current !== source) { pending.delete(s); return; }
       const header = { type: "frame", seq: s, timestamp_ms: Math.round(performance.timeOrigin + t), width: w, height: h };
       const sentAt = performance.now();
       model.send(header, undefined, [buf]);
@@ -149,7 +150,8 @@ function render({ model, el }) {
       for (const s of [...pending.keys()]) if (s <= msg.seq) ack(s); // a result acks its frame and older ones
       pump();
     }
-    if (msg.type === "result" && msg.seq > lastDrawnSeq) {
+    // A result can arrive after the stream stopped (its frame was in flight): don't draw it on a dead stream.
+    if (msg.type === "result" && current && msg.seq > lastDrawnSeq) {
       lastDrawnSeq = msg.seq;
       drawFaces(msg.faces);
       const now = performance.now();
