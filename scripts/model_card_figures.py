@@ -22,12 +22,13 @@ from emowidgets.model import EMOTIONS
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
-def confusion(model: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def confusion(model: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Test confusion matrix of a shipped model as the live pipeline runs it, and whether that flips."""
     clf = EmotionClassifier.create_from_options(ClassifierOptions(model=model))
     pred = np.concatenate([clf.classify(x[i : i + 64]).probs.argmax(-1) for i in range(0, len(x), 64)])
     cm = np.zeros((7, 7), int)
     np.add.at(cm, (y, pred), 1)
-    return cm
+    return cm, clf.flip_tta
 
 
 def main() -> None:
@@ -39,7 +40,7 @@ def main() -> None:
     x, y = data["test_x"].astype(np.float32) / 255, data["test_y"].astype(int)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     for ax, model in zip(axes, ("main", "fast"), strict=True):
-        cm = confusion(model, x, y)
+        cm, flip = confusion(model, x, y)
         norm = cm / cm.sum(1, keepdims=True)
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
         for i in range(7):
@@ -50,7 +51,7 @@ def main() -> None:
         ax.set_yticks(range(7), EMOTIONS)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{model}: FER2013 test, accuracy {np.trace(cm) / cm.sum():.1%}")
+        ax.set_title(f"{model}{' (flip TTA)' if flip else ''}: FER2013 test, accuracy {np.trace(cm) / cm.sum():.1%}")
     fig.tight_layout()
     fig.savefig(OUT / "confusion.png", dpi=110)
     fig, ax = plt.subplots(figsize=(8, 4.5))
