@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
+import weakref
 from pathlib import Path
 from typing import Literal
 
@@ -127,6 +129,11 @@ class FaceDetector:
             min_detection_confidence=options.min_confidence,
         )
         self._detector = vision.FaceDetector.create_from_options(mp_options)
+        self._close = weakref.finalize(self, self._detector.close)
+        # MediaPipe makes its C calls on a ThreadPoolExecutor, which Python shuts down in the threading exit
+        # phase, before atexit; an unclosed detector then prints a traceback at exit. Close it in that phase,
+        # first (the same hook concurrent.futures uses).
+        threading._register_atexit(self._close)  # type: ignore[attr-defined]
 
     @classmethod
     def create_from_options(cls, options: DetectorOptions | None = None) -> FaceDetector:
@@ -173,8 +180,8 @@ class FaceDetector:
         return nms(merged, self.options.nms_iou)
 
     def close(self) -> None:
-        """Release the MediaPipe graph."""
-        self._detector.close()
+        """Release the MediaPipe graph (again is a no-op)."""
+        self._close()
 
     def __enter__(self) -> FaceDetector:
         return self

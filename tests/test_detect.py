@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import CLIPS, IMAGES, video_frames
@@ -76,3 +79,11 @@ def test_crops_are_aligned_faces(full):
     # eyes are placed on the same row: the upper-middle band is darker-textured than a flat patch
     assert crops.std(axis=(1, 2)).min() > 0.05
     assert crop_faces(image, det.take(np.zeros(0, np.int64)), "full").shape == (0, 48, 48)
+
+
+def test_unclosed_detector_exits_quietly():
+    """A script that never closes its detector must not print MediaPipe's teardown traceback at exit."""
+    code = "from emowidgets.detect import FaceDetector\nd = FaceDetector.create_from_options()\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
