@@ -208,6 +208,26 @@ def run_all(page: Any, attempts: int = 3) -> None:
     raise RuntimeError(f"Run All did not start after {attempts} attempts")
 
 
+def run_cell(page: Any, index: int, timeout: float = 60.0, attempts: int = 3) -> None:
+    """Run code cell ``index`` in place (select it in command mode, Ctrl+Enter) and wait up to ``timeout``
+    seconds for its new prompt number. The key press is retried when the cell did not even queue (JupyterLab
+    sometimes drops it, as ``run_all`` sees); a queued cell is never run twice."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
+    before = cell.locator(".jp-InputArea-prompt").text_content()
+    changed = (f"([i, before, pattern]) => {{ const p = {PROMPTS_JS}[i]?.textContent;"
+               " return p !== before && new RegExp(pattern).test(p); }")
+    for _ in range(attempts):
+        cell.locator(".jp-InputPrompt").click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+Enter")
+        with contextlib.suppress(Exception):
+            poll(page, changed, arg=[index, before, r"\[(\*|\d+)\]"], timeout=5)
+            break
+    else:
+        raise AssertionError(f"cell {index} did not run after {attempts} tries; prompt {before!r}")
+    poll(page, changed, arg=[index, before, r"\[\d+\]"], timeout=timeout)
+
+
 def wait_run_done(page: Any, timeout: float = 120.0) -> None:
     """Wait until every code cell has a prompt number and the kernel is idle."""
     page.wait_for_function(f"() => {{ const ps = {PROMPTS_JS}; "

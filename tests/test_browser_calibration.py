@@ -17,6 +17,7 @@ from browser import (
     outputs_text,
     poll,
     run_all,
+    run_cell,
     wait_run_done,
     write_notebook,
 )
@@ -91,27 +92,10 @@ def page_state(page) -> str:
     return "(unreadable)"
 
 
-def run_cell(page, index: int, expect: str, attempts: int = 3) -> str:
-    """Select code cell ``index`` (command mode), run it with Ctrl+Enter, wait until its output holds ``expect``.
-
-    Retried when the key press was a no-op (the prompt number did not change), like ``run_all``.
-    """
-    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
-    prompt = cell.locator(".jp-InputArea-prompt")
-    before = prompt.text_content()
-    for _ in range(attempts):
-        cell.locator(".jp-InputPrompt").click()
-        page.keyboard.press("Escape")
-        page.keyboard.press("Control+Enter")
-        with contextlib.suppress(PlaywrightTimeout):
-            poll(page, f"""(before) => {{
-                     const c = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')][{index}];
-                     const p = c.querySelector('.jp-InputArea-prompt').textContent;
-                     return p !== before && /\\[\\d+\\]/.test(p); }}""", arg=before, timeout=10)
-            break
-    else:
-        raise AssertionError(f"cell {index} did not run after {attempts} tries; prompt {prompt.text_content()!r}")
-    out = str(cell.locator(".jp-OutputArea").inner_text())
+def run_cell_expect(page, index: int, expect: str) -> str:
+    """Run code cell ``index`` and check that its output holds ``expect``; returns the output."""
+    run_cell(page, index, timeout=10)
+    out = str(page.locator(".jp-Notebook .jp-CodeCell").nth(index).locator(".jp-OutputArea").inner_text())
     assert expect in out, out
     return out
 
@@ -179,7 +163,7 @@ def test_calibrate_apply_save_reset_load(lab, browser):
         poll(page, f"(mine) => mine.includes(document.querySelector('{BOX}')?.dataset.label)", arg=MINE, timeout=20)
         assert text(page, ".emow-gauge-dominant") in MINE
 
-        saved = run_cell(page, 2, "saved")
+        saved = run_cell_expect(page, 2, "saved")
         assert f"saved {tuple(MINE)!r} to my_class.safetensors" in saved
         assert (lab.root / "my_class.safetensors").stat().st_size < 100_000
 
@@ -192,7 +176,7 @@ def test_calibrate_apply_save_reset_load(lab, browser):
         assert page.locator(".emow-calib-apply").is_disabled()
         assert text(page, ".emow-calib-accuracy") == ""
 
-        loaded = run_cell(page, 3, "using")
+        loaded = run_cell_expect(page, 3, "using")
         assert f"using {tuple(MINE)!r} from my_class.safetensors" in loaded
         poll(page, f"(mine) => {GAUGE_LABELS_JS}.join() === mine.join()", arg=MINE, timeout=20)
 

@@ -6,8 +6,6 @@ One JupyterLab and one Playwright per module; two Chromiums (fake camera, and no
 
 from __future__ import annotations
 
-import contextlib
-
 from browser import (
     BROWSER_MARKS,
     CHROMIUM,
@@ -16,6 +14,7 @@ from browser import (
     outputs_text,
     poll,
     run_all,
+    run_cell,
     write_notebook,
 )
 
@@ -33,23 +32,6 @@ def launch_chromium_without_camera(playwright) -> object:
     """Chromium without ``--use-fake-device-for-media-stream``: headless has no capture device at all."""
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                       args=["--autoplay-policy=no-user-gesture-required"])
-
-
-PROMPT_JS = """(i) => { const p = document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')[i];
-                        return p && /\\[(%s)\\]/.test(p.textContent); }"""
-
-
-def run_cell(page, index: int, attempts: int = 3) -> None:
-    """Run one cell (select it, Shift+Enter) and wait for its prompt number; the key press is retried when
-    the cell did not even queue (JupyterLab sometimes drops the first click, as ``run_all`` also sees)."""
-    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index)
-    for _ in range(attempts):
-        cell.locator(".jp-InputPrompt").click()
-        page.keyboard.press("Shift+Enter")
-        with contextlib.suppress(Exception):
-            poll(page, PROMPT_JS % "\\*|\\d+", arg=index, timeout=5)
-            break
-    poll(page, PROMPT_JS % "\\d+", arg=index, timeout=60)
 
 
 def wait_status(page, status: str, timeout: float = 60.0) -> str:
