@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +27,11 @@ from browser import (
     make_y4m,
     new_page,
     open_notebook,
-    outputs_text,
-    poll,
-    run_all,
     write_notebook,
 )
 from gallery_util import write_gallery_video
-from live_browser import STATS_JS, emit, median, rss_mb
+from live_browser import emit, figures, measure
 
-WINDOW_JS = """([s0, s1]) => { const s = document.querySelector('.emow-camera').emowStats;
-  return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n), kernel: s.kernelMs.slice(s0.n, s1.n),
-          encode: s.encodeMs.slice(s0.e, s1.e), ack: s.ackMs.slice(s0.a, s1.a)}; }"""
 PAGE_JS = """() => ({boxes: [...document.querySelectorAll('.emow-camera .emow-box')].filter(b => !b.hidden).length,
   tiles: document.querySelectorAll('.emow-cv-tile:not(.emow-cv-absent)').length,
   presence: document.querySelector('.emow-cv-presence')?.textContent || '',
@@ -75,46 +68,24 @@ def main() -> None:
             browser = launch_chromium(p, y4m)
             page = new_page(browser, camera=True, viewport=(1400, 1000))
             open_notebook(page, lab, name)
-            t_start = time.monotonic()
-            run_all(page)
-            try:
-                poll(page, "() => document.querySelector('.emow-camera')?.emowStats?.results > 0", timeout=240)
-            except Exception as exc:
-                raise RuntimeError(f"no results; outputs: {outputs_text(page)}") from exc
-            startup_s = time.monotonic() - t_start
-            page.wait_for_timeout(args.warmup * 1000)
-            s0 = page.evaluate(STATS_JS)
-            page.wait_for_timeout(args.seconds * 1000)
-            s1 = page.evaluate(STATS_JS)
-            window = page.evaluate(WINDOW_JS, [s0, s1])
+            w = measure(page, lab, args.warmup, args.seconds, first_result_timeout=240)
             shown = page.evaluate(PAGE_JS)
             video = page.evaluate("() => { const v = document.querySelector('.emow-camera video');"
                                   " return [v.videoWidth, v.videoHeight]; }")
-            pids = lab.kernel_pids()
-            kernel_rss = max((rss_mb(pid) for pid in pids), default=float("nan"))
             load = os.getloadavg()[0]
             browser.close()
 
-    dt = (s1["t"] - s0["t"]) / 1000
-    lat = np.asarray(window["lat"], float)
-    faces = np.asarray(window["faces"], float)
+    faces = np.asarray(w.samples["faces"], float)
     out = {
         "faces": args.faces, "size": args.size, "camera_size": f"{video[0]}x{video[1]}", "model": args.model,
-        "preset": args.preset, "max_in_flight": args.max_in_flight, "seconds": round(dt, 2),
-        "processed_fps": round((s1["results"] - s0["results"]) / dt, 2),
-        "camera_fps": round((s1["camera"] - s0["camera"]) / dt, 2),
-        "sent_fps": round((s1["sent"] - s0["sent"]) / dt, 2),
-        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
-        "p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
-        "kernel_ms_p50": median(window["kernel"]),
-        "encode_ms_p50": median(window["encode"]),
-        "ack_rtt_ms_p50": median(window["ack"]),
+        "preset": args.preset, "max_in_flight": args.max_in_flight,
+        **figures(w),
         "faces_per_frame": round(float(faces.mean()), 2) if len(faces) else 0.0,
         "faces_min": int(faces.min()) if len(faces) else 0,
         "faces_max": int(faces.max()) if len(faces) else 0,
         "boxes_shown": shown["boxes"], "tiles_present": shown["tiles"], "presence": shown["presence"],
-        "kernel_rss_mb": round(kernel_rss, 1),
-        "startup_s": round(startup_s, 1),
+        "kernel_rss_mb": round(w.kernel_rss_mb, 1),
+        "startup_s": round(w.startup_s, 1),
         "load_avg_1m": round(load, 2),
         "cpus": os.cpu_count(),
         "status": shown["status"],

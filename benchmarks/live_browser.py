@@ -9,19 +9,34 @@ the result for that frame is drawn over the preview. Last stdout line (with --js
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from browser import JupyterLab, launch_chromium, make_y4m, new_page, open_notebook, poll, run_all, write_notebook
+from browser import (
+    JupyterLab,
+    launch_chromium,
+    make_y4m,
+    new_page,
+    open_notebook,
+    outputs_text,
+    poll,
+    run_all,
+    write_notebook,
+)
 
+WINDOW_JS = """([s0, s1]) => { const s = document.querySelector('.emow-camera').emowStats;
+  return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n), kernel: s.kernelMs.slice(s0.n, s1.n),
+          encode: s.encodeMs.slice(s0.e, s1.e), ack: s.ackMs.slice(s0.a, s1.a)}; }"""
 STATS_JS = """() => { const s = document.querySelector('.emow-camera').emowStats;
   return {t: performance.now(), camera: s.cameraFrames, sent: s.sent, results: s.results, n: s.latencies.length,
           e: s.encodeMs.length, a: s.ackMs.length}; }"""
@@ -45,6 +60,54 @@ def emit(out: dict, as_json: bool) -> None:
 
 def median(values: list[float]) -> float | None:
     return round(float(np.median(values)), 1) if values else None
+
+
+@dataclasses.dataclass
+class Window:
+    """What the page measured while streaming: counters at both ends of the window and the per-result samples
+    in between, seconds from Run All to the first result, the kernel's RSS at the end."""
+
+    s0: dict[str, Any]
+    s1: dict[str, Any]
+    samples: dict[str, list[float]]
+    startup_s: float
+    kernel_rss_mb: float
+
+
+def measure(page: Any, lab: JupyterLab, warmup: float, seconds: float, first_result_timeout: float) -> Window:
+    """Run the open notebook, wait for the first result, stream ``warmup`` seconds, then measure ``seconds``."""
+    t_start = time.monotonic()
+    run_all(page)
+    try:
+        poll(page, "() => document.querySelector('.emow-camera')?.emowStats?.results > 0",
+             timeout=first_result_timeout)
+    except Exception as exc:
+        raise RuntimeError(f"no results; outputs: {outputs_text(page)}") from exc
+    startup_s = time.monotonic() - t_start
+    page.wait_for_timeout(warmup * 1000)
+    s0 = page.evaluate(STATS_JS)
+    page.wait_for_timeout(seconds * 1000)
+    s1 = page.evaluate(STATS_JS)
+    samples = page.evaluate(WINDOW_JS, [s0, s1])
+    kernel_rss = max((rss_mb(pid) for pid in lab.kernel_pids()), default=float("nan"))
+    return Window(s0, s1, samples, startup_s, kernel_rss)
+
+
+def figures(w: Window) -> dict[str, Any]:
+    """Rates (per second), latency percentiles (ms) and medians of the window, as the JSON reports them."""
+    dt = (w.s1["t"] - w.s0["t"]) / 1000
+    lat = np.asarray(w.samples["lat"], float)
+    return {
+        "seconds": round(dt, 2),
+        "processed_fps": round((w.s1["results"] - w.s0["results"]) / dt, 2),
+        "camera_fps": round((w.s1["camera"] - w.s0["camera"]) / dt, 2),
+        "sent_fps": round((w.s1["sent"] - w.s0["sent"]) / dt, 2),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+        "p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
+        "kernel_ms_p50": median(w.samples["kernel"]),
+        "encode_ms_p50": median(w.samples["encode"]),
+        "ack_rtt_ms_p50": median(w.samples["ack"]),
+    }
 
 
 def main() -> None:
@@ -72,39 +135,17 @@ def main() -> None:
             browser = launch_chromium(p, y4m)
             page = new_page(browser, camera=True)
             open_notebook(page, lab, name)
-            t_start = time.monotonic()
-            run_all(page)
-            poll(page, "() => document.querySelector('.emow-camera')?.emowStats?.results > 0", timeout=180)
-            startup_s = time.monotonic() - t_start
-            page.wait_for_timeout(args.warmup * 1000)
-            s0 = page.evaluate(STATS_JS)
-            page.wait_for_timeout(args.seconds * 1000)
-            s1 = page.evaluate(STATS_JS)
-            window = page.evaluate("([s0, s1]) => { const s = document.querySelector('.emow-camera').emowStats;"
-                                   " return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n),"
-                                   " kernel: s.kernelMs.slice(s0.n, s1.n), encode: s.encodeMs.slice(s0.e, s1.e),"
-                                   " ack: s.ackMs.slice(s0.a, s1.a)}; }", [s0, s1])
+            w = measure(page, lab, args.warmup, args.seconds, first_result_timeout=180)
             status = page.text_content(".emow-status")
-            pids = lab.kernel_pids()
-            kernel_rss = max((rss_mb(pid) for pid in pids), default=float("nan"))
             browser.close()
 
-    dt = (s1["t"] - s0["t"]) / 1000
-    lat = np.asarray(window["lat"], float)
+    faces = w.samples["faces"]
     out = {
         "clip": args.clip.name, "size": args.size, "model": args.model, "max_in_flight": args.max_in_flight,
-        "seconds": round(dt, 2),
-        "processed_fps": round((s1["results"] - s0["results"]) / dt, 2),
-        "camera_fps": round((s1["camera"] - s0["camera"]) / dt, 2),
-        "sent_fps": round((s1["sent"] - s0["sent"]) / dt, 2),
-        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
-        "p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
-        "kernel_ms_p50": median(window["kernel"]),
-        "encode_ms_p50": median(window["encode"]),
-        "ack_rtt_ms_p50": median(window["ack"]),
-        "faces_per_frame": round(float(np.mean(window["faces"])), 2) if window["faces"] else 0.0,
-        "kernel_rss_mb": round(kernel_rss, 1),
-        "startup_s": round(startup_s, 1),
+        **figures(w),
+        "faces_per_frame": round(float(np.mean(faces)), 2) if faces else 0.0,
+        "kernel_rss_mb": round(w.kernel_rss_mb, 1),
+        "startup_s": round(w.startup_s, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "status": status,
     }
