@@ -1,20 +1,25 @@
-"""Few-shot calibration: a small nnx head fitted on frozen backbone embeddings in well under a second.
+"""Few-shot calibration: the base head plus a small correction, fitted on frozen embeddings in well under a second.
 
 The backbone never enters the training graph: callers embed their shots once
 (:meth:`EmotionClassifier.classify` returns embeddings) and :func:`fit_adapter` trains only the
-adapter. Two initialisations, both then fine-tuned with AdamW and pulled back towards their start
-(L2-SP), so a handful of shots cannot wreck what was already known:
+adapter. Its logits are a *residual* on the base model (chosen by measurement on people the model
+never saw, ``docs/calibration.md``)::
 
-* **base** (names that are base emotions, when the base head is given): those columns start as the
-  base model's own head, so before training the adapter reproduces the base model exactly; new names
-  (e.g. ``"confused"``, ``"contempt"``) are imprinted from their shots' mean embedding. Base columns
-  are held near their start (``AdapterOptions.base_anchor``).
-* **prototype** (any label set): cosine classifier on centred, L2-normalised embeddings whose class
-  weights start at the shots' class means, with a learnable scale.
+    logits = base_logits(e) @ A + z(e) @ W + b,    z(e) = (e - mean of the shots) / their RMS
 
-Shots are padded to fixed bucket sizes and classes to ``max_classes`` with masks, and the mode is a
-value rather than a Python branch, so ``train_step`` compiles once per bucket whatever the label set
-(:func:`compile_count` counts traces). Saving and loading: :mod:`emowidgets.adapter_io`.
+``A`` starts as the identity on the adapter's base-emotion names (so before training the adapter is
+the base model), ``W`` at zero, ``b`` at zero; a name the base model does not know (``"confused"``)
+starts imprinted from its shots (direction from the other shots' mean to its own). AdamW then fits
+all three, with ``A`` and ``W`` pulled back to their start with strength *pull*: a strong pull trusts
+the base model and mostly learns a per-person bias (how much this face shows each emotion at rest),
+a weak one trusts the shots. **How far to trust the shots is decided by the shots**: every fit trains
+one candidate per pull in ``AdapterOptions.pulls`` and per cross-validation fold (shots of one
+capture group held out together) side by side, as a leading axis of the parameters, and keeps the
+pull with the lowest held-back loss.
+
+Shots are padded to fixed bucket sizes and classes to ``max_classes`` with masks, so ``train_step``
+compiles once per bucket whatever the label set (:func:`compile_count` counts traces). Saving and
+loading: :mod:`emowidgets.adapter_io`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -34,8 +38,10 @@ from flax import nnx
 from emowidgets.model import EMOTIONS
 
 PREDICT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
-STEPS_PER_CALL = 5
-_COMPILES = {"train": 0, "predict": 0}
+STEPS_PER_CALL = 25
+IMPRINT_SPREAD = 3.0
+"""Spread (std over its shots, in logits) an imprinted new class starts with: comparable to base logits."""
+_COMPILES = {"train": 0, "eval": 0, "predict": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,36 +49,25 @@ class AdapterOptions:
     """How to fit an adapter.
 
     Attributes:
-        max_steps: most AdamW steps per fit (full batch: every step sees all shots), taken
-            ``STEPS_PER_CALL`` at a time.
+        max_steps: AdamW steps per fit (full batch, every candidate at once), ``STEPS_PER_CALL`` per call.
         lr: AdamW learning rate.
-        weight_decay: AdamW decoupled weight decay.
-        patience: stop after this many steps without the monitored loss improving by ``min_delta``.
-        min_delta: smallest loss decrease that counts as an improvement.
+        pulls: candidate strengths of the pull back to the base head; the held-back shots choose one.
+        default_pull: the pull used when the shots cannot be cross-validated (a single capture group).
+        folds: most cross-validation folds (fewer when there are fewer capture groups).
+        bias_pull: the (weak) pull of the per-class bias towards 0.
         shot_buckets: padded shot counts that are compiled; more shots than the largest is an error.
         max_classes: label-set size the compiled step is padded to (2..max_classes names allowed).
-        temperature: initial scale of the cosine logits in prototype mode.
-        anchor: L2 pull of imprinted/prototype weights back to their start.
-        base_anchor: L2 pull of base-emotion columns back to the base head (base mode).
-        init: ``"auto"`` (base mode when a base head is given and a name is a base emotion) or
-            ``"prototype"`` (always cosine prototypes).
-        holdout: hold back one shot per class (classes with >= 2 shots) to choose the step count and
-            report held-back accuracy, then refit on every shot.
-        seed: which shots are held back.
+        seed: which groups fall in which fold.
     """
 
-    max_steps: int = 150
-    lr: float = 0.005
-    weight_decay: float = 1e-4
-    patience: int = 15
-    min_delta: float = 1e-4
+    max_steps: int = 100
+    lr: float = 0.05
+    pulls: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0)
+    default_pull: float = 10.0
+    folds: int = 6
+    bias_pull: float = 1e-3
     shot_buckets: tuple[int, ...] = (16, 32, 64, 128, 256)
     max_classes: int = 12
-    temperature: float = 10.0
-    anchor: float = 1e-3
-    base_anchor: float = 1.0
-    init: Literal["auto", "prototype"] = "auto"
-    holdout: bool = True
     seed: int = 0
 
 
@@ -93,12 +88,22 @@ class BaseHead:
 
 @dataclasses.dataclass(frozen=True)
 class FitReport:
-    """What a fit did: ``losses`` per step of the final fit, ``heldout_losses`` of the held-back phase,
-    ``heldout_accuracy`` on held-back shots (None without hold-out), ``steps`` of the final fit and
-    wall ``seconds`` including any compile."""
+    """What a fit did.
+
+    Attributes:
+        losses: training loss per step of the kept candidate (the live loss curve).
+        pull: the pull kept (large: close to the base model; small: close to the shots).
+        cv_losses: held-back loss per candidate pull (``{pull: loss}``; empty without cross-validation).
+        heldout_accuracy: accuracy on held-back shots at the kept pull (None without cross-validation).
+        heldout_n: shots held back (each once).
+        steps: steps of the fit.
+        seconds: wall time including any compile.
+        mode: ``"residual"`` (on the base head) or ``"imprint"`` (no base head given).
+    """
 
     losses: list[float]
-    heldout_losses: list[float]
+    pull: float
+    cv_losses: dict[float, float]
     heldout_accuracy: float | None
     heldout_n: int
     steps: int
@@ -107,88 +112,93 @@ class FitReport:
 
 
 class Const(nnx.Variable[jax.Array]):
-    """Adapter state that is not trained (masks, anchors, mode): ``wrt=nnx.Param`` skips it."""
+    """Adapter state that is not trained (base head, standardisation, start, masks): ``wrt=nnx.Param`` skips it."""
 
 
 class AdapterNet(nnx.Module):
-    """Embeddings ``(N, D)`` -> logits ``(N, max_classes)``; columns past the label count are masked."""
+    """Embeddings ``(N, D)`` -> logits ``(R, N, max_classes)`` for ``R`` candidate heads fitted side by side.
 
-    def __init__(self, embed_dim: int, max_classes: int, *, rngs: nnx.Rngs) -> None:
+    A fitted adapter keeps one candidate (``R = 1``). Columns past the label count are masked.
+    """
+
+    def __init__(self, embed_dim: int, max_classes: int, candidates: int = 1, *, rngs: nnx.Rngs) -> None:
         del rngs  # weights are always set from shots or a file, never drawn
-        d, m = embed_dim, max_classes
-        self.kernel = nnx.Param(jnp.zeros((d, m), jnp.float32))
-        self.bias = nnx.Param(jnp.zeros((m,), jnp.float32))
-        self.log_scale = nnx.Param(jnp.zeros((), jnp.float32))
+        d, m, r, e = embed_dim, max_classes, candidates, len(EMOTIONS)
+        self.mix = nnx.Param(jnp.zeros((r, e, m), jnp.float32))
+        self.kernel = nnx.Param(jnp.zeros((r, d, m), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((r, m), jnp.float32))
+        self.base_kernel = Const(jnp.zeros((d, e), jnp.float32))
+        self.base_bias = Const(jnp.zeros((e,), jnp.float32))
         self.center = Const(jnp.zeros((d,), jnp.float32))
-        self.cosine = Const(jnp.zeros((), jnp.float32))
+        self.scale = Const(jnp.ones((), jnp.float32))
         self.valid = Const(jnp.zeros((m,), jnp.float32))
+        self.mix0 = Const(jnp.zeros((e, m), jnp.float32))
         self.kernel0 = Const(jnp.zeros((d, m), jnp.float32))
-        self.bias0 = Const(jnp.zeros((m,), jnp.float32))
-        self.log_scale0 = Const(jnp.zeros((), jnp.float32))
-        self.pull = Const(jnp.zeros((m,), jnp.float32))
-        self.scale_pull = Const(jnp.zeros((), jnp.float32))
+        self.pull = Const(jnp.zeros((r,), jnp.float32))
+        self.bias_pull = Const(jnp.zeros((), jnp.float32))
 
     def __call__(self, emb: jax.Array) -> jax.Array:
-        x = emb - self.center[...]
-        w = self.kernel[...]
-        cos = self.cosine[...]
-        x = jnp.where(cos > 0, x * jax.lax.rsqrt((x * x).sum(-1, keepdims=True) + 1e-12), x)
-        w = jnp.where(cos > 0, w * jax.lax.rsqrt((w * w).sum(0, keepdims=True) + 1e-12), w)
-        logits = jnp.exp(self.log_scale[...]) * (x @ w) + self.bias[...]
+        base = emb @ self.base_kernel[...] + self.base_bias[...]
+        z = (emb - self.center[...]) / self.scale[...]
+        logits = (jnp.einsum("be,rem->rbm", base, self.mix[...]) + jnp.einsum("bd,rdm->rbm", z, self.kernel[...])
+                  + self.bias[...][:, None, :])
         return jnp.where(self.valid[...] > 0, logits, -1e9)
 
     def penalty(self) -> jax.Array:
-        """L2 distance from the starting weights, per column weighted by ``pull``."""
-        dk = ((self.kernel[...] - self.kernel0[...]) ** 2).sum(0) + (self.bias[...] - self.bias0[...]) ** 2
-        ds = (self.log_scale[...] - self.log_scale0[...]) ** 2
-        return (self.pull[...] * dk).sum() + self.scale_pull[...] * ds
+        """Per candidate: ``pull`` x squared distance of ``mix`` and ``kernel`` from their start, + weak bias pull."""
+        dist = (((self.mix[...] - self.mix0[...]) ** 2).sum((1, 2))
+                + ((self.kernel[...] - self.kernel0[...]) ** 2).sum((1, 2)))
+        return self.pull[...] * dist + self.bias_pull[...] * (self.bias[...] ** 2).sum(1)
 
 
 def _loss_fn(net: AdapterNet, emb: jax.Array, y: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Weighted cross-entropy (weights sum to 1 over the rows that train) plus the anchor penalty."""
-    logits = net(emb)
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-    return (w * ce).sum() + net.penalty(), logits
+    """Sum over candidates of weighted cross-entropy (``w (R, B)``, rows sum to 1) plus the pull.
+
+    The aux output is each candidate's own loss."""
+    ce = optax.softmax_cross_entropy_with_integer_labels(net(emb), y[None, :])
+    per = (w * ce).sum(1) + net.penalty()
+    return per.sum(), per
 
 
 @nnx.jit
 def train_step(net: AdapterNet, optimizer: nnx.Optimizer[AdapterNet], emb: jax.Array, y: jax.Array,
-               w_train: jax.Array, w_val: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``STEPS_PER_CALL`` AdamW steps on the ``w_train`` rows (a scan, so Python dispatch is paid once).
-
-    Returns per-step training loss, and held-back loss and accuracy on the ``w_val`` rows measured
-    before each step, so one compiled call serves both fitting and early stopping.
-    """
+               w: jax.Array) -> jax.Array:
+    """``STEPS_PER_CALL`` AdamW steps (a scan, so Python dispatch is paid once); per-step, per-candidate losses."""
     _COMPILES["train"] += 1  # runs only while tracing
     graph, state = nnx.split((net, optimizer))
 
-    def one(state: nnx.State, _: None) -> tuple[nnx.State, tuple[jax.Array, jax.Array, jax.Array]]:
+    def one(state: nnx.State, _: None) -> tuple[nnx.State, jax.Array]:
         model, opt = nnx.merge(graph, state)
-        (loss, logits), grads = nnx.value_and_grad(_loss_fn, has_aux=True)(model, emb, y, w_train)
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-        val_loss = (w_val * ce).sum() / jnp.maximum(w_val.sum(), 1e-9)
-        val_acc = (w_val * (logits.argmax(-1) == y)).sum() / jnp.maximum(w_val.sum(), 1e-9)
+        (_, per), grads = nnx.value_and_grad(_loss_fn, has_aux=True)(model, emb, y, w)
         opt.update(model, grads)
-        return nnx.state((model, opt)), (loss, val_loss, val_acc)
+        return nnx.state((model, opt)), per
 
-    state, metrics = jax.lax.scan(one, state, None, length=STEPS_PER_CALL)
+    state, losses = jax.lax.scan(one, state, None, length=STEPS_PER_CALL)
     nnx.update((net, optimizer), state)
-    return metrics
+    return losses
+
+
+@nnx.jit
+def eval_step(net: AdapterNet, emb: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per candidate and shot: cross-entropy and whether the shot is predicted right ``(R, B)``."""
+    _COMPILES["eval"] += 1
+    logits = net(emb)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y[None, :]), logits.argmax(-1) == y[None, :]
 
 
 @nnx.jit
 def predict_step(net: AdapterNet, emb: jax.Array) -> jax.Array:
-    """Probabilities ``(B, max_classes)`` for a padded batch of embeddings."""
+    """Probabilities ``(B, max_classes)`` of the first candidate for a padded batch of embeddings."""
     _COMPILES["predict"] += 1
-    return jax.nn.softmax(net(emb))
+    return jax.nn.softmax(net(emb)[0])
 
 
 def compile_count() -> dict[str, int]:
-    """How often ``train_step``/``predict_step`` were traced (constant once every bucket is warm)."""
+    """How often ``train_step``/``eval_step``/``predict_step`` were traced (constant once every bucket is warm)."""
     return dict(_COMPILES)
 
 
-_TX = optax.inject_hyperparams(optax.adamw)(learning_rate=0.01, weight_decay=1e-4)
+_TX = optax.inject_hyperparams(optax.adamw)(learning_rate=0.05, weight_decay=0.0)
 """One transformation object for every fit (hyperparameters live in its state), so the optimizer's
 graph is identical across fits and ``train_step`` is not recompiled."""
 
@@ -200,18 +210,19 @@ class Adapter:
     """
 
     def __init__(self, net: AdapterNet, labels: Sequence[str], backbone_id: str, shots: Mapping[str, int],
-                 created: str, mode: str) -> None:
+                 created: str, mode: str, pull: float) -> None:
         self.net = net
         self.labels = tuple(labels)
         self.backbone_id = backbone_id
         self.shots = dict(shots)
         self.created = created
         self.mode = mode
+        self.pull = pull
 
     @property
     def embed_dim(self) -> int:
         """Size of the embeddings this adapter takes."""
-        return int(self.net.kernel.shape[0])
+        return int(self.net.kernel.shape[1])
 
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, len(labels))`` for embeddings ``(N, D)``; N may be 0."""
@@ -241,79 +252,60 @@ def _check_names(names: Sequence[str], max_classes: int) -> tuple[str, ...]:
     return names
 
 
-def _init_net(net: AdapterNet, emb: np.ndarray, y: np.ndarray, names: tuple[str, ...],
-              options: AdapterOptions, base: BaseHead | None) -> str:
-    """Set the starting weights from shots (and the base head); return the mode used."""
-    d, m = emb.shape[1], options.max_classes
-    use_base = options.init == "auto" and base is not None and any(n in EMOTIONS for n in names)
-    kernel, bias, pull = np.zeros((d, m), np.float32), np.zeros(m, np.float32), np.zeros(m, np.float32)
+def _start(emb: np.ndarray, y: np.ndarray, names: tuple[str, ...], base: BaseHead | None, max_classes: int
+           ) -> dict[str, np.ndarray]:
+    """The constants and starting weights for these shots: standardisation, base head, identity on the base
+    names, imprinted directions (and levels) for the others."""
+    d, m, e = emb.shape[1], max_classes, len(EMOTIONS)
     means = np.stack([emb[y == k].mean(0) for k in range(len(names))])
-    if use_base:
-        assert base is not None
-        center, log_scale = np.zeros(d, np.float32), 0.0
-        base_logits = emb @ base.kernel + base.bias
-        norm = float(np.median(np.linalg.norm(base.kernel, axis=0)))
-        for k, name in enumerate(names):
-            if name in EMOTIONS:
-                j = EMOTIONS.index(name)
-                kernel[:, k], bias[k], pull[k] = base.kernel[:, j], base.bias[j], options.base_anchor
-            else:  # imprint: from the other shots towards this class, level with the best base logit
-                direction = means[k] - np.delete(means, k, axis=0).mean(0)
-                direction /= np.linalg.norm(direction) + 1e-6
-                kernel[:, k] = direction * norm
-                bias[k] = float(np.mean(base_logits[y == k].max(1) - emb[y == k] @ kernel[:, k]))
-                pull[k] = options.anchor
-    else:
-        center = means.mean(0)
-        x = emb - center
-        x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
-        for k in range(len(names)):
-            kernel[:, k] = x[y == k].mean(0)
-        pull[: len(names)] = options.anchor
-        log_scale = float(np.log(options.temperature))
-    valid = (np.arange(m) < len(names)).astype(np.float32)
-    values = {"kernel": kernel, "bias": bias, "log_scale": np.float32(log_scale), "center": center,
-              "cosine": np.float32(0.0 if use_base else 1.0), "valid": valid, "kernel0": kernel,
-              "bias0": bias, "log_scale0": np.float32(log_scale), "pull": pull,
-              "scale_pull": np.float32(options.anchor)}
-    for key, value in values.items():
-        getattr(net, key)[...] = jnp.asarray(value, jnp.float32)
-    return "base" if use_base else "prototype"
+    center = means.mean(0)
+    scale = np.float32(np.sqrt(((emb - center) ** 2).mean()) + 1e-6)
+    z = (emb - center) / scale
+    base_kernel = base.kernel if base is not None else np.zeros((d, e), np.float32)
+    base_bias = base.bias if base is not None else np.zeros(e, np.float32)
+    base_logits = emb @ base_kernel + base_bias
+    mix0, kernel0, bias0 = np.zeros((e, m), np.float32), np.zeros((d, m), np.float32), np.zeros(m, np.float32)
+    for k, name in enumerate(names):
+        if base is not None and name in EMOTIONS:
+            mix0[EMOTIONS.index(name), k] = 1.0
+            continue
+        zm = (means - center) / scale
+        direction = zm[k] - np.delete(zm, k, axis=0).mean(0)
+        direction /= np.linalg.norm(direction) + 1e-6
+        spread = float(np.std(z @ direction)) + 1e-3
+        kernel0[:, k] = direction * IMPRINT_SPREAD / spread
+        # level with the best base logit on its own shots, so the new class competes from the start
+        bias0[k] = float(np.mean(base_logits[y == k].max(1) - z[y == k] @ kernel0[:, k]))
+    return {"base_kernel": base_kernel, "base_bias": base_bias, "center": center, "scale": scale,
+            "valid": (np.arange(m) < len(names)).astype(np.float32), "mix0": mix0, "kernel0": kernel0,
+            "bias0": bias0}
 
 
-def _run(net: AdapterNet, emb: np.ndarray, y: np.ndarray, w_train: np.ndarray, w_val: np.ndarray, steps: int,
-         options: AdapterOptions, on_step: Callable[[int, float], None] | None, stop_on_val: bool
-         ) -> tuple[list[float], list[float], list[float]]:
-    """Train up to ``steps`` steps with early stopping; return per-step losses, val losses, val accuracies."""
-    optimizer = nnx.Optimizer(net, _TX, wrt=nnx.Param)
-    optimizer.opt_state.hyperparams["learning_rate"][...] = options.lr
-    optimizer.opt_state.hyperparams["weight_decay"][...] = options.weight_decay
-    bucket = next((b for b in options.shot_buckets if b >= len(y)), None)
-    if bucket is None:
-        raise ValueError(f"{len(y)} shots exceed the largest shot bucket {options.shot_buckets[-1]}: "
-                         "use fewer shots or add a bigger bucket to AdapterOptions.shot_buckets")
-    pad = bucket - len(y)
-    args = [jnp.asarray(np.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))) for a in (emb, y, w_train, w_val)]
-    step = nnx.cached_partial(train_step, net, optimizer)
-    losses: list[float] = []
-    val_losses: list[float] = []
-    val_accs: list[float] = []
-    best, since = np.inf, 0
-    while len(losses) < steps and since < options.patience:
-        for loss, val_loss, val_acc in np.asarray(jnp.stack(step(*args), axis=1)).tolist():
-            if on_step is not None:
-                on_step(len(losses), loss)
-            losses.append(loss)
-            val_losses.append(val_loss)
-            val_accs.append(val_acc)
-            watched = val_loss if stop_on_val else loss
-            best, since = (watched, 0) if watched < best - options.min_delta else (best, since + 1)
-    return losses, val_losses, val_accs
+def _set(net: AdapterNet, start: Mapping[str, np.ndarray], pulls: np.ndarray, bias_pull: float) -> None:
+    """Put the constants in ``net`` and every candidate at the start."""
+    r = len(pulls)
+    for key in ("base_kernel", "base_bias", "center", "scale", "valid", "mix0", "kernel0"):
+        getattr(net, key)[...] = jnp.asarray(start[key], jnp.float32)
+    net.mix[...] = jnp.asarray(np.broadcast_to(start["mix0"], (r, *start["mix0"].shape)), jnp.float32)
+    net.kernel[...] = jnp.asarray(np.broadcast_to(start["kernel0"], (r, *start["kernel0"].shape)), jnp.float32)
+    net.bias[...] = jnp.asarray(np.broadcast_to(start["bias0"], (r, len(start["bias0"]))), jnp.float32)
+    net.pull[...] = jnp.asarray(pulls, jnp.float32)
+    net.bias_pull[...] = jnp.asarray(bias_pull, jnp.float32)
+
+
+def _folds(groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold of each shot (-1: never held back); shots of one group share a fold."""
+    uniq, inv = np.unique(groups, return_inverse=True)
+    if len(uniq) < 2:
+        return np.full(len(groups), -1)
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    return (order % min(n_folds, len(uniq)))[inv]
 
 
 def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str],
                 options: AdapterOptions | None = None, *, base: BaseHead | None = None, backbone_id: str = "",
-                on_step: Callable[[int, float], None] | None = None) -> tuple[Adapter, FitReport]:
+                groups: np.ndarray | None = None, on_step: Callable[[int, float], None] | None = None,
+                ) -> tuple[Adapter, FitReport]:
     """Fit an adapter on shot embeddings ``(N, D)`` with integer ``labels`` ``(N,)`` indexing ``names``.
 
     Args:
@@ -321,10 +313,12 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
         labels: class index of each shot; every name needs at least one shot.
         names: 2..``max_classes`` distinct labels, base emotions and/or new ones.
         options: fitting settings.
-        base: the base head, for base-mode initialisation (see the module docstring); also sets the
-            backbone id.
+        base: the base head the adapter is a residual on (see the module docstring); also sets the
+            backbone id. Without it every name is imprinted from its shots.
         backbone_id: id of the backbone the embeddings came from, when ``base`` is not given.
-        on_step: called as ``on_step(step, loss)`` after every step of the final fit (live loss curve).
+        groups: capture group of each shot (e.g. one id per 1-s burst): near-duplicates are held back
+            together when choosing the pull. Default: every shot its own group.
+        on_step: called as ``on_step(step, loss)`` during the fit (loss of the best candidate so far).
 
     Returns:
         The adapter and a :class:`FitReport`.
@@ -347,32 +341,62 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
         raise ValueError(f"no shots for {missing}: capture at least one per label (five is better)")
     if base is not None and base.kernel.shape[0] != emb.shape[1]:
         raise ValueError(f"base head takes {base.kernel.shape[0]}-d embeddings, shots are {emb.shape[1]}-d")
-    balanced = (1.0 / counts[y] / len(names)).astype(np.float32)
-    net = AdapterNet(emb.shape[1], options.max_classes, rngs=nnx.Rngs(0))
-    rng = np.random.default_rng(options.seed)
-    held = np.zeros(len(y), bool)
-    if options.holdout:
-        for k in np.flatnonzero(counts >= 2):
-            held[rng.choice(np.flatnonzero(y == k))] = True
-    steps, heldout_acc = options.max_steps, None
-    heldout_losses: list[float] = []
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    if groups.shape != y.shape:
+        raise ValueError(f"need one group per shot ({len(y)}), got shape {groups.shape}")
+    bucket = next((b for b in options.shot_buckets if b >= len(y)), None)
+    if bucket is None:
+        raise ValueError(f"{len(y)} shots exceed the largest shot bucket {options.shot_buckets[-1]}: "
+                         "use fewer shots or add a bigger bucket to AdapterOptions.shot_buckets")
+
+    # candidate r = (fold f, pull p): fold -1 trains on every shot; fold f >= 0 holds fold f back
+    fold = _folds(groups, options.folds, options.seed)
+    pulls = np.asarray(options.pulls, np.float32)
+    cand_fold = np.repeat(np.arange(-1, options.folds), len(pulls))
+    cand_pull = np.tile(pulls, options.folds + 1)
+    held = (fold[None, :] == cand_fold[:, None]) & (cand_fold[:, None] >= 0)
+    train = (~held).astype(np.float32)
+    weight = train / np.stack([np.bincount(y, t, len(names))[y] * len(names) for t in train]).clip(1e-9)
+    weight *= train
+    weight /= weight.sum(1, keepdims=True).clip(1e-9)
+    pad = bucket - len(y)
+    emb_p, y_p = jnp.asarray(np.pad(emb, [(0, pad), (0, 0)])), jnp.asarray(np.pad(y, (0, pad)))
+    w_p = jnp.asarray(np.pad(weight, [(0, 0), (0, pad)]))
+
+    net = AdapterNet(emb.shape[1], options.max_classes, len(cand_pull), rngs=nnx.Rngs(0))
+    start = _start(emb, y, names, base, options.max_classes)
+    _set(net, start, cand_pull, options.bias_pull)
+    optimizer = nnx.Optimizer(net, _TX, wrt=nnx.Param)
+    optimizer.opt_state.hyperparams["learning_rate"][...] = options.lr
+    step = nnx.cached_partial(train_step, net, optimizer)
+    history: list[np.ndarray] = []
+    while len(history) < options.max_steps:
+        chunk = np.asarray(step(emb_p, y_p, w_p))
+        history.extend(chunk)
+        if on_step is not None:
+            on_step(len(history) - 1, float(chunk[-1][: len(pulls)].min()))
+    ce, correct = (np.asarray(a)[:, : len(y)] for a in eval_step(net, emb_p, y_p))
+
+    cv_losses: dict[float, float] = {}
+    chosen, heldout_acc = int(np.argmin(np.abs(pulls - options.default_pull))), None
     if held.any():
-        keep = ~held
-        w_train = np.where(keep, 1.0 / np.bincount(y[keep], minlength=len(names))[y].clip(1), 0.0)
-        w_train = (w_train / w_train.sum()).astype(np.float32)
-        _init_net(net, emb[keep], y[keep], names, options, base)
-        _, heldout_losses, accs = _run(net, emb, y, w_train, held.astype(np.float32), options.max_steps,
-                                       options, None, stop_on_val=True)
-        best = int(np.argmin(heldout_losses))
-        steps, heldout_acc = max(best, 1), accs[best]  # val metrics are taken before each step
-    mode = _init_net(net, emb, y, names, options, base)
-    losses, _, _ = _run(net, emb, y, balanced, np.zeros(len(y), np.float32), steps, options, on_step,
-                        stop_on_val=False)
+        per_pull = [held[cand_pull == p] for p in pulls]
+        cv = np.array([(ce[cand_pull == p] * h).sum() / h.sum() for p, h in zip(pulls, per_pull, strict=True)])
+        cv_losses = {float(p): float(v) for p, v in zip(pulls, cv, strict=True)}
+        chosen = int(np.flatnonzero(cv <= cv.min() + 1e-6)[-1])  # ties: the stronger pull
+        heldout_acc = float((correct[cand_pull == pulls[chosen]] * per_pull[chosen]).sum() / per_pull[chosen].sum())
+    row = chosen  # fold -1 rows come first, in pull order
+    final = AdapterNet(emb.shape[1], options.max_classes, 1, rngs=nnx.Rngs(0))
+    _set(final, start, pulls[chosen : chosen + 1], options.bias_pull)
+    for key in ("mix", "kernel", "bias"):
+        getattr(final, key)[...] = getattr(net, key)[...][row : row + 1]
+    mode = "residual" if base is not None else "imprint"
     created = datetime.now(UTC).isoformat(timespec="seconds")
     shots = {n: int(c) for n, c in zip(names, counts, strict=True)}
-    adapter = Adapter(net, names, base.backbone_id if base else backbone_id, shots, created, mode)
-    report = FitReport(losses, heldout_losses, heldout_acc, int(held.sum()), len(losses),
-                       time.perf_counter() - t0, mode)
+    adapter = Adapter(final, names, base.backbone_id if base else backbone_id, shots, created, mode,
+                      float(pulls[chosen]))
+    report = FitReport([float(h[row]) for h in history], float(pulls[chosen]), cv_losses, heldout_acc,
+                       int((fold >= 0).sum()), len(history), time.perf_counter() - t0, mode)
     return adapter, report
 
 

@@ -1,4 +1,4 @@
-"""Adapter files: safetensors weights plus JSON metadata (labels, backbone id, shots, created time).
+"""Adapter files: safetensors weights plus JSON metadata (labels, backbone id, shots, pull, created time).
 
 Loading checks everything before use: size, container integrity, format and version, the backbone the
 adapter was fitted on, tensor shapes and finiteness. Nothing is pickled.
@@ -18,9 +18,10 @@ from safetensors.numpy import load_file, save_file
 
 from emowidgets.adapter import Adapter, AdapterNet, _check_names
 from emowidgets.errors import ModelFileError
+from emowidgets.model import EMOTIONS
 
 FORMAT = "emowidgets-adapter"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_ADAPTER_BYTES = 1024 * 1024
 
 
@@ -28,12 +29,13 @@ def save_adapter(adapter: Adapter, path: str | Path) -> None:
     """Write the adapter as safetensors: weights of its label columns, the rest as JSON metadata."""
     c = len(adapter.labels)
     net = adapter.net
-    arrays = {"kernel": np.asarray(net.kernel[...])[:, :c], "bias": np.asarray(net.bias[...])[:c],
-              "log_scale": np.asarray(net.log_scale[...]).reshape(1), "center": np.asarray(net.center[...]),
-              "cosine": np.asarray(net.cosine[...]).reshape(1)}
+    arrays = {"mix": np.asarray(net.mix[...])[0, :, :c], "kernel": np.asarray(net.kernel[...])[0, :, :c],
+              "bias": np.asarray(net.bias[...])[0, :c], "base_kernel": np.asarray(net.base_kernel[...]),
+              "base_bias": np.asarray(net.base_bias[...]), "center": np.asarray(net.center[...]),
+              "scale": np.asarray(net.scale[...]).reshape(1)}
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "labels": json.dumps(adapter.labels),
             "backbone_id": adapter.backbone_id, "shots": json.dumps(adapter.shots),
-            "created": adapter.created, "mode": adapter.mode}
+            "created": adapter.created, "mode": adapter.mode, "pull": repr(adapter.pull)}
     save_file({k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}, str(path), metadata=meta)
 
 
@@ -69,8 +71,8 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
     """Read an adapter written by :func:`save_adapter` and check it fits the running backbone.
 
     Raises:
-        ModelFileError: missing, oversized, truncated or non-safetensors file; foreign or newer format;
-            an adapter for another backbone; wrong tensor shapes; NaN or inf values.
+        ModelFileError: missing, oversized, truncated or non-safetensors file; foreign, older or newer
+            format; an adapter for another backbone; wrong tensor shapes; NaN or inf values.
     """
     path = Path(path)
     if not path.is_file():
@@ -81,7 +83,8 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
                              f"(no format={FORMAT!r})")
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise ModelFileError(f"{path} has adapter format version {meta.get('format_version')!r}; this "
-                             f"emowidgets reads version {FORMAT_VERSION}: recalibrate or upgrade emowidgets")
+                             f"emowidgets reads version {FORMAT_VERSION}: recalibrate (the shots are not kept in "
+                             "the file) or use the emowidgets version that wrote it")
     if meta.get("backbone_id") != expected_backbone_id:
         raise ModelFileError(f"{path} was fitted on another backbone ({meta.get('backbone_id')!r}) than the "
                              f"running model's ({expected_backbone_id!r}): load it with the model it was "
@@ -90,11 +93,13 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
         labels = tuple(json.loads(meta["labels"]))
         shots = {str(k): int(v) for k, v in json.loads(meta.get("shots", "{}")).items()}
         names = _check_names(labels, max_classes)
+        pull = float(meta.get("pull", "nan"))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise ModelFileError(f"{path} has a bad label list in its metadata: {exc}") from exc
-    c = len(names)
+        raise ModelFileError(f"{path} has bad metadata (labels, shots or pull): {exc}") from exc
+    c, e = len(names), len(EMOTIONS)
     d = arrays["kernel"].shape[0] if arrays.get("kernel") is not None and arrays["kernel"].ndim == 2 else -1
-    want = {"kernel": (d, c), "bias": (c,), "log_scale": (1,), "center": (d,), "cosine": (1,)}
+    want = {"mix": (e, c), "kernel": (d, c), "bias": (c,), "base_kernel": (d, e), "base_bias": (e,),
+            "center": (d,), "scale": (1,)}
     if set(arrays) != set(want):
         raise ModelFileError(f"{path} holds tensors {sorted(arrays)}, expected {sorted(want)}")
     for key, shape in want.items():
@@ -104,11 +109,12 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
         if not np.isfinite(arrays[key]).all():
             raise ModelFileError(f"{path}: {key} holds NaN or inf values; recalibrate")
     net = AdapterNet(d, max_classes, rngs=nnx.Rngs(0))
-    kernel, bias = np.zeros((d, max_classes), np.float32), np.zeros(max_classes, np.float32)
-    kernel[:, :c], bias[:c] = arrays["kernel"], arrays["bias"]
-    net.kernel[...], net.bias[...] = jnp.asarray(kernel), jnp.asarray(bias)
-    net.log_scale[...] = jnp.asarray(arrays["log_scale"][0])
-    net.center[...] = jnp.asarray(arrays["center"])
-    net.cosine[...] = jnp.asarray(arrays["cosine"][0])
+    for key in ("mix", "kernel", "bias"):
+        padded = np.zeros(getattr(net, key).shape, np.float32)
+        padded[0, ..., :c] = arrays[key]
+        getattr(net, key)[...] = jnp.asarray(padded)
+    for key in ("base_kernel", "base_bias", "center"):
+        getattr(net, key)[...] = jnp.asarray(arrays[key])
+    net.scale[...] = jnp.asarray(arrays["scale"][0])
     net.valid[...] = jnp.asarray((np.arange(max_classes) < c).astype(np.float32))
-    return Adapter(net, names, expected_backbone_id, shots, meta.get("created", ""), meta.get("mode", ""))
+    return Adapter(net, names, expected_backbone_id, shots, meta.get("created", ""), meta.get("mode", ""), pull)

@@ -2,7 +2,7 @@
 
     emowidgets train --config NAME                       train / resume an emotion model
     emowidgets evaluate --data F.npz [--split S] [--detect] [--json]
-    emowidgets evaluate fewshot --data F.npz --group-key K --shots N [--detect] [--seeds S] [--json]
+    emowidgets evaluate fewshot --data F.npz --group-key K --shots N [N ...] [--seeds S] [--json]
     emowidgets report LOG.parquet [--out report.html]    after-class report from a numbers-only log
 """
 
@@ -25,6 +25,14 @@ def _emit(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
         return
+    if "rows" in result:  # few-shot: one line per K, then the settings
+        print("  K  shots queries   zero adapter  proto logistic  fit s")
+        for row in result["rows"]:
+            print(f"{row['shots']:>3} {row['shots_mean']:>6.2f} {row['n_test']:>7} "
+                  f"{row['zero_shot_accuracy']:>6.1%} {row['few_shot_accuracy']:>7.1%} "
+                  f"{row['prototype_accuracy']:>6.1%} {row['logistic_accuracy']:>8.1%} "
+                  f"{row['fit_seconds_median']:>6.3f}")
+        result = {k: v for k, v in result.items() if k != "rows"}
     for key, value in result.items():
         if isinstance(value, dict):
             print(f"{key}:")
@@ -50,10 +58,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.kind == "fewshot":
         from emowidgets.fewshot import evaluate_fewshot_file
 
-        if not args.group_key or args.shots is None:
-            raise EmowidgetsError("evaluate fewshot needs --group-key KEY and --shots K")
+        if not args.group_key or not args.shots:
+            raise EmowidgetsError("evaluate fewshot needs --group-key KEY and --shots K [K ...]")
         result = evaluate_fewshot_file(args.data, group_key=args.group_key, shots=args.shots, seeds=args.seeds,
-                                       detect=args.detect, model=args.model, progress=not args.json)
+                                       detect=args.detect, model=args.model, split=args.split, flip_tta=args.tta,
+                                       min_votes=args.min_votes, progress=not args.json)
     else:
         from emowidgets.evaluate import evaluate, load_labelled
 
@@ -96,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                     help="average with the mirrored crop (default: as the live pipeline does: on, off for fast)")
     ev.add_argument("--group-key", default=None, help="fewshot: array naming each image's group (person)")
-    ev.add_argument("--shots", type=int, default=None, help="fewshot: shots per class")
+    ev.add_argument("--shots", type=int, nargs="+", default=None, help="fewshot: shots per class, e.g. 1 2 3 5")
+    ev.add_argument("--min-votes", type=float, default=None,
+                    help="fewshot: drop non-neutral images whose raters' share for the label is below this")
     ev.add_argument("--seeds", type=int, default=1, help="fewshot: repetitions with different shots")
     ev.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ev.set_defaults(func=_evaluate)

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FER
+from conftest import FER, SHARED
 from safetensors.numpy import save_file
 
 from emowidgets.adapter import (
@@ -21,10 +21,11 @@ from emowidgets.adapter import (
 )
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.errors import DataFileError, ModelFileError
-from emowidgets.fewshot import evaluate_fewshot_file
+from emowidgets.fewshot import draw_split, evaluate_fewshot_file
 from emowidgets.model import EMOTIONS
 
 N_IMAGES = 700
+PEOPLE = SHARED / "data" / "people.npz"
 
 
 @pytest.fixture(scope="module")
@@ -51,33 +52,65 @@ def shots_and_rest(y, classes, k, seed=0):
 
 def test_new_label_set_beats_chance_on_unseen_images(fer):
     _, y, emb, _ = fer
-    classes = [3, 5, 6]  # renamed: the names are new to the model, so this is prototype mode
+    classes = [3, 5, 6]  # renamed and no base head: every class is imprinted from its shots
     names = ["smiling", "startled", "calm"]
     shots, rest = shots_and_rest(y, classes, 10)
     steps = []
     adapter, report = fit_adapter(emb[shots], np.searchsorted(classes, y[shots]), names,
                                   on_step=lambda i, loss: steps.append(i))
     acc = (adapter.predict(emb[rest]).argmax(1) == np.searchsorted(classes, y[rest])).mean()
-    assert report.mode == "prototype" and adapter.labels == tuple(names)
+    assert report.mode == "imprint" and adapter.labels == tuple(names)
     assert acc > 0.6, f"accuracy {acc:.2f} on {len(rest)} unseen images (chance 0.33)"
-    assert report.heldout_accuracy is not None and report.heldout_n == 3
-    assert steps == list(range(report.steps)) and len(report.losses) == report.steps
+    assert report.heldout_accuracy is not None and report.heldout_n == 30  # every shot held back once
+    assert steps[-1] == report.steps - 1 and len(report.losses) == report.steps
     assert np.isfinite(report.losses).all() and report.seconds > 0
+    assert set(report.cv_losses) == set(AdapterOptions().pulls) and report.pull in report.cv_losses
 
 
-def test_base_mode_keeps_base_columns_and_learns_new_class(fer, base):
+def test_strong_pull_starts_from_the_base_model(fer, base):
     _, y, emb, probs = fer
+    kept = [0, 3, 6]
+    shots, rest = shots_and_rest(y, kept, 5, seed=1)
+    options = AdapterOptions(pulls=(1e6,), default_pull=1e6, max_steps=25, bias_pull=1e6)
+    adapter, report = fit_adapter(emb[shots], np.searchsorted(kept, y[shots]), [EMOTIONS[c] for c in kept],
+                                  options, base=base)
+    assert report.mode == "residual" and adapter.backbone_id == base.backbone_id and report.pull == 1e6
+    agree = (adapter.predict(emb[rest]).argmax(1) == probs[rest][:, kept].argmax(1)).mean()
+    assert agree > 0.99, f"an adapter held at its start must be the base model: {agree:.3f} agreement"
+
+
+def test_new_class_is_learnt_next_to_base_classes(fer, base):
+    _, y, emb, _ = fer
     kept = [0, 3, 6]
     names = [EMOTIONS[c] for c in kept] + ["confused"]  # "confused" stands in for a new class: surprise faces
     shots, rest = shots_and_rest(y, [*kept, 5], 5, seed=1)
-    labels = np.array([[*kept, 5].index(v) for v in y[shots]])
-    adapter, report = fit_adapter(emb[shots], labels, names, base=base)
-    assert report.mode == "base" and adapter.backbone_id == base.backbone_id
-    out = adapter.predict(emb[rest])
-    agree = (out[:, :3].argmax(1) == probs[rest][:, kept].argmax(1)).mean()
-    assert agree > 0.97, f"base columns moved: {agree:.3f} agreement with the base model"
-    recall = (out[y[rest] == 5].argmax(1) == 3).mean()
+    adapter, _ = fit_adapter(emb[shots], np.array([[*kept, 5].index(v) for v in y[shots]]), names, base=base)
+    pred = adapter.predict(emb[rest]).argmax(1)
+    recall = (pred[y[rest] == 5] == 3).mean()
     assert recall > 0.6, f"new class recall {recall:.2f}"
+    base_acc = (pred[y[rest] != 5] == np.searchsorted(kept, y[rest][y[rest] != 5])).mean()
+    assert base_acc > 0.75, f"base classes fell to {base_acc:.2f}"
+
+
+def test_calibrating_a_person_beats_the_base_model_on_their_other_takes(base, classifier):
+    """Real people the model never saw (people.npz): three shots per class from some takes, queries from others."""
+    if not PEOPLE.is_file():
+        pytest.skip(f"{PEOPLE} not available")
+    with np.load(PEOPLE) as d:
+        keep = np.isin(d["person"], [1, 2, 3, 5, 6, 7])
+        x, y, person, take = d["x"][keep], d["y"][keep].astype(np.int64), d["person"][keep], d["take"][keep]
+    out = classifier.classify(x.astype(np.float32) / 255)
+    few = zero = n = 0
+    for i, p in enumerate(np.unique(person)):
+        shots, queries = draw_split(np.random.default_rng(i), person == p, y, take, 3)
+        classes = np.unique(y[shots])
+        queries = queries[np.isin(y[queries], classes)]
+        adapter, _ = fit_adapter(out.embeddings[shots], np.searchsorted(classes, y[shots]),
+                                 [EMOTIONS[c] for c in classes], base=base, groups=y[shots] * 10 + take[shots])
+        few += (classes[adapter.predict(out.embeddings[queries]).argmax(1)] == y[queries]).sum()
+        zero += (out.probs[queries].argmax(1) == y[queries]).sum()
+        n += len(queries)
+    assert few / n > zero / n + 0.04, f"adapter {few / n:.3f} vs zero-shot {zero / n:.3f} on {n} queries"
 
 
 def test_train_step_compiles_once_per_bucket(fer, base):
@@ -114,7 +147,7 @@ def test_save_load_round_trip(tmp_path, fitted, fer, base):
     save_adapter(fitted, path)
     loaded = load_adapter(path, base.backbone_id)
     assert loaded.labels == fitted.labels and loaded.shots == {"happy": 4, "neutral": 4}
-    assert loaded.created == fitted.created and loaded.mode == "base"
+    assert loaded.created == fitted.created and loaded.mode == "residual" and loaded.pull == fitted.pull
     np.testing.assert_allclose(loaded.predict(fer[2]), fitted.predict(fer[2]), atol=1e-6)
 
 
@@ -136,6 +169,7 @@ def _rewrite(path, **changes):
     ("truncated", "truncated"),
     ("not_safetensors", "not a safetensors"),
     ("not_adapter", "not an emowidgets adapter"),
+    ("old_version", "format version '1'.*recalibrate"),
     ("missing", "not found"),
 ], ids=lambda v: v if isinstance(v, str) and " " not in v else "")
 def test_bad_adapter_files_raise(tmp_path, fitted, base, case, match):
@@ -158,6 +192,8 @@ def test_bad_adapter_files_raise(tmp_path, fitted, base, case, match):
         path.write_bytes(b"PK\x03\x04 this is a zip, or a pickle, or anything else")
     elif case == "not_adapter":
         save_file({"w": np.zeros(3, np.float32)}, str(path), metadata={"format": "something"})
+    elif case == "old_version":
+        _rewrite(path, format_version="1")
     elif case == "missing":
         path = tmp_path / "nothing.safetensors"
     with pytest.raises(ModelFileError, match=match):
@@ -200,20 +236,34 @@ def grouped(tmp_path_factory, fer):
 
 
 def test_evaluate_fewshot_file_reports_keys(grouped, caplog):
-    result = evaluate_fewshot_file(grouped, group_key="person", shots=2, seeds=2, progress=False)
-    for key in ("groups", "shots", "zero_shot_accuracy", "few_shot_accuracy", "fit_seconds_median"):
-        assert key in result
-    assert result["groups"] == 2 and result["shots"] == 2 and result["n_test"] > 100
-    assert 0 <= result["few_shot_accuracy"] <= 1 and 0 <= result["zero_shot_accuracy"] <= 1
-    assert result["skipped"], "disgust has too few images in 240 FER faces and must be reported"
-    assert "skipping ['disgust']" in caplog.text
+    result = evaluate_fewshot_file(grouped, group_key="person", shots=[1, 2], seeds=2, progress=False)
+    assert [row["shots"] for row in result["rows"]] == [1, 2] and result["groups"] == 2
+    for row in result["rows"]:
+        for key in ("zero_shot_accuracy", "few_shot_accuracy", "prototype_accuracy", "logistic_accuracy",
+                    "fit_seconds_median", "n_test", "per_group"):
+            assert key in row
+        assert row["n_test"] > 100 and 0 <= row["few_shot_accuracy"] <= 1
+    assert result["protocol"] == "random" and result["skipped"] == {}
     with pytest.raises(DataFileError, match="no group array 'speaker'"):
         evaluate_fewshot_file(grouped, group_key="speaker", shots=2, progress=False)
 
 
+def test_evaluate_fewshot_split_tta_and_string_groups(tmp_path, fer):
+    x, y, _, _ = fer
+    path = tmp_path / "split.npz"
+    names = np.array(["ana", "ben"])[np.arange(200) % 2]
+    np.savez(path, test_x=x[:200], test_y=y[:200], test_person=names, x=x[:10], y=y[:10], person=np.zeros(10, int))
+    result = evaluate_fewshot_file(path, group_key="person", shots=[2], split="test", flip_tta=False, progress=False)
+    assert result["split"] == "test" and not result["flip_tta"]
+    assert set(result["rows"][0]["per_group"]) == {"ana", "ben"}
+    with pytest.raises(DataFileError, match="no 'val_x'"):
+        evaluate_fewshot_file(path, group_key="person", shots=[2], split="val", progress=False)
+
+
 def test_cli_evaluate_fewshot_json(grouped):
     proc = subprocess.run([sys.executable, "-m", "emowidgets", "evaluate", "fewshot", "--data", str(grouped),
-                           "--group-key", "person", "--shots", "3", "--json"],
+                           "--group-key", "person", "--shots", "1", "3", "--no-tta", "--json"],
                           capture_output=True, text=True, timeout=120, check=True)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["shots"] == 3 and result["groups"] == 2
+    assert [row["shots"] for row in result["rows"]] == [1, 3] and result["groups"] == 2
+    assert result["flip_tta"] is False
