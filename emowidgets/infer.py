@@ -17,6 +17,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import softmax
 
 from emowidgets.detect import WEIGHTS_DIR
 from emowidgets.model import CROP_SIZE, EMOTIONS, EmotionNet, fold_batchnorm, load_model
@@ -100,6 +101,10 @@ class EmotionClassifier:
     def embed_dim(self) -> int:
         """Size of the embeddings."""
         return self.config.embed_dim
+
+    def probs_from_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """The base head's probabilities ``(N, 7)`` for (e.g. auto-calibrated) embeddings ``(N, D)``."""
+        return softmax(embeddings @ self.head[0] + self.head[1], axis=1).astype(np.float32)
 
     def bucket(self, n: int) -> int:
         """The compiled batch size that ``n`` faces are padded to (``n`` <= largest bucket)."""

@@ -44,7 +44,8 @@ class LiveView(ipywidgets.HBox):  # type: ignore[misc]
 
 def live(source: str | MediaStream | None = None, model: str = "main", *,
          detector: Literal["short", "full"] = "short", pipeline: Pipeline | None = None,
-         aggregate: Literal["largest", "mean"] = "largest", **camera_options: Any) -> LiveView:
+         aggregate: Literal["largest", "mean"] = "largest", auto_calibrate: bool = False,
+         **camera_options: Any) -> LiveView:
     """Start live emotion recognition on a camera, the screen or an ipywebrtc stream.
 
     Args:
@@ -54,6 +55,9 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         pipeline: an existing pipeline to use instead of a new one (``model`` and ``detector`` are then
             ignored); ``close()`` leaves it open.
         aggregate: what the gauge shows for several faces: the ``"largest"`` face or the ``"mean"`` of all.
+        auto_calibrate: auto-calibrate each face: centre it on its own resting face, from its first
+            frames, without labels (:mod:`emowidgets.autocalib`; off by default: measured on posed
+            photos only). Ignored with ``pipeline`` (set ``PipelineOptions.auto_calibrate`` there).
         **camera_options: :class:`CameraWidget` traits (``width``, ``height``, ``quality``, ...).
 
     Returns:
@@ -62,7 +66,7 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
     owns = pipeline is None
     if pipeline is None:
         options = PipelineOptions(detector=DetectorOptions(model=detector),
-                                  classifier=ClassifierOptions(model=model))
+                                  classifier=ClassifierOptions(model=model), auto_calibrate=auto_calibrate)
         pipeline = Pipeline.create_from_options(options, warmup=True)
     camera = CameraWidget(source, pipeline=pipeline, **camera_options)
     gauge = EmotionGauge(aggregate=aggregate)

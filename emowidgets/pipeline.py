@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from emowidgets.autocalib import AutoCalibrationOptions, AutoCalibrator, read_reference
 from emowidgets.decode import as_rgb, decode
 from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import FrameError
@@ -49,6 +50,9 @@ class PipelineOptions:
         queue_size: frames waiting for the worker; more arrivals drop the oldest.
         max_faces: faces classified per frame (largest first).
         keep_crops: put the aligned 48x48 crops in each result (kernel memory only; for calibration).
+        auto_calibrate: centre each tracked face on its own resting face, without labels (see
+            :mod:`emowidgets.autocalib`); off by default.
+        auto_calibration: window and memory settings of ``auto_calibrate``.
     """
 
     detector: DetectorOptions = dataclasses.field(default_factory=DetectorOptions)
@@ -57,6 +61,8 @@ class PipelineOptions:
     queue_size: int = 2
     max_faces: int = 64
     keep_crops: bool = False
+    auto_calibrate: bool = False
+    auto_calibration: AutoCalibrationOptions = dataclasses.field(default_factory=AutoCalibrationOptions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +78,7 @@ class FrameResult:
         track_ids: ``(N,)`` stable face ids.
         probs: ``(N, C)`` smoothed class probabilities, columns in ``labels`` order.
         raw_probs: ``(N, C)`` this frame's probabilities before smoothing.
-        embeddings: ``(N, D)`` backbone embeddings (for adapters and re-identification).
+        embeddings: ``(N, D)`` backbone embeddings as the head saw them (auto-calibrated, if on).
         labels: class names.
         crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
         timings: milliseconds per stage (``decode``, ``detect``, ``crop``, ``classify``, ``total``).
@@ -132,6 +138,9 @@ class Pipeline:
         self.classifier = classifier
         self.tracker = Tracker(smoothing=options.smoothing)
         self.head: Head | None = None
+        self.autocalib = AutoCalibrator(read_reference(classifier.metadata, classifier.embed_dim),
+                                        options.auto_calibration) if options.auto_calibrate else None
+        """Label-free per-face calibration (None when ``options.auto_calibrate`` is off)."""
         self.stats = PipelineStats()
         self._listeners: list[Callable[[FrameResult], None]] = []
         self._skip_listeners: list[Callable[[int], None]] = []
@@ -161,7 +170,22 @@ class Pipeline:
         t0 = time.perf_counter()
         return self._process(as_rgb(image), seq, timestamp_ms, t0, 0.0)
 
-    def _process(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float) -> FrameResult:
+    def process_image(self, image: bytes | memoryview | np.ndarray) -> FrameResult:
+        """Process one independent photo (encoded bytes or a decoded array), for batch work.
+
+        Unlike the ``process_*`` frame methods, nothing carries over between calls: no tracking, no
+        smoothing, no auto-calibration, so a photo gets the same result whatever came before it. Track
+        ids are 0 (per-person adapters of an :class:`~emowidgets.adapter.AdapterSet` do not apply; a
+        room adapter does). Raises :class:`FrameError` for bad bytes.
+        """
+        t0 = time.perf_counter()
+        if isinstance(image, np.ndarray):
+            return self._process(as_rgb(image), 0, 0, t0, 0.0, track=False)
+        rgb = decode(image)
+        return self._process(rgb, 0, 0, t0, (time.perf_counter() - t0) * 1000, track=False)
+
+    def _process(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float,
+                 track: bool = True) -> FrameResult:
         t1 = time.perf_counter()
         det = self.detector.detect(rgb)
         if len(det) > self.options.max_faces:
@@ -170,22 +194,25 @@ class Pipeline:
         crops = crop_faces(rgb, det, self.detector.options.model)
         t3 = time.perf_counter()
         out = self.classifier.classify(crops)
-        probs, labels = out.probs, EMOTIONS
+        embeddings, base_probs, labels = out.embeddings, out.probs, EMOTIONS
         t4 = time.perf_counter()
-        ids = self.tracker.assign(det.boxes, out.embeddings)
-        head = self.head
+        ids = self.tracker.assign(det.boxes, embeddings) if track else np.zeros(len(embeddings), np.int64)
+        if track and self.autocalib is not None and len(ids):
+            embeddings = self.autocalib(ids, embeddings)
+            base_probs = self.classifier.probs_from_embeddings(embeddings)
+        probs, head = base_probs, self.head
         if head is not None and len(ids):
-            probs, labels = head(out.embeddings, out.probs, ids)
+            probs, labels = head(embeddings, base_probs, ids)
         elif head is not None:  # no face: keep the head's label set so a gauge doesn't flip back to the 7 emotions
             labels = tuple(getattr(head, "labels", labels))
-            probs = np.zeros((0, len(labels)), out.probs.dtype)
-        smoothed = self.tracker.smooth(ids, probs)
+            probs = np.zeros((0, len(labels)), probs.dtype)
+        smoothed = self.tracker.smooth(ids, probs) if track else probs
         t5 = time.perf_counter()
         timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,
                    "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
         kept = crops if self.options.keep_crops else crops[:0]
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, smoothed,
-                           probs, out.embeddings, tuple(labels), kept, timings)
+                           probs, embeddings, tuple(labels), kept, timings)
 
     # -- threaded API ------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[FrameResult], None]) -> None:

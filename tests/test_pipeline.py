@@ -8,10 +8,13 @@ import time
 import numpy as np
 import pytest
 import simplejpeg
-from conftest import CLIPS, video_frames
+from conftest import CLIPS, IMAGES, video_frames
 from PIL import Image
+from safetensors import safe_open
 
+from emowidgets.autocalib import AutoCalibrationOptions
 from emowidgets.errors import FrameError
+from emowidgets.infer import ClassifierOptions
 from emowidgets.model import EMOTIONS
 
 HAPPY = EMOTIONS.index("happy")
@@ -116,3 +119,71 @@ def test_result_message_has_no_pixels(pipeline):
         assert set(face) == {"box", "id", "label", "score"}
         assert all(0 <= v <= 1 for v in face["box"])
     assert len(str(msg)) < 2000
+
+
+def test_still_images_do_not_blend_with_the_previous_photo(pipeline):
+    """process_image: the second of two different photos gets the same result as when it comes alone."""
+    smile = (IMAGES / "pair_franck_smile.jpg").read_bytes()
+    calm = (IMAGES / "pair_franck_neutral.jpg").read_bytes()
+    alone = pipeline.process_image(calm)
+    pipeline.process_image(smile)
+    second = pipeline.process_image(calm)
+    assert len(alone.boxes) == 1 and (alone.track_ids == 0).all()
+    np.testing.assert_allclose(second.probs, alone.probs, atol=1e-5)
+    np.testing.assert_array_equal(second.probs, second.raw_probs)
+    from_array = pipeline.process_image(np.asarray(Image.open(io.BytesIO(calm)).convert("RGB")))
+    np.testing.assert_allclose(from_array.probs, alone.probs, atol=0.02)  # same pixels (decoders differ slightly)
+    # the frame path, by contrast, smooths the same face across calls (what live video wants)
+    pipeline.tracker.reset()
+    pipeline.process_bytes(smile)
+    blended = pipeline.process_bytes(calm)
+    assert np.abs(blended.probs - alone.probs).max() > 0.05
+    with pytest.raises(FrameError):
+        pipeline.process_image(b"not an image")
+
+
+def test_auto_calibration_shifts_each_track_after_its_window():
+    """A real clip, auto-calibration on: the first frames gather the face's resting embedding, then it is shifted."""
+    from emowidgets.pipeline import Pipeline, PipelineOptions
+
+    frames = video_frames(CLIPS / "single_face.mp4", every=5)
+    options = PipelineOptions(auto_calibrate=True, auto_calibration=AutoCalibrationOptions(frames=5))
+    with Pipeline.create_from_options(options, warmup=False) as p:
+        results = [p.process_array(f) for f in frames[:8]]
+        assert p.autocalib is not None
+        tid = int(results[-1].track_ids[0])
+        assert p.autocalib.progress(tid) == 1.0
+        raw = p.classifier.classify(_crop(p, frames[7]))
+        # before the window fills the embeddings are the backbone's; after, they are shifted
+        np.testing.assert_allclose(results[0].embeddings, _embed(p, frames[0]), atol=1e-4)
+        assert np.abs(results[7].embeddings - raw.embeddings).max() > 1e-2
+        assert not np.allclose(results[7].raw_probs, raw.probs, atol=1e-3)
+        still = p.process_image(frames[7])  # still images are never auto-calibrated
+        np.testing.assert_allclose(still.raw_probs, raw.probs, atol=1e-4)
+
+
+def _crop(p, frame):
+    from emowidgets.preprocess import crop_faces
+
+    return crop_faces(frame, p.detector.detect(frame), p.detector.options.model)
+
+
+def _embed(p, frame):
+    return p.classifier.classify(_crop(p, frame)).embeddings
+
+
+def test_auto_calibration_needs_a_reference_in_the_model_file(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from emowidgets.detect import WEIGHTS_DIR
+    from emowidgets.errors import ModelFileError
+    from emowidgets.pipeline import Pipeline, PipelineOptions
+
+    src = WEIGHTS_DIR / "emotion_fast.safetensors"
+    with safe_open(str(src), framework="numpy") as f:
+        meta = {k: v for k, v in (f.metadata() or {}).items() if k != "neutral_reference"}
+    path = tmp_path / "no_reference.safetensors"
+    save_file(load_file(str(src)), str(path), metadata=meta)
+    options = PipelineOptions(classifier=ClassifierOptions(model=str(path)), auto_calibrate=True)
+    with pytest.raises(ModelFileError, match=r"no neutral reference.*scripts/neutral_reference\.py"):
+        Pipeline.create_from_options(options, warmup=False)
