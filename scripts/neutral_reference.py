@@ -4,7 +4,8 @@ Auto-calibration (``emowidgets.autocalib``) shifts each face's resting embedding
 Validation, not training faces: the network has fitted its training faces, so their mean sits
 deeper in "neutral" than an unseen face at rest does (on people.npz the training-face reference
 gained 1.3 points, the validation one 4). The embeddings use the model's live default (flip TTA on
-for main, off for fast). Only the file's metadata changes: the tensors, and so the backbone id that adapters are tied to, stay the same.
+for main, off for fast). Only the file's metadata changes: the tensors, and so the backbone id that
+adapters are tied to, stay the same.
 
     python scripts/neutral_reference.py --model weights/emotion_main.safetensors
 """
