@@ -15,7 +15,8 @@ the base model and mostly learns a per-person bias (how much this face shows eac
 a weak one trusts the shots. **How far to trust the shots is decided by the shots**: every fit trains
 one candidate per pull in ``AdapterOptions.pulls`` and per cross-validation fold (shots of one
 capture group held out together) side by side, as a leading axis of the parameters, and keeps the
-pull with the lowest held-back loss.
+pull with the lowest held-back loss. An infinite pull is the start itself (the base model, for base
+names): kept when no correction helps on held-back captures, e.g. shots of strangers.
 
 Shots are padded to fixed bucket sizes and classes to ``max_classes`` with masks, so ``train_step``
 compiles once per bucket whatever the label set (:func:`compile_count` counts traces). Saving and
@@ -25,6 +26,7 @@ loading: :mod:`emowidgets.adapter_io`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -51,8 +53,10 @@ class AdapterOptions:
     Attributes:
         max_steps: AdamW steps per fit (full batch, every candidate at once), ``STEPS_PER_CALL`` per call.
         lr: AdamW learning rate.
-        pulls: candidate strengths of the pull back to the base head; the held-back shots choose one.
-        default_pull: the pull used when the shots cannot be cross-validated (a single capture group).
+        pulls: candidate strengths of the pull back to the base head, ascending; the held-back shots choose
+            one. ``inf``: no training, the start (the base model for base names).
+        default_pull: the pull used when the shots cannot be cross-validated (a single capture group);
+            one of ``pulls``.
         folds: most cross-validation folds (fewer when there are fewer capture groups).
         bias_pull: the (weak) pull of the per-class bias towards 0.
         shot_buckets: padded shot counts that are compiled; more shots than the largest is an error.
@@ -62,7 +66,7 @@ class AdapterOptions:
 
     max_steps: int = 100
     lr: float = 0.05
-    pulls: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0)
+    pulls: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0, math.inf)
     default_pull: float = 10.0
     folds: int = 6
     bias_pull: float = 1e-3
@@ -135,6 +139,7 @@ class AdapterNet(nnx.Module):
         self.mix0 = Const(jnp.zeros((e, m), jnp.float32))
         self.kernel0 = Const(jnp.zeros((d, m), jnp.float32))
         self.pull = Const(jnp.zeros((r,), jnp.float32))
+        self.frozen = Const(jnp.zeros((r,), jnp.float32))
         self.bias_pull = Const(jnp.zeros((), jnp.float32))
 
     def __call__(self, emb: jax.Array) -> jax.Array:
@@ -151,25 +156,29 @@ class AdapterNet(nnx.Module):
         return self.pull[...] * dist + self.bias_pull[...] * (self.bias[...] ** 2).sum(1)
 
 
-def _loss_fn(net: AdapterNet, emb: jax.Array, y: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _loss_fn(net: AdapterNet, emb: jax.Array, y: jax.Array, w: jax.Array, present: jax.Array
+             ) -> tuple[jax.Array, jax.Array]:
     """Sum over candidates of weighted cross-entropy (``w (R, B)``, rows sum to 1) plus the pull.
 
-    The aux output is each candidate's own loss."""
-    ce = optax.softmax_cross_entropy_with_integer_labels(net(emb), y[None, :])
+    Each candidate's softmax runs over the classes it has training shots of (``present (R, M)``): a
+    class whose only shot is held back keeps its start instead of being pushed down for lack of
+    shots. Frozen candidates add nothing. The aux output is each candidate's own loss."""
+    logits = jnp.where(present[:, None, :] > 0, net(emb), -1e9)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, y[None, :])
     per = (w * ce).sum(1) + net.penalty()
-    return per.sum(), per
+    return (per * (1 - net.frozen[...])).sum(), per
 
 
 @nnx.jit
 def train_step(net: AdapterNet, optimizer: nnx.Optimizer[AdapterNet], emb: jax.Array, y: jax.Array,
-               w: jax.Array) -> jax.Array:
+               w: jax.Array, present: jax.Array) -> jax.Array:
     """``STEPS_PER_CALL`` AdamW steps (a scan, so Python dispatch is paid once); per-step, per-candidate losses."""
     _COMPILES["train"] += 1  # runs only while tracing
     graph, state = nnx.split((net, optimizer))
 
     def one(state: nnx.State, _: None) -> tuple[nnx.State, jax.Array]:
         model, opt = nnx.merge(graph, state)
-        (_, per), grads = nnx.value_and_grad(_loss_fn, has_aux=True)(model, emb, y, w)
+        (_, per), grads = nnx.value_and_grad(_loss_fn, has_aux=True)(model, emb, y, w, present)
         opt.update(model, grads)
         return nnx.state((model, opt)), per
 
@@ -289,7 +298,8 @@ def _set(net: AdapterNet, start: Mapping[str, np.ndarray], pulls: np.ndarray, bi
     net.mix[...] = jnp.asarray(np.broadcast_to(start["mix0"], (r, *start["mix0"].shape)), jnp.float32)
     net.kernel[...] = jnp.asarray(np.broadcast_to(start["kernel0"], (r, *start["kernel0"].shape)), jnp.float32)
     net.bias[...] = jnp.asarray(np.broadcast_to(start["bias0"], (r, len(start["bias0"]))), jnp.float32)
-    net.pull[...] = jnp.asarray(pulls, jnp.float32)
+    net.pull[...] = jnp.asarray(np.where(np.isinf(pulls), 0.0, pulls), jnp.float32)
+    net.frozen[...] = jnp.asarray(np.isinf(pulls), jnp.float32)
     net.bias_pull[...] = jnp.asarray(bias_pull, jnp.float32)
 
 
@@ -341,6 +351,9 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
         raise ValueError(f"no shots for {missing}: capture at least one per label (five is better)")
     if base is not None and base.kernel.shape[0] != emb.shape[1]:
         raise ValueError(f"base head takes {base.kernel.shape[0]}-d embeddings, shots are {emb.shape[1]}-d")
+    if options.default_pull not in options.pulls or min(options.pulls) <= 0:
+        raise ValueError(f"AdapterOptions.pulls must be positive and hold default_pull ({options.default_pull}), "
+                         f"got {options.pulls}")
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     if groups.shape != y.shape:
         raise ValueError(f"need one group per shot ({len(y)}), got shape {groups.shape}")
@@ -351,7 +364,7 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
 
     # candidate r = (fold f, pull p): fold -1 trains on every shot; fold f >= 0 holds fold f back
     fold = _folds(groups, options.folds, options.seed)
-    pulls = np.asarray(options.pulls, np.float32)
+    pulls = np.asarray(sorted(options.pulls), np.float32)
     cand_fold = np.repeat(np.arange(-1, options.folds), len(pulls))
     cand_pull = np.tile(pulls, options.folds + 1)
     held = (fold[None, :] == cand_fold[:, None]) & (cand_fold[:, None] >= 0)
@@ -362,6 +375,9 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     pad = bucket - len(y)
     emb_p, y_p = jnp.asarray(np.pad(emb, [(0, pad), (0, 0)])), jnp.asarray(np.pad(y, (0, pad)))
     w_p = jnp.asarray(np.pad(weight, [(0, 0), (0, pad)]))
+    present = np.zeros((len(cand_pull), options.max_classes), np.float32)
+    for r, t in enumerate(train):
+        present[r, np.unique(y[t > 0])] = 1.0
 
     net = AdapterNet(emb.shape[1], options.max_classes, len(cand_pull), rngs=nnx.Rngs(0))
     start = _start(emb, y, names, base, options.max_classes)
@@ -369,16 +385,17 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     optimizer = nnx.Optimizer(net, _TX, wrt=nnx.Param)
     optimizer.opt_state.hyperparams["learning_rate"][...] = options.lr
     step = nnx.cached_partial(train_step, net, optimizer)
+    default = int(np.flatnonzero(pulls == np.float32(options.default_pull))[0])  # shown while fitting
     history: list[np.ndarray] = []
     while len(history) < options.max_steps:
-        chunk = np.asarray(step(emb_p, y_p, w_p))
+        chunk = np.asarray(step(emb_p, y_p, w_p, jnp.asarray(present)))
         history.extend(chunk)
         if on_step is not None:
-            on_step(len(history) - 1, float(chunk[-1][: len(pulls)].min()))
+            on_step(len(history) - 1, float(chunk[-1][default]))
     ce, correct = (np.asarray(a)[:, : len(y)] for a in eval_step(net, emb_p, y_p))
 
     cv_losses: dict[float, float] = {}
-    chosen, heldout_acc = int(np.argmin(np.abs(pulls - options.default_pull))), None
+    chosen, heldout_acc = default, None
     if held.any():
         per_pull = [held[cand_pull == p] for p in pulls]
         cv = np.array([(ce[cand_pull == p] * h).sum() / h.sum() for p, h in zip(pulls, per_pull, strict=True)])

@@ -2,20 +2,26 @@
 
 An ipywidgets composition next to a :class:`~emowidgets.widgets.CameraWidget`: an editable label
 list, a Capture and a 1-second Burst button per label with shot counters, Train (progress, loss
-curve, held-back accuracy), Apply (sets ``pipeline.head``) and Reset. Shots are kept as backbone
+curve, held-back accuracy), Apply and Reset. Whose faces are captured and where Apply puts the
+adapter is a :class:`ShotSource`: by default the largest face and ``pipeline.head`` (:func:`largest_face`);
+the class view passes one for a single student or for the whole room. Shots are kept as backbone
 embeddings in kernel memory only; no pixels are ever put in widget state, so there are no thumbnails
-and a saved notebook holds no face. A capture is refused when no face is visible.
+and a saved notebook holds no face. A capture is refused when the face is not visible.
 
 Stable CSS classes for tests and styling: ``emow-calib`` (the panel), ``emow-calib-labels`` (the label field),
 ``emow-calib-row`` / ``-name`` / ``-capture`` / ``-burst`` / ``-count`` (one row per label), ``emow-calib-train``,
-``-apply``, ``-reset`` (buttons), ``emow-calib-progress``, ``-accuracy``, ``-curve`` and ``-status``.
+``-apply``, ``-reset`` (buttons), ``emow-calib-progress``, ``-accuracy``, ``-curve``, ``-status`` and
+``-title`` (when a title is given).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
@@ -26,25 +32,65 @@ from emowidgets.errors import NoFaceError
 from emowidgets.pipeline import FrameResult, Pipeline
 
 
+@dataclasses.dataclass(frozen=True)
+class ShotSource:
+    """Whose faces a :class:`CalibrationWidget` takes as shots, and where its adapter goes.
+
+    Attributes:
+        pick: indices of the faces of a frame to keep as shots; empty when the person is not in view.
+        install: puts a fitted adapter to use; ``None`` undoes it (Reset).
+        name: who is calibrated, for messages (empty: one unnamed face, "no face visible").
+    """
+
+    pick: Callable[[FrameResult], np.ndarray]
+    install: Callable[[Adapter | None], None]
+    name: str = ""
+
+
+def _largest(result: FrameResult) -> np.ndarray:
+    if not len(result.boxes):
+        return np.zeros(0, int)
+    return np.array([int(np.argmax(result.boxes[:, 2] * result.boxes[:, 3]))])
+
+
+def largest_face(pipeline: Pipeline) -> ShotSource:
+    """Shots of the largest face in view; Apply sets ``pipeline.head`` (one person at a camera)."""
+
+    def install(adapter: Adapter | None) -> None:
+        pipeline.head = adapter
+
+    return ShotSource(_largest, install)
+
+
 class CalibrationWidget(w.VBox):
     """Few-shot calibration panel for a running :class:`Pipeline`.
 
     Args:
-        pipeline: the live pipeline; its results feed the captures and Apply sets its ``head``.
+        pipeline: the live pipeline; its results feed the captures.
         labels: starting label list (2..12 names, base emotions and/or new ones).
         options: adapter fitting settings.
         burst_seconds: how long a Burst capture collects frames.
+        source: whose faces are shots and what Apply does; default :func:`largest_face`.
+        title: a heading shown above the label list (e.g. who is being calibrated).
+        listen: subscribe to the pipeline's results; ``False`` when the owner feeds :meth:`on_result`
+            itself (a video file source does not call pipeline listeners).
     """
 
     def __init__(self, pipeline: Pipeline, labels: tuple[str, ...] = ("happy", "neutral", "confused"),
-                 options: AdapterOptions | None = None, burst_seconds: float = 1.0, **kwargs: Any) -> None:
+                 options: AdapterOptions | None = None, burst_seconds: float = 1.0, *,
+                 source: ShotSource | None = None, title: str = "", listen: bool = True, **kwargs: Any) -> None:
         self.pipeline = pipeline
+        self.source = source or largest_face(pipeline)
+        self._listening = listen
         self.options = options or AdapterOptions()
         self.burst_seconds = burst_seconds
         self.shots: dict[str, list[np.ndarray]] = {}
         self.adapter: Adapter | None = None
         self._latest: FrameResult | None = None
         self._burst: tuple[str, float] | None = None
+        self.shot_groups: dict[str, list[int]] = {}
+        """Capture id of each shot (a Burst's frames share one), so near-duplicates are held back together."""
+        self._capture_id = 0
         self._lock = threading.Lock()
         self._base = BaseHead.from_classifier(pipeline.classifier)
         self.label_text = w.Text(", ".join(labels), description="labels", continuous_update=False)
@@ -66,11 +112,16 @@ class CalibrationWidget(w.VBox):
         self.apply_button.on_click(lambda _: self._guard(self.apply))
         self.reset_button.on_click(lambda _: self.reset())
         buttons = w.HBox([self.train_button, self.apply_button, self.reset_button])
-        super().__init__([self.label_text, self.rows, buttons, self.progress, self.accuracy, self.curve,
-                          self.status], **kwargs)
+        heading = []
+        if title:
+            heading = [w.HTML(f"<b>{html.escape(title)}</b>")]
+            heading[0].add_class("emow-calib-title")
+        super().__init__([*heading, self.label_text, self.rows, buttons, self.progress, self.accuracy,
+                          self.curve, self.status], **kwargs)
         self.add_class("emow-calib")
         self._rebuild()
-        pipeline.add_listener(self.on_result)
+        if listen:
+            pipeline.add_listener(self.on_result)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -79,6 +130,7 @@ class CalibrationWidget(w.VBox):
 
     def _rebuild(self) -> None:
         self.shots = {name: self.shots.get(name, []) for name in self.labels}
+        self.shot_groups = {name: self.shot_groups.get(name, []) for name in self.labels}
         rows = []
         for name in self.labels:
             capture, burst = w.Button(description="Capture"), w.Button(description=f"Burst {self.burst_seconds:g}s")
@@ -102,7 +154,7 @@ class CalibrationWidget(w.VBox):
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
 
     def on_result(self, result: FrameResult) -> None:
-        """Pipeline listener: remember the latest frame; during a burst, keep its largest face."""
+        """Pipeline listener: remember the latest frame; during a burst, keep the source's faces of it."""
         with self._lock:
             self._latest = result
             burst = self._burst
@@ -117,33 +169,43 @@ class CalibrationWidget(w.VBox):
             self._add(name, result)
 
     def _add(self, name: str, result: FrameResult) -> None:
-        largest = int(np.argmax(result.boxes[:, 2] * result.boxes[:, 3]))
+        picked = self.source.pick(result)
         with self._lock:
-            self.shots[name].append(np.array(result.embeddings[largest]))
+            self.shots[name].extend(np.array(result.embeddings[i]) for i in picked)
+            self.shot_groups[name].extend([self._capture_id] * len(picked))
+
+    def _refused(self, what: str) -> NoFaceError:
+        who = f"{self.source.name} is not in view" if self.source.name else "no face visible"
+        return NoFaceError(f"{who}: {what} refused; try again when the face is in view")
 
     def _refresh_counts(self) -> None:
         for row, name in zip(self.rows.children, self.labels, strict=False):
             row.children[-1].value = f"{len(self.shots.get(name, []))} shots"
 
     def capture(self, name: str) -> None:
-        """Take the largest face of the latest frame as a shot of ``name``.
+        """Take the source's faces of the latest frame (by default the largest) as shots of ``name``.
 
         Raises:
-            NoFaceError: no face in the latest frame.
+            NoFaceError: the source's face is not in the latest frame.
         """
         with self._lock:
             result = self._latest
-        if result is None or not len(result.boxes):
-            raise NoFaceError("no face visible: capture refused; face the camera and try again")
+        if result is None or not len(self.source.pick(result)):
+            raise self._refused("capture")
+        with self._lock:
+            self._capture_id += 1
         self._add(name, result)
         self._refresh_counts()
         self.status.value = f"captured {html.escape(name)}"
 
     def start_burst(self, name: str) -> None:
-        """Collect the largest face of every frame for ``burst_seconds`` as shots of ``name``."""
+        """Collect the source's faces of every frame for ``burst_seconds`` as shots of ``name``."""
         with self._lock:
-            if self._latest is None or not len(self._latest.boxes):
-                raise NoFaceError("no face visible: burst refused; face the camera and try again")
+            latest = self._latest
+        if latest is None or not len(self.source.pick(latest)):
+            raise self._refused("burst")
+        with self._lock:
+            self._capture_id += 1
             self._burst = (name, time.monotonic() + self.burst_seconds)
         self.status.value = f"capturing {html.escape(name)} for {self.burst_seconds:g} s"
 
@@ -151,48 +213,58 @@ class CalibrationWidget(w.VBox):
         """Fit an adapter on the shots; shows progress, the loss curve and held-back accuracy."""
         names = self.labels
         with self._lock:
-            pairs = [(emb, k) for k, name in enumerate(names) for emb in self.shots.get(name, [])]
+            pairs = [(emb, k, g) for k, name in enumerate(names)
+                     for emb, g in zip(self.shots.get(name, []), self.shot_groups.get(name, []), strict=True)]
         if not pairs:
             raise ValueError("no shots yet: capture a few per label first")
         emb = np.stack([p[0] for p in pairs])
         labels = np.array([p[1] for p in pairs])
+        groups = np.array([p[2] for p in pairs])
         self.progress.value = 0
 
         def on_step(step: int, _loss: float) -> None:
             self.progress.value = step + 1
 
-        self.adapter, report = fit_adapter(emb, labels, names, self.options, base=self._base, on_step=on_step)
+        self.adapter, report = fit_adapter(emb, labels, names, self.options, base=self._base, groups=groups,
+                                           on_step=on_step)
         self.progress.value = self.progress.max
-        held = "n/a (need 2+ shots per label)" if report.heldout_accuracy is None else (
-            f"{report.heldout_accuracy:.0%} of {report.heldout_n}")
+        held = "n/a (needs two or more captures)" if report.heldout_accuracy is None else (
+            f"{report.heldout_accuracy:.0%} of {report.heldout_n} shots, each capture held back once")
+        if math.isinf(report.pull):
+            kept = "kept the start (the base model): no correction beat it on held-back captures"
+        else:
+            kept = f"pull {report.pull:g}, leaning on the {'shots' if report.pull <= 10 else 'base model'}"
         self.curve.value = loss_svg(report.losses)
-        self.accuracy.value = f"held-back accuracy: {held}; {report.steps} steps in {report.seconds:.2f} s"
+        self.accuracy.value = f"held-back accuracy: {held}; {kept}; {report.steps} steps in {report.seconds:.2f} s"
         self.apply_button.disabled = False
         self.status.value = "trained: press Apply to use it live"
 
     def apply(self) -> None:
-        """Use the fitted adapter for every live face (``pipeline.head``)."""
+        """Put the fitted adapter to use (by default for every live face: ``pipeline.head``)."""
         if self.adapter is None:
             raise ValueError("nothing to apply: press Train first")
-        self.pipeline.head = self.adapter
+        self.source.install(self.adapter)
         self.status.value = f"applied: {html.escape(', '.join(self.adapter.labels))}"
 
     def reset(self) -> None:
-        """Back to the base model, forget shots and the adapter."""
-        self.pipeline.head = None
+        """Undo Apply (back to the base model), forget shots and the adapter."""
+        self.source.install(None)
         self.adapter = None
         with self._lock:
             self.shots = {name: [] for name in self.labels}
+            self.shot_groups = {name: [] for name in self.labels}
             self._burst = None
         self.apply_button.disabled = True
         self.accuracy.value = ""
         self.curve.value = ""
         self._refresh_counts()
-        self.status.value = "reset to the base model"
+        self.status.value = (f"reset: {html.escape(self.source.name)} has no adapter of their own now"
+                             if self.source.name else "reset to the base model")
 
     def close(self) -> None:
         """Stop listening to the pipeline and close the panel."""
-        self.pipeline.remove_listener(self.on_result)
+        if self._listening:
+            self.pipeline.remove_listener(self.on_result)
         super().close()
 
 

@@ -2,9 +2,13 @@
 
 ``classroom(source)`` wires a source (a shared video-call gallery, a camera, an ipywebrtc stream or a
 video file) to a :class:`~emowidgets.pipeline.Pipeline` and a :class:`ClassView`. The view's synced
-traits hold numbers only (ids, names, scores, histories); no pixel ever reaches a trait or the log.
-Names given by clicking a tile live in this kernel's memory (and the browser showing them) only;
-they are written to disk only if logging is switched on.
+traits hold numbers only (ids, names, scores, histories, label names); no pixel ever reaches a trait or
+the log. Names given by clicking a tile live in this kernel's memory (and the browser showing them) only;
+they are written to disk only if logging is switched on, or in the index of saved adapters.
+
+A tile's *calibrate* button opens a :class:`~emowidgets.calibration.CalibrationWidget` for that student
+(a name is needed first: adapters are kept by name, see :mod:`emowidgets.classadapters`); *calibrate room*
+opens one whose shots are every face in view.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import functools
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,9 @@ import numpy as np
 import traitlets
 from ipywebrtc import MediaStream
 
+from emowidgets.adapter import Adapter
+from emowidgets.calibration import CalibrationWidget, ShotSource
+from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
 from emowidgets.model import EMOTIONS
 from emowidgets.pipeline import FrameResult, Pipeline
@@ -40,6 +49,18 @@ def valence(probs: np.ndarray) -> float:
     return float(probs[_HAPPY] - probs[_NEG].sum())
 
 
+@functools.lru_cache(maxsize=32)
+def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
+    return np.array([labels.index(e) if e in labels else -1 for e in EMOTIONS])
+
+
+def base_scores(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """The 7 base-emotion columns of ``probs`` ``(N, C)`` scored in ``labels`` (an adapter's label set may
+    differ), 0 for an emotion the labels lack; the chart, sparklines, attention and log use these."""
+    cols = _base_columns(tuple(labels))
+    return np.where(cols >= 0, probs[:, cols.clip(0)], 0.0).astype(np.float32)
+
+
 @dataclasses.dataclass
 class _Face:
     track_id: int
@@ -47,6 +68,8 @@ class _Face:
     last_seen: float
     frames: int = 0
     probs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS)))
+    scores: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS)))
+    score_labels: tuple[str, ...] = EMOTIONS
     spark: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
     negative: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
 
@@ -57,6 +80,11 @@ class ClassView(anywidget.AnyWidget):
     Thresholds are traits the page can edit: a face *needs attention* when its mean negative score
     (angry + disgust + fear + sad) over the last ``negative_seconds`` is at least ``negative_threshold``,
     or when it has been absent for more than ``absent_seconds``.
+
+    A tile shows the dominant label of the adapter that scores that face (its own, the room's, or the base
+    model's 7 emotions: ``adapted``, ``room_labels``); the chart, sparklines and attention use the base
+    emotions only. A tile's *calibrate* button calls ``on_calibrate(track_id)``, *calibrate room* calls
+    ``on_calibrate(None)``.
     """
 
     _esm = STATIC / "classview.js"
@@ -64,13 +92,18 @@ class ClassView(anywidget.AnyWidget):
 
     labels = traitlets.List(traitlets.Unicode(), list(EMOTIONS)).tag(sync=True)
     colors = traitlets.List(traitlets.Unicode(), list(COLORS)).tag(sync=True)
-    faces = traitlets.List(traitlets.Dict(), help="one dict per face: id, present, absent_s, probs, spark"
-                           ).tag(sync=True)
+    faces = traitlets.List(traitlets.Dict(), help="one dict per face: id, present, absent_s, probs (7 base "
+                           "emotions), top ([label, score] in its adapter's labels), spark").tag(sync=True)
     names = traitlets.Dict(help="track id (as text) -> name given by clicking the tile").tag(sync=True)
     history = traitlets.List(traitlets.List(), help="[t_s, 7 class shares, faces present] per second"
                              ).tag(sync=True)
     attention = traitlets.List(traitlets.Dict(), help="faces needing attention: id, reason").tag(sync=True)
     status = traitlets.Unicode("starting").tag(sync=True)
+    notice = traitlets.Unicode("", help="a message to the teacher, e.g. why calibration did not open"
+                               ).tag(sync=True)
+    adapted = traitlets.Dict(help="track id (as text) -> labels of that face's own adapter").tag(sync=True)
+    room_labels = traitlets.List(traitlets.Unicode(), help="labels of the room adapter (empty: none)"
+                                 ).tag(sync=True)
     fps = traitlets.Float(0.0).tag(sync=True)
     negative_threshold = traitlets.Float(0.5, min=0.0, max=1.0).tag(sync=True)
     negative_seconds = traitlets.Float(20.0, min=1.0).tag(sync=True)
@@ -90,7 +123,14 @@ class ClassView(anywidget.AnyWidget):
         self._last_push = self._last_sample = self._last_log = -1e9
         self._frame_times: collections.deque[float] = collections.deque(maxlen=30)
         self._log: ClassLog | None = None
+        self.on_calibrate: Callable[[int | None], None] | None = None
         self.observe(self._on_logging, "logging")
+        self.on_msg(self._on_custom_msg)
+
+    def _on_custom_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if content.get("type") == "calibrate" and self.on_calibrate is not None:
+            tid = content.get("id")
+            self.on_calibrate(None if tid is None else int(tid))
 
     def _on_logging(self, change: dict[str, Any]) -> None:
         with self._lock:
@@ -106,13 +146,14 @@ class ClassView(anywidget.AnyWidget):
         """Fold one result in (any thread); ``now`` is a ``time.monotonic()`` value (default: now)."""
         now = time.monotonic() if now is None else now
         names = {int(k): v for k, v in self.names.items()}
+        base = base_scores(result.probs, result.labels)
         with self._lock:
             self._frame_times.append(now)
-            for tid, probs in zip(result.track_ids, result.probs, strict=True):
+            for tid, scores, probs in zip(result.track_ids, result.probs, base, strict=True):
                 face = self._faces.setdefault(int(tid), _Face(int(tid), now, now))
                 face.last_seen, face.frames = now, face.frames + 1
-                if len(probs) == len(EMOTIONS):
-                    face.probs = probs.astype(np.float64)
+                face.probs = probs.astype(np.float64)
+                face.scores, face.score_labels = scores, result.labels
                 face.negative.append((now, float(face.probs[_NEG].sum())))
                 if not face.spark or now - face.spark[-1][0] >= 1.0:
                     face.spark.append((now, valence(face.probs)))
@@ -120,6 +161,8 @@ class ClassView(anywidget.AnyWidget):
                     while series and now - series[0][0] > keep:
                         series.popleft()
             if self._log is not None and now - self._last_log >= self.log_every_s and len(result.track_ids):
+                if result.labels != EMOTIONS:
+                    result = dataclasses.replace(result, probs=base, labels=EMOTIONS)
                 self._log.log(result, names)
                 self._last_log = now
             if now - self._last_sample >= 1.0:
@@ -128,6 +171,13 @@ class ClassView(anywidget.AnyWidget):
             if now - self._last_push >= 1.0 / self.max_rate:
                 self._last_push = now
                 self._push(now)
+
+    def _top(self, face: _Face) -> tuple[str, float]:
+        """The face's dominant label among those of the adapter that scores it."""
+        own = self.adapted.get(str(face.track_id)) or self.room_labels or EMOTIONS
+        cols = [i for i, label in enumerate(face.score_labels) if label in own] or range(len(face.score_labels))
+        best = max(cols, key=lambda i: face.scores[i])
+        return face.score_labels[best], round(float(face.scores[best]), 3)
 
     def _shown(self) -> list[_Face]:
         return [f for f in self._faces.values() if f.frames >= self.min_frames]
@@ -147,7 +197,7 @@ class ClassView(anywidget.AnyWidget):
             absent_s = now - f.last_seen
             present = absent_s <= 1.0
             faces.append({"id": f.track_id, "present": present, "absent_s": round(absent_s, 1),
-                          "probs": [round(float(v), 3) for v in f.probs],
+                          "probs": [round(float(v), 3) for v in f.probs], "top": list(self._top(f)),
                           "spark": [[round(t - now, 1), round(v, 3)] for t, v in f.spark]})
             covered = f.negative and now - f.negative[0][0] >= self.negative_seconds / 2
             negative = float(np.mean([v for _, v in f.negative])) if f.negative else 0.0
@@ -176,18 +226,28 @@ class ClassView(anywidget.AnyWidget):
         super().close()
 
 
+def _every_face(result: FrameResult) -> np.ndarray:
+    return np.arange(len(result.track_ids))
+
+
 class Classroom(ipywidgets.VBox):  # type: ignore[misc]
     """What :func:`classroom` returns: ``view`` (the :class:`ClassView`), ``camera`` (browser sources),
-    ``video`` (file sources) and ``pipeline``. ``close()`` stops everything."""
+    ``video`` (file sources), ``pipeline``, ``adapters`` (the :class:`ClassAdapters` by name) and ``panel``
+    (the open calibration panel, if any). ``close()`` stops everything."""
 
     def __init__(self, view: ClassView, pipeline: Pipeline, camera: CameraWidget | None = None,
                  video: VideoFileSource | None = None) -> None:
-        super().__init__(children=[c for c in (camera, view) if c is not None])
+        self._parts = [c for c in (camera, view) if c is not None]
+        super().__init__(children=self._parts)
         self.view, self.pipeline, self.camera, self.video = view, pipeline, camera, video
+        self.adapters = ClassAdapters(pipeline, view)
+        self.panel: CalibrationWidget | None = None
+        self._panel_box: ipywidgets.VBox | None = None
+        view.on_calibrate = self._calibrate_clicked
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         if camera is not None:
-            pipeline.add_listener(view.update)
+            pipeline.add_listener(self.feed)
             camera.observe(self._camera_status, "status")
             view.status = camera.status
             pipeline.start()
@@ -201,11 +261,84 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
     def _camera_status(self, change: dict[str, Any]) -> None:
         self.view.status = change["new"]
 
+    def feed(self, result: FrameResult) -> None:
+        """Show one pipeline result in the view and the open calibration panel (any thread)."""
+        self.view.update(result)
+        panel = self.panel
+        if panel is not None:
+            panel.on_result(result)
+
+    def calibrate(self, name: str, labels: tuple[str, ...] = ("happy", "neutral", "confused")
+                  ) -> CalibrationWidget:
+        """Open a calibration panel for the student named ``name``: shots are the face(s) of the tile(s) with
+        that name, and Apply gives that name its own adapter (see :class:`ClassAdapters`).
+
+        Raises:
+            ValueError: no tile has that name.
+        """
+        if not self.adapters.ids_of(name):
+            raise ValueError(f"no tile is named {name!r}: click a tile's #id and type the name first")
+
+        def pick(result: FrameResult) -> np.ndarray:
+            return np.flatnonzero(np.isin(result.track_ids, self.adapters.ids_of(name)))
+
+        def install(adapter: Adapter | None) -> None:
+            self.adapters.set_person(name, adapter)
+
+        return self._open(ShotSource(pick, install, name), labels, f"Calibrating {name}")
+
+    def calibrate_room(self, labels: tuple[str, ...] = ("happy", "neutral", "confused")) -> CalibrationWidget:
+        """Open a calibration panel for the room: shots are every face in view, Apply sets the room adapter
+        (used for every face without one of its own)."""
+        return self._open(ShotSource(_every_face, self.adapters.set_room), labels,
+                          "Calibrating the room (shots: every face in view)")
+
+    def _open(self, source: ShotSource, labels: tuple[str, ...], title: str) -> CalibrationWidget:
+        self.close_calibration()
+        panel = CalibrationWidget(self.pipeline, labels, source=source, title=title, listen=False)
+        done = ipywidgets.Button(description="Close panel")
+        done.add_class("emow-cv-calib-close")
+        done.on_click(lambda _: self.close_calibration())
+        self._panel_box = ipywidgets.VBox([panel, done])
+        self.panel = panel
+        self.children = [*self._parts, self._panel_box]
+        return panel
+
+    def close_calibration(self) -> None:
+        """Close the calibration panel (an applied adapter stays in use)."""
+        panel, box = self.panel, self._panel_box
+        self.panel = self._panel_box = None
+        self.children = self._parts
+        if panel is not None and box is not None:
+            panel.close()
+            box.close()
+
+    def _calibrate_clicked(self, track_id: int | None) -> None:
+        """A tile's (or the room's) calibrate button; a refusal is shown in the view instead of raised."""
+        try:
+            if track_id is None:
+                self.calibrate_room()
+            elif name := self.view.names.get(str(track_id)):
+                self.calibrate(name)
+            else:
+                raise ValueError(f"name tile #{track_id} first (click its #id): adapters are kept by name")
+            self.view.notice = ""
+        except ValueError as exc:
+            self.view.notice = str(exc)
+
+    def save_adapters(self, folder: str | Path) -> Path:
+        """Write every adapter (by name, and the room's) to ``folder``; see :meth:`ClassAdapters.save`."""
+        return self.adapters.save(folder)
+
+    def load_adapters(self, folder: str | Path) -> list[str]:
+        """Use the adapters saved in ``folder`` instead of the current ones; see :meth:`ClassAdapters.load`."""
+        return self.adapters.load(folder)
+
     def _play(self) -> None:
         assert self.video is not None
         self.view.status = f"playing {self.video.path.name}"
         try:
-            self.video.run(self.pipeline, self.view.update)
+            self.video.run(self.pipeline, self.feed)
         except Exception as exc:  # shown in the view; the kernel stays usable
             self.view.status = f"error: {exc}"
             return
@@ -221,10 +354,11 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
     def close(self) -> None:
         """Stop the source, the pipeline and the widgets."""
         self._stop.set()
+        self.close_calibration()
         if self.video is not None:
             self.video.stop()
         if self.camera is not None:
-            self.pipeline.remove_listener(self.view.update)
+            self.pipeline.remove_listener(self.feed)
             self.camera.close()
         for t in self._threads:
             t.join(5.0)
@@ -234,7 +368,8 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
 
 
 def classroom(source: str | Path | MediaStream = "screen", model: str | None = None, *,
-              preset: str | None = None, log_path: str | Path | None = None, **camera_options: Any) -> Classroom:
+              preset: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = False,
+              **camera_options: Any) -> Classroom:
     """Watch a class: ``"screen"`` (share the video-call gallery window), ``"camera"``, an ipywebrtc stream,
     or a video file path.
 
@@ -245,6 +380,8 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
         preset: detector preset, ``"camera"`` (one short-range pass) or ``"gallery"`` (3x3 tiles, for
             up to ~36 small faces); default ``"camera"`` for a camera, ``"gallery"`` otherwise.
         log_path: where logging (switched on in the view) writes; default ``class_log_<time>.parquet``.
+        auto_calibrate: auto-calibrate each face: centre every student on their own resting face, from
+            their first frames, without labels (:mod:`emowidgets.autocalib`; off by default).
         **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...).
 
     Raises:
@@ -256,7 +393,8 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
     video = None
     if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
         video = VideoFileSource(source, realtime=True)
-    pipeline = Pipeline.create_from_options(pipeline_options(preset, model), warmup=True)
+    options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
+    pipeline = Pipeline.create_from_options(options, warmup=True)
     view = ClassView(log_path=str(log_path or ""))
     camera = None if video is not None else CameraWidget(source, pipeline=pipeline, **camera_options)
     return Classroom(view, pipeline, camera=camera, video=video)

@@ -245,3 +245,37 @@ def outputs_text(page: Any) -> str:
     """All output areas' text (to show kernel errors in assertion messages)."""
     js = "els => els.map(e => e.innerText).join('\\n')"
     return str(page.eval_on_selector_all(".jp-OutputArea-output", js))
+
+
+# A notebook cell for browser tests: a button that inspects every live widget's state in the kernel and reports
+# any picture (bytes, JPEG base64, image data URLs) in its `.emow-test-check-result` HTML.
+CHECK_CELL = '''
+import ipywidgets as _w
+from ipywidgets.widgets.widget import _instances as _all_widgets
+
+
+def _picture(v):
+    if isinstance(v, bytes | bytearray | memoryview):
+        return True
+    if isinstance(v, str):
+        return v.startswith(("/9j/", "data:image/jpeg", "data:image/webp"))
+    if isinstance(v, dict):
+        return "image/jpeg" in v or any(_picture(x) for x in v.values())
+    if isinstance(v, list | tuple):
+        return any(_picture(x) for x in v)
+    return False
+
+
+def _check(_):
+    states = {m: x.get_state() for m, x in list(_all_widgets.items())}
+    bad = [f"{type(_all_widgets[m]).__name__}.{k}" for m, s in states.items() for k, v in s.items() if _picture(v)]
+    _result.value = f"checked {len(states)} widgets; pictures: {bad or 'none'}"
+
+
+_result = _w.HTML()
+_result.add_class("emow-test-check-result")
+_button = _w.Button(description="check widget state")
+_button.add_class("emow-test-check")
+_button.on_click(_check)
+_w.HBox([_button, _result])
+'''

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
 import subprocess
 import sys
@@ -71,12 +72,12 @@ def test_strong_pull_starts_from_the_base_model(fer, base):
     _, y, emb, probs = fer
     kept = [0, 3, 6]
     shots, rest = shots_and_rest(y, kept, 5, seed=1)
-    options = AdapterOptions(pulls=(1e6,), default_pull=1e6, max_steps=25, bias_pull=1e6)
+    options = AdapterOptions(pulls=(math.inf,), default_pull=math.inf, max_steps=25)
     adapter, report = fit_adapter(emb[shots], np.searchsorted(kept, y[shots]), [EMOTIONS[c] for c in kept],
                                   options, base=base)
-    assert report.mode == "residual" and adapter.backbone_id == base.backbone_id and report.pull == 1e6
-    agree = (adapter.predict(emb[rest]).argmax(1) == probs[rest][:, kept].argmax(1)).mean()
-    assert agree > 0.99, f"an adapter held at its start must be the base model: {agree:.3f} agreement"
+    assert report.mode == "residual" and adapter.backbone_id == base.backbone_id and report.pull == math.inf
+    restricted = probs[rest][:, kept] / probs[rest][:, kept].sum(1, keepdims=True)
+    np.testing.assert_allclose(adapter.predict(emb[rest]), restricted, atol=1e-4)  # exactly the base model
 
 
 def test_new_class_is_learnt_next_to_base_classes(fer, base):
@@ -93,12 +94,12 @@ def test_new_class_is_learnt_next_to_base_classes(fer, base):
 
 
 def test_calibrating_a_person_beats_the_base_model_on_their_other_takes(base, classifier):
-    """Real people the model never saw (people.npz): three shots per class from some takes, queries from others."""
+    """Real people the model never saw (all 29 of people.npz): three shots per class from some takes, queries
+    from others (about +9 points on average, docs/calibration.md)."""
     if not PEOPLE.is_file():
         pytest.skip(f"{PEOPLE} not available")
     with np.load(PEOPLE) as d:
-        keep = np.isin(d["person"], [1, 2, 3, 5, 6, 7])
-        x, y, person, take = d["x"][keep], d["y"][keep].astype(np.int64), d["person"][keep], d["take"][keep]
+        x, y, person, take = d["x"], d["y"].astype(np.int64), d["person"], d["take"]
     out = classifier.classify(x.astype(np.float32) / 255)
     few = zero = n = 0
     for i, p in enumerate(np.unique(person)):
@@ -110,7 +111,7 @@ def test_calibrating_a_person_beats_the_base_model_on_their_other_takes(base, cl
         few += (classes[adapter.predict(out.embeddings[queries]).argmax(1)] == y[queries]).sum()
         zero += (out.probs[queries].argmax(1) == y[queries]).sum()
         n += len(queries)
-    assert few / n > zero / n + 0.04, f"adapter {few / n:.3f} vs zero-shot {zero / n:.3f} on {n} queries"
+    assert few / n > zero / n + 0.03, f"adapter {few / n:.3f} vs zero-shot {zero / n:.3f} on {n} queries"
 
 
 def test_train_step_compiles_once_per_bucket(fer, base):

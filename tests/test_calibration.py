@@ -44,9 +44,12 @@ def test_calibrate_apply_reset(pipeline):
         time.sleep(0.35)
         panel.on_result(calm)  # after the burst: not kept
         assert len(panel.shots["neutral"]) == 5 and panel.rows.children[1].children[-1].value == "5 shots"
+        groups = panel.shot_groups["neutral"]  # three captures, then one burst: held back together when training
+        assert len(set(groups[:3])) == 3 and groups[3] == groups[4] and groups[3] not in groups[:3]
         panel.train()
         assert panel.adapter is not None and panel.adapter.labels == ("grinning", "neutral")
         assert "held-back accuracy" in panel.accuracy.value and not panel.apply_button.disabled
+        assert "each capture held back once" in panel.accuracy.value
         assert "<polyline" in panel.curve.value and "steps</text>" in panel.curve.value  # loss curve as SVG
         panel.apply()
         live = pipeline.process_bytes((IMAGES / "single_man_smiling.jpg").read_bytes())

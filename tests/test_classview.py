@@ -79,16 +79,20 @@ def test_names_and_logging(tmp_path, gallery_results):
     view.close()
 
 
-def test_classroom_on_a_video_file_ends_cleanly():
-    room = classroom(CLIPS / "single_face_short.mp4", model="fast")
+@pytest.mark.parametrize("auto_calibrate", [False, True])
+def test_classroom_on_a_video_file_ends_cleanly(auto_calibrate):
+    room = classroom(CLIPS / "single_face_short.mp4", model="fast", auto_calibrate=auto_calibrate)
     try:
         assert room.camera is None and room.video is not None
+        assert (room.pipeline.autocalib is not None) == auto_calibrate
         deadline = time.monotonic() + 60
         while room.view.status != "video ended" and time.monotonic() < deadline:
             time.sleep(0.2)
         assert room.view.status == "video ended"
         room.view.refresh()
         assert len(room.view.faces) == 1 and room.view.history
+        if auto_calibrate:  # the student's first frames became their resting face
+            assert room.pipeline.autocalib.progress(room.view.faces[0]["id"]) == 1.0
     finally:
         room.close()
 

@@ -1,5 +1,6 @@
-// ClassView: tiles per tracked face (click the name to rename), a stacked-area class chart, an attention list.
-// Renders only from synced numbers (ids, names, scores, histories); it never sees a pixel.
+// ClassView: tiles per tracked face (click the name to rename, "calibrate" to fit that student's adapter),
+// a stacked-area class chart, an attention list. Renders only from synced numbers (ids, names, scores,
+// histories, label names); it never sees a pixel.
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -11,6 +12,14 @@ function svg(tag, attrs = {}) {
 
 function nameOf(model, id) {
   return model.get("names")[String(id)] || `#${id}`;
+}
+
+function labelsOf(model, id) {
+  // the label set that scores this face: its own adapter's, the room adapter's, or the 7 base emotions
+  const own = model.get("adapted")[String(id)];
+  if (own) return { labels: own, adapter: "own" };
+  const room = model.get("room_labels");
+  return room.length ? { labels: room, adapter: "room" } : { labels: model.get("labels"), adapter: "" };
 }
 
 function sparkline(points, w = 120, h = 28) {
@@ -55,7 +64,9 @@ function render({ model, el }) {
   el.classList.add("emow-classview");
   el.innerHTML = `
     <div class="emow-cv-head"><span class="emow-cv-status"></span><span class="emow-cv-fps"></span>
-      <label><input type="checkbox" class="emow-cv-logging"> log numbers</label></div>
+      <label><input type="checkbox" class="emow-cv-logging"> log numbers</label>
+      <button class="emow-cv-calibrate-room" title="fit an adapter on every face in view">calibrate room</button>
+      <span class="emow-cv-notice"></span></div>
     <div class="emow-cv-body">
       <div class="emow-cv-tiles"></div>
       <div class="emow-cv-panel">
@@ -107,16 +118,34 @@ function render({ model, el }) {
     if (editing !== null) return;
     const labels = model.get("labels"), colors = model.get("colors");
     tiles.replaceChildren(...model.get("faces").map((f) => {
-      const k = f.probs.indexOf(Math.max(...f.probs));
+      const [top, score] = f.top;
+      const k = labels.indexOf(top); // -1 for an adapter's own label: drawn grey
+      const scored = labelsOf(model, f.id);
+      const named = Boolean(model.get("names")[String(f.id)]);
       const tile = document.createElement("div");
       tile.className = "emow-cv-tile" + (f.present ? "" : " emow-cv-absent");
       tile.dataset.id = f.id;
-      tile.dataset.dominant = labels[k];
-      tile.style.borderColor = f.present ? colors[k] : "#ccc";
-      tile.innerHTML = `<div class="emow-cv-name" title="click to name"></div><div class="emow-cv-emotion"></div>`;
+      tile.dataset.dominant = top;
+      tile.dataset.labels = scored.labels.join(",");
+      tile.dataset.adapter = scored.adapter;
+      tile.style.borderColor = f.present ? (colors[k] || "#666") : "#ccc";
+      tile.innerHTML = `<div class="emow-cv-top"><div class="emow-cv-name" title="click to name"></div>
+        <button class="emow-cv-calibrate">calibrate</button></div><div class="emow-cv-emotion"></div>`;
       tile.querySelector(".emow-cv-name").textContent = nameOf(model, f.id);
+      if (scored.adapter === "own") {
+        const badge = document.createElement("span");
+        badge.className = "emow-cv-badge";
+        badge.textContent = "own";
+        badge.title = `own adapter: ${scored.labels.join(", ")}`;
+        tile.querySelector(".emow-cv-top").insertBefore(badge, tile.querySelector(".emow-cv-calibrate"));
+      }
+      const button = tile.querySelector(".emow-cv-calibrate");
+      button.disabled = !named;
+      button.title = named ? `calibrate ${nameOf(model, f.id)}: capture shots, train, apply`
+        : "name this tile first (click its #id): adapters are kept by name";
+      button.addEventListener("click", () => model.send({ type: "calibrate", id: f.id }));
       tile.querySelector(".emow-cv-emotion").textContent = f.present
-        ? `${labels[k]} ${Math.round(100 * f.probs[k])}%` : `absent ${Math.round(f.absent_s)} s`;
+        ? `${top} ${Math.round(100 * score)}%` : `absent ${Math.round(f.absent_s)} s`;
       tile.append(sparkline(f.spark));
       tile.querySelector(".emow-cv-name").addEventListener("click", () => rename(f.id, tile));
       return tile;
@@ -146,6 +175,7 @@ function render({ model, el }) {
     const status = $(".emow-cv-status");
     status.textContent = model.get("status");
     status.dataset.status = model.get("status");
+    $(".emow-cv-notice").textContent = model.get("notice");
     $(".emow-cv-fps").textContent = `${model.get("fps").toFixed(1)} fps`;
     $(".emow-cv-logging").checked = model.get("logging");
     $(".emow-cv-logging").title = model.get("log_path");
@@ -155,6 +185,7 @@ function render({ model, el }) {
   }
 
   $(".emow-cv-logging").addEventListener("change", (e) => { model.set("logging", e.target.checked); model.save_changes(); });
+  $(".emow-cv-calibrate-room").addEventListener("click", () => model.send({ type: "calibrate", id: null }));
   el.querySelectorAll("input[data-trait]").forEach((input) => {
     input.addEventListener("change", () => {
       const v = parseFloat(input.value);
@@ -164,14 +195,15 @@ function render({ model, el }) {
   });
 
   const onFaces = () => { drawTiles(); drawPanel(); };
-  const headEvents = "change:status change:fps change:logging change:log_path change:negative_threshold " +
+  const headEvents = "change:status change:notice change:fps change:logging change:log_path change:negative_threshold " +
     "change:negative_seconds change:absent_seconds change:window_minutes";
-  model.on("change:faces change:names", onFaces);
+  const faceEvents = "change:faces change:names change:adapted change:room_labels";
+  model.on(faceEvents, onFaces);
   model.on("change:history change:attention", drawPanel);
   model.on(headEvents, drawHead);
   drawHead(); drawTiles(); drawPanel();
   return () => {
-    model.off("change:faces change:names", onFaces);
+    model.off(faceEvents, onFaces);
     model.off("change:history change:attention", drawPanel);
     model.off(headEvents, drawHead);
   };
