@@ -14,9 +14,11 @@ all three, with ``A`` and ``W`` pulled back to their start with strength *pull*:
 the base model and mostly learns a per-person bias (how much this face shows each emotion at rest),
 a weak one trusts the shots. **How far to trust the shots is decided by the shots**: every fit trains
 one candidate per pull in ``AdapterOptions.pulls`` and per cross-validation fold (shots of one
-capture group held out together) side by side, as a leading axis of the parameters, and keeps the
-pull with the lowest held-back loss. An infinite pull is the start itself (the base model, for base
-names): kept when no correction helps on held-back captures, e.g. shots of strangers.
+capture group held out together) side by side, as a leading axis of the parameters. The adapter
+averages the full-data candidates' probabilities, each weighted by the likelihood its fold candidates
+gave the held-back shots (uniform when nothing can be held back, e.g. one shot per class). An infinite
+pull is the start itself (the base model, for base names): it dominates when no correction helps on
+held-back captures, e.g. shots of strangers.
 
 Shots are padded to fixed bucket sizes and classes to ``max_classes`` with masks, so ``train_step``
 compiles once per bucket whatever the label set (:func:`compile_count` counts traces). Saving and
@@ -53,10 +55,8 @@ class AdapterOptions:
     Attributes:
         max_steps: AdamW steps per fit (full batch, every candidate at once), ``STEPS_PER_CALL`` per call.
         lr: AdamW learning rate.
-        pulls: candidate strengths of the pull back to the base head, ascending; the held-back shots choose
-            one. ``inf``: no training, the start (the base model for base names).
-        default_pull: the pull used when the shots cannot be cross-validated (a single capture group);
-            one of ``pulls``.
+        pulls: candidate strengths of the pull back to the base head; the held-back shots weigh them.
+            ``inf``: no training, the start (the base model for base names).
         folds: most cross-validation folds (fewer when there are fewer capture groups).
         bias_pull: the (weak) pull of the per-class bias towards 0.
         shot_buckets: padded shot counts that are compiled; more shots than the largest is an error.
@@ -66,11 +66,10 @@ class AdapterOptions:
 
     max_steps: int = 100
     lr: float = 0.05
-    pulls: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0, math.inf)
-    default_pull: float = 10.0
+    pulls: tuple[float, ...] = (0.01, 0.1, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
     folds: int = 6
     bias_pull: float = 1e-3
-    shot_buckets: tuple[int, ...] = (16, 32, 64, 128, 256)
+    shot_buckets: tuple[int, ...] = (8, 16, 24, 32, 48, 64, 128, 256)
     max_classes: int = 12
     seed: int = 0
 
@@ -95,18 +94,19 @@ class FitReport:
     """What a fit did.
 
     Attributes:
-        losses: training loss per step of the kept candidate (the live loss curve).
-        pull: the pull kept (large: close to the base model; small: close to the shots).
-        cv_losses: held-back loss per candidate pull (``{pull: loss}``; empty without cross-validation).
-        heldout_accuracy: accuracy on held-back shots at the kept pull (None without cross-validation).
-        heldout_n: shots held back (each once).
+        losses: mean training loss of the candidates per step (the live loss curve).
+        weights: the weight of each pull in the adapter (``{pull: weight}``; large pulls: the base model,
+            small: the shots).
+        cv_losses: mean held-back loss per pull (``{pull: loss}``; empty without cross-validation).
+        heldout_accuracy: weighted accuracy on held-back shots (None without cross-validation).
+        heldout_n: shots scored held-back (each once; a shot whose class has no other capture cannot be).
         steps: steps of the fit.
         seconds: wall time including any compile.
         mode: ``"residual"`` (on the base head) or ``"imprint"`` (no base head given).
     """
 
     losses: list[float]
-    pull: float
+    weights: dict[float, float]
     cv_losses: dict[float, float]
     heldout_accuracy: float | None
     heldout_n: int
@@ -140,6 +140,7 @@ class AdapterNet(nnx.Module):
         self.kernel0 = Const(jnp.zeros((d, m), jnp.float32))
         self.pull = Const(jnp.zeros((r,), jnp.float32))
         self.frozen = Const(jnp.zeros((r,), jnp.float32))
+        self.weights = Const(jnp.full((r,), 1.0 / r, jnp.float32))
         self.bias_pull = Const(jnp.zeros((), jnp.float32))
 
     def __call__(self, emb: jax.Array) -> jax.Array:
@@ -197,9 +198,9 @@ def eval_step(net: AdapterNet, emb: jax.Array, y: jax.Array) -> tuple[jax.Array,
 
 @nnx.jit
 def predict_step(net: AdapterNet, emb: jax.Array) -> jax.Array:
-    """Probabilities ``(B, max_classes)`` of the first candidate for a padded batch of embeddings."""
+    """Probabilities ``(B, max_classes)`` for a padded batch of embeddings: the candidates' weighted mean."""
     _COMPILES["predict"] += 1
-    return jax.nn.softmax(net(emb)[0])
+    return (net.weights[...][:, None, None] * jax.nn.softmax(net(emb))).sum(0)
 
 
 def compile_count() -> dict[str, int]:
@@ -219,14 +220,19 @@ class Adapter:
     """
 
     def __init__(self, net: AdapterNet, labels: Sequence[str], backbone_id: str, shots: Mapping[str, int],
-                 created: str, mode: str, pull: float) -> None:
+                 created: str, mode: str) -> None:
         self.net = net
         self.labels = tuple(labels)
         self.backbone_id = backbone_id
         self.shots = dict(shots)
         self.created = created
         self.mode = mode
-        self.pull = pull
+
+    @property
+    def weights(self) -> dict[float, float]:
+        """Weight of each candidate pull (``inf``: the base model) in this adapter's prediction."""
+        pulls = np.where(np.asarray(self.net.frozen[...]) > 0, math.inf, np.asarray(self.net.pull[...]))
+        return {float(f"{p:.6g}"): float(w) for p, w in zip(pulls, np.asarray(self.net.weights[...]), strict=True)}
 
     @property
     def embed_dim(self) -> int:
@@ -351,9 +357,8 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
         raise ValueError(f"no shots for {missing}: capture at least one per label (five is better)")
     if base is not None and base.kernel.shape[0] != emb.shape[1]:
         raise ValueError(f"base head takes {base.kernel.shape[0]}-d embeddings, shots are {emb.shape[1]}-d")
-    if options.default_pull not in options.pulls or min(options.pulls) <= 0:
-        raise ValueError(f"AdapterOptions.pulls must be positive and hold default_pull ({options.default_pull}), "
-                         f"got {options.pulls}")
+    if not options.pulls or min(options.pulls) <= 0:
+        raise ValueError(f"AdapterOptions.pulls must be positive, got {options.pulls}")
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     if groups.shape != y.shape:
         raise ValueError(f"need one group per shot ({len(y)}), got shape {groups.shape}")
@@ -364,7 +369,7 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
 
     # candidate r = (fold f, pull p): fold -1 trains on every shot; fold f >= 0 holds fold f back
     fold = _folds(groups, options.folds, options.seed)
-    pulls = np.asarray(sorted(options.pulls), np.float32)
+    pulls = np.asarray(sorted(options.pulls), np.float64)
     cand_fold = np.repeat(np.arange(-1, options.folds), len(pulls))
     cand_pull = np.tile(pulls, options.folds + 1)
     held = (fold[None, :] == cand_fold[:, None]) & (cand_fold[:, None] >= 0)
@@ -378,6 +383,7 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     present = np.zeros((len(cand_pull), options.max_classes), np.float32)
     for r, t in enumerate(train):
         present[r, np.unique(y[t > 0])] = 1.0
+    scored = held & (present[:, y] > 0)  # a held-back shot counts only if its class has shots in training
 
     net = AdapterNet(emb.shape[1], options.max_classes, len(cand_pull), rngs=nnx.Rngs(0))
     start = _start(emb, y, names, base, options.max_classes)
@@ -385,35 +391,38 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     optimizer = nnx.Optimizer(net, _TX, wrt=nnx.Param)
     optimizer.opt_state.hyperparams["learning_rate"][...] = options.lr
     step = nnx.cached_partial(train_step, net, optimizer)
-    default = int(np.flatnonzero(pulls == np.float32(options.default_pull))[0])  # shown while fitting
-    history: list[np.ndarray] = []
+    full = cand_fold == -1
+    fitting = np.flatnonzero(full & np.isfinite(cand_pull)) if np.isfinite(pulls).any() else np.flatnonzero(full)
+    history: list[float] = []
     while len(history) < options.max_steps:
-        chunk = np.asarray(step(emb_p, y_p, w_p, jnp.asarray(present)))
-        history.extend(chunk)
+        chunk = np.asarray(step(emb_p, y_p, w_p, jnp.asarray(present)))[:, fitting].mean(1)
+        history.extend(chunk.tolist())
         if on_step is not None:
-            on_step(len(history) - 1, float(chunk[-1][default]))
+            on_step(len(history) - 1, history[-1])
     ce, correct = (np.asarray(a)[:, : len(y)] for a in eval_step(net, emb_p, y_p))
 
+    # weight each pull by the likelihood its fold candidates gave the held-back shots (uniform without any)
     cv_losses: dict[float, float] = {}
-    chosen, heldout_acc = default, None
-    if held.any():
-        per_pull = [held[cand_pull == p] for p in pulls]
-        cv = np.array([(ce[cand_pull == p] * h).sum() / h.sum() for p, h in zip(pulls, per_pull, strict=True)])
-        cv_losses = {float(p): float(v) for p, v in zip(pulls, cv, strict=True)}
-        chosen = int(np.flatnonzero(cv <= cv.min() + 1e-6)[-1])  # ties: the stronger pull
-        heldout_acc = float((correct[cand_pull == pulls[chosen]] * per_pull[chosen]).sum() / per_pull[chosen].sum())
-    row = chosen  # fold -1 rows come first, in pull order
-    final = AdapterNet(emb.shape[1], options.max_classes, 1, rngs=nnx.Rngs(0))
-    _set(final, start, pulls[chosen : chosen + 1], options.bias_pull)
+    weights, heldout_acc = np.full(len(pulls), 1.0 / len(pulls)), None
+    if scored.any():
+        per_pull = [scored[cand_pull == p] for p in pulls]
+        loglik = -np.array([(ce[cand_pull == p] * h).sum() for p, h in zip(pulls, per_pull, strict=True)])
+        weights = np.exp(loglik - loglik.max())
+        weights /= weights.sum()
+        cv_losses = {float(p): float(-v / h.sum()) for p, v, h in zip(pulls, loglik, per_pull, strict=True)}
+        accs = np.array([(correct[cand_pull == p] * h).sum() / h.sum() for p, h in zip(pulls, per_pull, strict=True)])
+        heldout_acc = float(weights @ accs)
+    final = AdapterNet(emb.shape[1], options.max_classes, len(pulls), rngs=nnx.Rngs(0))
+    _set(final, start, pulls, options.bias_pull)
     for key in ("mix", "kernel", "bias"):
-        getattr(final, key)[...] = getattr(net, key)[...][row : row + 1]
+        getattr(final, key)[...] = getattr(net, key)[...][: len(pulls)]  # fold -1 rows, in pull order
+    final.weights[...] = jnp.asarray(weights, jnp.float32)
     mode = "residual" if base is not None else "imprint"
     created = datetime.now(UTC).isoformat(timespec="seconds")
     shots = {n: int(c) for n, c in zip(names, counts, strict=True)}
-    adapter = Adapter(final, names, base.backbone_id if base else backbone_id, shots, created, mode,
-                      float(pulls[chosen]))
-    report = FitReport([float(h[row]) for h in history], float(pulls[chosen]), cv_losses, heldout_acc,
-                       int((fold >= 0).sum()), len(history), time.perf_counter() - t0, mode)
+    adapter = Adapter(final, names, base.backbone_id if base else backbone_id, shots, created, mode)
+    report = FitReport(history, {float(p): float(w) for p, w in zip(pulls, weights, strict=True)}, cv_losses,
+                       heldout_acc, int(scored.any(0).sum()), len(history), time.perf_counter() - t0, mode)
     return adapter, report
 
 

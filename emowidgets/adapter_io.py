@@ -1,4 +1,4 @@
-"""Adapter files: safetensors weights plus JSON metadata (labels, backbone id, shots, pull, created time).
+"""Adapter files: safetensors weights plus JSON metadata (labels, backbone id, shots, created time).
 
 Loading checks everything before use: size, container integrity, format and version, the backbone the
 adapter was fitted on, tensor shapes and finiteness. Nothing is pickled.
@@ -29,13 +29,14 @@ def save_adapter(adapter: Adapter, path: str | Path) -> None:
     """Write the adapter as safetensors: weights of its label columns, the rest as JSON metadata."""
     c = len(adapter.labels)
     net = adapter.net
-    arrays = {"mix": np.asarray(net.mix[...])[0, :, :c], "kernel": np.asarray(net.kernel[...])[0, :, :c],
-              "bias": np.asarray(net.bias[...])[0, :c], "base_kernel": np.asarray(net.base_kernel[...]),
+    arrays = {"mix": np.asarray(net.mix[...])[:, :, :c], "kernel": np.asarray(net.kernel[...])[:, :, :c],
+              "bias": np.asarray(net.bias[...])[:, :c], "base_kernel": np.asarray(net.base_kernel[...]),
               "base_bias": np.asarray(net.base_bias[...]), "center": np.asarray(net.center[...]),
-              "scale": np.asarray(net.scale[...]).reshape(1)}
+              "scale": np.asarray(net.scale[...]).reshape(1), "pull": np.asarray(net.pull[...]),
+              "frozen": np.asarray(net.frozen[...]), "weights": np.asarray(net.weights[...])}
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "labels": json.dumps(adapter.labels),
             "backbone_id": adapter.backbone_id, "shots": json.dumps(adapter.shots),
-            "created": adapter.created, "mode": adapter.mode, "pull": repr(adapter.pull)}
+            "created": adapter.created, "mode": adapter.mode}
     save_file({k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}, str(path), metadata=meta)
 
 
@@ -93,28 +94,27 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
         labels = tuple(json.loads(meta["labels"]))
         shots = {str(k): int(v) for k, v in json.loads(meta.get("shots", "{}")).items()}
         names = _check_names(labels, max_classes)
-        pull = float(meta.get("pull", "nan"))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise ModelFileError(f"{path} has bad metadata (labels, shots or pull): {exc}") from exc
+        raise ModelFileError(f"{path} has bad metadata (labels or shots): {exc}") from exc
     c, e = len(names), len(EMOTIONS)
-    d = arrays["kernel"].shape[0] if arrays.get("kernel") is not None and arrays["kernel"].ndim == 2 else -1
-    want = {"mix": (e, c), "kernel": (d, c), "bias": (c,), "base_kernel": (d, e), "base_bias": (e,),
-            "center": (d,), "scale": (1,)}
+    r, d = arrays["kernel"].shape[:2] if arrays.get("kernel") is not None and arrays["kernel"].ndim == 3 else (-1, -1)
+    want = {"mix": (r, e, c), "kernel": (r, d, c), "bias": (r, c), "base_kernel": (d, e), "base_bias": (e,),
+            "center": (d,), "scale": (1,), "pull": (r,), "frozen": (r,), "weights": (r,)}
     if set(arrays) != set(want):
         raise ModelFileError(f"{path} holds tensors {sorted(arrays)}, expected {sorted(want)}")
     for key, shape in want.items():
-        if arrays[key].shape != shape or d < 1:
+        if arrays[key].shape != shape or d < 1 or r < 1:
             raise ModelFileError(f"{path}: {key} has wrong shape {arrays[key].shape}, expected {shape} "
                                  f"for {c} labels")
         if not np.isfinite(arrays[key]).all():
             raise ModelFileError(f"{path}: {key} holds NaN or inf values; recalibrate")
-    net = AdapterNet(d, max_classes, rngs=nnx.Rngs(0))
+    net = AdapterNet(d, max_classes, r, rngs=nnx.Rngs(0))
     for key in ("mix", "kernel", "bias"):
         padded = np.zeros(getattr(net, key).shape, np.float32)
-        padded[0, ..., :c] = arrays[key]
+        padded[..., :c] = arrays[key]
         getattr(net, key)[...] = jnp.asarray(padded)
-    for key in ("base_kernel", "base_bias", "center"):
+    for key in ("base_kernel", "base_bias", "center", "pull", "frozen", "weights"):
         getattr(net, key)[...] = jnp.asarray(arrays[key])
     net.scale[...] = jnp.asarray(arrays["scale"][0])
     net.valid[...] = jnp.asarray((np.arange(max_classes) < c).astype(np.float32))
-    return Adapter(net, names, expected_backbone_id, shots, meta.get("created", ""), meta.get("mode", ""), pull)
+    return Adapter(net, names, expected_backbone_id, shots, meta.get("created", ""), meta.get("mode", ""))

@@ -230,10 +230,9 @@ class CalibrationWidget(w.VBox):
         self.progress.value = self.progress.max
         held = "n/a (needs two or more captures)" if report.heldout_accuracy is None else (
             f"{report.heldout_accuracy:.0%} of {report.heldout_n} shots, each capture held back once")
-        if math.isinf(report.pull):
-            kept = "kept the start (the base model): no correction beat it on held-back captures"
-        else:
-            kept = f"pull {report.pull:g}, leaning on the {'shots' if report.pull <= 10 else 'base model'}"
+        trust = sum(w for p, w in report.weights.items() if p <= 1)  # pulls that let the shots lead
+        base = report.weights.get(math.inf, 0.0)
+        kept = f"weight on the shots {trust:.0%}, on the base model {base:.0%}"
         self.curve.value = loss_svg(report.losses)
         self.accuracy.value = f"held-back accuracy: {held}; {kept}; {report.steps} steps in {report.seconds:.2f} s"
         self.apply_button.disabled = False

@@ -62,7 +62,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise EmowidgetsError("evaluate fewshot needs --group-key KEY and --shots K [K ...]")
         result = evaluate_fewshot_file(args.data, group_key=args.group_key, shots=args.shots, seeds=args.seeds,
                                        detect=args.detect, model=args.model, split=args.split, flip_tta=args.tta,
-                                       min_votes=args.min_votes, progress=not args.json)
+                                       take_key=args.take_key, min_votes=args.min_votes, progress=not args.json)
     else:
         from emowidgets.evaluate import evaluate, load_labelled
 
@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="average with the mirrored crop (default: as the live pipeline does: on, off for fast)")
     ev.add_argument("--group-key", default=None, help="fewshot: array naming each image's group (person)")
     ev.add_argument("--shots", type=int, nargs="+", default=None, help="fewshot: shots per class, e.g. 1 2 3 5")
+    ev.add_argument("--take-key", default="take",
+                    help="fewshot: array of capture sessions; shots and queries come from different ones "
+                    "(default: %(default)s, used if present; '' splits at random)")
     ev.add_argument("--min-votes", type=float, default=None,
                     help="fewshot: drop non-neutral images whose raters' share for the label is below this")
     ev.add_argument("--seeds", type=int, default=1, help="fewshot: repetitions with different shots")

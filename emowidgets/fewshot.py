@@ -168,7 +168,8 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
         model: ``"main"``, ``"fast"`` or a weights file.
         split: key prefix (``test`` reads ``test_x``/``test_y``/``test_GROUP``).
         flip_tta: average each crop with its mirror (default: the model's live default).
-        take_key: the array of capture sessions keeping shots and queries apart (used if present).
+        take_key: the array of capture sessions keeping shots and queries apart (used if present; ``""``:
+            ignore it and split at random).
         min_votes: drop non-neutral images whose raters' share for the performed class is below this
             (needs a ``votes`` array, FER order 0-5).
         progress: progress bars.
@@ -178,7 +179,7 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
         JSON-able dict: ``rows`` (one per K: ``shots``, ``shots_mean`` (per class, after the take rule),
         ``n_test``, ``zero_shot_accuracy``, ``zero_shot_accuracy_restricted`` (base model among the
         group's classes only), ``few_shot_accuracy``, ``prototype_accuracy``, ``logistic_accuracy``,
-        ``fit_seconds_median``, ``pulls`` (how often each pull was chosen), ``per_group``), and
+        ``fit_seconds_median``, ``pull_weights`` (mean weight of each pull in the adapters), ``per_group``), and
         ``groups``, ``seeds``, ``split``, ``protocol``, ``misses``, ``skipped`` (classes with a single
         image, per group), ``dropped`` (by ``min_votes``), ``model``, ``flip_tta``.
 
@@ -191,7 +192,7 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
         raise ValueError(f"shots and seeds must be >= 1, got shots={ks}, seeds={seeds}")
     x, y = load_labelled(path, split)
     groups = load_groups(path, group_key, len(x), split)
-    take = load_array(path, take_key, len(x), split)
+    take = load_array(path, take_key, len(x), split) if take_key else None
     keep = np.ones(len(x), bool)
     if min_votes is not None:
         votes = load_array(path, "votes", len(x), split)
@@ -214,7 +215,7 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
     for k in ks:
         correct = dict.fromkeys([*HEADS, "zero_shot_restricted"], 0)
         n_test, shot_counts, fit_seconds = 0, [], []
-        pulls: dict[float, int] = {}
+        weights: dict[float, list[float]] = {}
         per_group: dict[str, dict[str, float | int]] = {}
         for gi, group in enumerate(tqdm(np.unique(groups), desc=f"{k} shots", disable=not progress)):
             members = (groups == group) & keep & found
@@ -231,7 +232,8 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
                 adapter, report = fit_adapter(embs[shot_idx], labels, [EMOTIONS[c] for c in classes], options,
                                               base=base, groups=capture)
                 fit_seconds.append(report.seconds)
-                pulls[report.pull] = pulls.get(report.pull, 0) + 1
+                for pull, weight in report.weights.items():
+                    weights.setdefault(pull, []).append(weight)
                 preds = {"zero_shot": classes.searchsorted(base_probs[query].argmax(1)),
                          "few_shot": adapter.predict(embs[query]).argmax(1),
                          "prototype": prototype_predict(embs[shot_idx], labels, embs[query], len(classes)),
@@ -255,7 +257,8 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
                      **{f"{h}_accuracy": correct[h] / max(n_test, 1) for h in HEADS},
                      "zero_shot_accuracy_restricted": correct["zero_shot_restricted"] / max(n_test, 1),
                      "fit_seconds_median": statistics.median(fit_seconds) if fit_seconds else 0.0,
-                     "pulls": {str(p): c for p, c in sorted(pulls.items())}, "per_group": per_group})
+                     "pull_weights": {str(p): round(float(np.mean(w)), 3) for p, w in sorted(weights.items())},
+                     "per_group": per_group})
     return {"rows": rows, "groups": len(per_group), "seeds": seeds, "split": split,
             "protocol": f"shots and queries from different '{take_key}'" if take is not None else "random",
             "misses": int((~found).sum()), "skipped": skipped, "dropped": int((~keep).sum()), "model": model,

@@ -65,17 +65,18 @@ def test_new_label_set_beats_chance_on_unseen_images(fer):
     assert report.heldout_accuracy is not None and report.heldout_n == 30  # every shot held back once
     assert steps[-1] == report.steps - 1 and len(report.losses) == report.steps
     assert np.isfinite(report.losses).all() and report.seconds > 0
-    assert set(report.cv_losses) == set(AdapterOptions().pulls) and report.pull in report.cv_losses
+    assert set(report.cv_losses) == set(report.weights) == set(AdapterOptions().pulls)
+    assert abs(sum(report.weights.values()) - 1) < 1e-5 and adapter.weights == pytest.approx(report.weights)
 
 
-def test_strong_pull_starts_from_the_base_model(fer, base):
+def test_infinite_pull_is_the_base_model(fer, base):
     _, y, emb, probs = fer
     kept = [0, 3, 6]
     shots, rest = shots_and_rest(y, kept, 5, seed=1)
-    options = AdapterOptions(pulls=(math.inf,), default_pull=math.inf, max_steps=25)
+    options = AdapterOptions(pulls=(math.inf,), max_steps=25)
     adapter, report = fit_adapter(emb[shots], np.searchsorted(kept, y[shots]), [EMOTIONS[c] for c in kept],
                                   options, base=base)
-    assert report.mode == "residual" and adapter.backbone_id == base.backbone_id and report.pull == math.inf
+    assert report.mode == "residual" and adapter.backbone_id == base.backbone_id and report.weights == {math.inf: 1}
     restricted = probs[rest][:, kept] / probs[rest][:, kept].sum(1, keepdims=True)
     np.testing.assert_allclose(adapter.predict(emb[rest]), restricted, atol=1e-4)  # exactly the base model
 
@@ -148,7 +149,7 @@ def test_save_load_round_trip(tmp_path, fitted, fer, base):
     save_adapter(fitted, path)
     loaded = load_adapter(path, base.backbone_id)
     assert loaded.labels == fitted.labels and loaded.shots == {"happy": 4, "neutral": 4}
-    assert loaded.created == fitted.created and loaded.mode == "residual" and loaded.pull == fitted.pull
+    assert loaded.created == fitted.created and loaded.mode == "residual" and loaded.weights == fitted.weights
     np.testing.assert_allclose(loaded.predict(fer[2]), fitted.predict(fer[2]), atol=1e-6)
 
 
@@ -182,8 +183,8 @@ def test_bad_adapter_files_raise(tmp_path, fitted, base, case, match):
     elif case == "wrong_shape":
         _rewrite(path, bias=np.zeros(3, np.float32))
     elif case == "nan":
-        kernel = np.zeros((fitted.embed_dim, 2), np.float32)
-        kernel[0, 0] = np.nan
+        kernel = np.zeros((len(fitted.weights), fitted.embed_dim, 2), np.float32)
+        kernel[0, 0, 0] = np.nan
         _rewrite(path, kernel=kernel)
     elif case == "oversized":
         path.write_bytes(path.read_bytes() + b"\0" * (1024 * 1024))
