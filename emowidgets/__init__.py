@@ -33,6 +33,7 @@ _EXPORTS = {
     "AdapterOptions": "emowidgets.adapter",
     "AdapterSet": "emowidgets.adapter",
     "fit_adapter": "emowidgets.adapter",
+    "AutoCalibrationOptions": "emowidgets.autocalib",
     "load_adapter": "emowidgets.adapter_io",
     "save_adapter": "emowidgets.adapter_io",
     "CalibrationWidget": "emowidgets.calibration",
@@ -43,6 +44,7 @@ __all__ = [
     "EMOTIONS",
     "AdapterOptions",
     "AdapterSet",
+    "AutoCalibrationOptions",
     "CalibrationWidget",
     "CameraWidget",
     "ClassView",
@@ -73,6 +75,7 @@ __all__ = [
 if TYPE_CHECKING:
     from emowidgets.adapter import AdapterOptions, AdapterSet, fit_adapter
     from emowidgets.adapter_io import load_adapter, save_adapter
+    from emowidgets.autocalib import AutoCalibrationOptions
     from emowidgets.calibration import CalibrationWidget
     from emowidgets.classview import ClassView, classroom
     from emowidgets.detect import DetectorOptions, FaceDetector

@@ -228,7 +228,8 @@ class CalibrationWidget(w.VBox):
         self.adapter, report = fit_adapter(emb, labels, names, self.options, base=self._base, groups=groups,
                                            on_step=on_step)
         self.progress.value = self.progress.max
-        held = "n/a (needs two or more captures)" if report.heldout_accuracy is None else (
+        held = ("n/a: one capture per label, nothing could be held back, so every candidate got an equal vote "
+                "(capture each label twice to let the shots decide)") if report.heldout_accuracy is None else (
             f"{report.heldout_accuracy:.0%} of {report.heldout_n} shots, each capture held back once")
         trust = sum(w for p, w in report.weights.items() if p <= 1)  # pulls that let the shots lead
         base = report.weights.get(math.inf, 0.0)
