@@ -36,6 +36,7 @@ bench: install  ## benchmarks: each prints one JSON object on its last stdout li
 	$(BIN)/python benchmarks/classview_browser.py --faces 25 --size 1280x720 --seconds 15 --model fast --json
 	$(BIN)/python benchmarks/fewshot_fit.py --json
 	$(BIN)/python benchmarks/fewshot_contempt.py --shots 1 5 20 --json
+	$(BIN)/python benchmarks/autocalib_people.py --model main --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
