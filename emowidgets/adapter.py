@@ -128,7 +128,8 @@ class Const(nnx.Variable[jax.Array]):
 class AdapterNet(nnx.Module):
     """Embeddings ``(N, D)`` -> logits ``(R, N, max_classes)`` for ``R`` candidate heads fitted side by side.
 
-    A fitted adapter keeps one candidate (``R = 1``). Columns past the label count are masked.
+    A fitted adapter keeps one candidate per pull and predicts their probabilities' mean weighted by
+    ``weights``. Columns past the label count are masked.
     """
 
     def __init__(self, embed_dim: int, max_classes: int, candidates: int = 1, *, rngs: nnx.Rngs) -> None:

@@ -91,8 +91,10 @@ def test_classroom_on_a_video_file_ends_cleanly(auto_calibrate):
         assert room.view.status == "video ended"
         room.view.refresh()
         assert len(room.view.faces) == 1 and room.view.history
-        if auto_calibrate:  # the student's first frames became their resting face
-            assert room.pipeline.autocalib.progress(room.view.faces[0]["id"]) == 1.0
+        if auto_calibrate:  # every frame of the face went into its resting face, up to the 30-frame window
+            tid = room.view.faces[0]["id"]
+            seen = room.view._faces[tid].frames  # real-time playback may drop frames on a busy machine
+            assert seen > 0 and room.pipeline.autocalib.progress(tid) == pytest.approx(min(1.0, seen / 30))
     finally:
         room.close()
 
