@@ -289,11 +289,11 @@ def _start(emb: np.ndarray, y: np.ndarray, names: tuple[str, ...], base: BaseHea
     base_bias = base.bias if base is not None else np.zeros(e, np.float32)
     base_logits = emb @ base_kernel + base_bias
     mix0, kernel0, bias0 = np.zeros((e, m), np.float32), np.zeros((d, m), np.float32), np.zeros(m, np.float32)
+    zm = (means - center) / scale
     for k, name in enumerate(names):
         if base is not None and name in EMOTIONS:
             mix0[EMOTIONS.index(name), k] = 1.0
             continue
-        zm = (means - center) / scale
         direction = zm[k] - np.delete(zm, k, axis=0).mean(0)
         direction /= np.linalg.norm(direction) + 1e-6
         spread = float(np.std(z @ direction)) + 1e-3
@@ -392,6 +392,7 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     present = np.zeros((len(cand_pull), options.max_classes), np.float32)
     for r, t in enumerate(train):
         present[r, np.unique(y[t > 0])] = 1.0
+    present_p = jnp.asarray(present)
     scored = held & (present[:, y] > 0)  # a held-back shot counts only if its class has shots in training
 
     net = AdapterNet(emb.shape[1], options.max_classes, len(cand_pull), rngs=nnx.Rngs(0))
@@ -404,7 +405,7 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     fitting = np.flatnonzero(full & np.isfinite(cand_pull)) if np.isfinite(pulls).any() else np.flatnonzero(full)
     history: list[float] = []
     while len(history) < options.max_steps:
-        chunk = np.asarray(step(emb_p, y_p, w_p, jnp.asarray(present)))[:, fitting].mean(1)
+        chunk = np.asarray(step(emb_p, y_p, w_p, present_p))[:, fitting].mean(1)
         history.extend(chunk.tolist())
         if on_step is not None:
             on_step(len(history) - 1, history[-1])
