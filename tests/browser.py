@@ -247,6 +247,23 @@ def outputs_text(page: Any) -> str:
     return str(page.eval_on_selector_all(".jp-OutputArea-output", js))
 
 
+CALIB_COUNTS_JS = "[...document.querySelectorAll('.emow-calib-count')].map(e => parseInt(e.textContent))"
+"""Shot count of each CalibrationWidget row."""
+
+
+def calib_burst(page: Any, row: int, minimum: int, attempts: int = 4) -> None:
+    """Press Burst in CalibrationWidget row ``row`` until it holds ``minimum`` shots (a burst can miss the face)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(attempts):
+        page.locator(".emow-calib-row").nth(row).locator(".emow-calib-burst").click()
+        with contextlib.suppress(PlaywrightTimeout):
+            poll(page, f"([row, n]) => {CALIB_COUNTS_JS}[row] >= n", arg=[row, minimum], timeout=4)
+            return
+    status = page.evaluate("() => document.querySelector('.emow-calib-status')?.innerText")
+    raise AssertionError(f"row {row}: fewer than {minimum} shots; status: {status}")
+
+
 # A notebook cell for browser tests: a button that inspects every live widget's state in the kernel and reports
 # any picture (bytes, JPEG base64, image data URLs) in its `.emow-test-check-result` HTML.
 CHECK_CELL = '''

@@ -12,7 +12,9 @@ import json
 
 from browser import (
     BROWSER_MARKS,
+    CALIB_COUNTS_JS,
     CHECK_CELL,
+    calib_burst,
     new_page,
     open_notebook,
     outputs_text,
@@ -31,7 +33,6 @@ EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MINE = ["neutral", "smile"]
 BOX = ".emow-box:not([hidden])"
 GAUGE_LABELS_JS = "[...document.querySelectorAll('.emow-gauge-row')].map(r => r.dataset.label)"
-COUNTS_JS = "[...document.querySelectorAll('.emow-calib-count')].map(e => parseInt(e.textContent))"
 
 
 def notebook_cells() -> list[str]:
@@ -52,7 +53,7 @@ def page_state(page) -> str:
     js = f"""() => JSON.stringify({{
         status: document.querySelector('.emow-calib-status')?.textContent,
         accuracy: document.querySelector('.emow-calib-accuracy')?.textContent,
-        counts: {COUNTS_JS}, gauge: {GAUGE_LABELS_JS},
+        counts: {CALIB_COUNTS_JS}, gauge: {GAUGE_LABELS_JS},
         dominant: document.querySelector('.emow-gauge-dominant')?.textContent,
         box: document.querySelector('{BOX}')?.dataset.label,
         prompts: [...document.querySelectorAll('.jp-InputArea-prompt')].map(p => p.textContent) }})"""
@@ -74,12 +75,7 @@ def burst(page, row: int, dominant: str, minimum: int) -> None:
     with contextlib.suppress(PlaywrightTimeout):  # the clip loops every 7 s: neutral first, a smile later
         poll(page, "(d) => document.querySelector('.emow-gauge-dominant')?.textContent === d", arg=dominant,
              timeout=8)
-    for _ in range(4):
-        page.locator(".emow-calib-row").nth(row).locator(".emow-calib-burst").click()
-        with contextlib.suppress(PlaywrightTimeout):
-            poll(page, f"([row, n]) => {COUNTS_JS}[row] >= n", arg=[row, minimum], timeout=4)
-            return
-    raise AssertionError(f"row {row}: fewer than {minimum} shots; status: {text(page, '.emow-calib-status')}")
+    calib_burst(page, row, minimum)
 
 
 def test_calibrate_apply_save_reset_load(lab, browser):
@@ -102,7 +98,7 @@ def test_calibrate_apply_save_reset_load(lab, browser):
         field.press("Enter")
         poll(page, "(n) => [...document.querySelectorAll('.emow-calib-name')].map(e => e.textContent).join() === n",
              arg=",".join(MINE))
-        assert page.evaluate(COUNTS_JS) == [0, 0]
+        assert page.evaluate(CALIB_COUNTS_JS) == [0, 0]
 
         # Apply is off until trained; Train without shots says so in the status line
         assert page.locator(".emow-calib-apply").is_disabled()
@@ -112,7 +108,7 @@ def test_calibrate_apply_save_reset_load(lab, browser):
         burst(page, 0, "neutral", 3)
         page.locator(".emow-calib-row").nth(0).locator(".emow-calib-capture").click()
         burst(page, 1, "happy", 3)
-        counts = page.evaluate(COUNTS_JS)
+        counts = page.evaluate(CALIB_COUNTS_JS)
         assert min(counts) >= 3, counts
 
         page.locator(".emow-calib-train").click()
@@ -141,7 +137,7 @@ def test_calibrate_apply_save_reset_load(lab, browser):
         poll(page, f"(base) => {GAUGE_LABELS_JS}.join() === base.join()", arg=EMOTIONS, timeout=20)
         poll(page, f"(base) => base.includes(document.querySelector('{BOX}')?.dataset.label)", arg=EMOTIONS,
              timeout=20)
-        assert page.evaluate(COUNTS_JS) == [0, 0]
+        assert page.evaluate(CALIB_COUNTS_JS) == [0, 0]
         assert page.locator(".emow-calib-apply").is_disabled()
         assert text(page, ".emow-calib-accuracy") == ""
 

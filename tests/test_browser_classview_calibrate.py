@@ -13,8 +13,10 @@ import json
 
 from browser import (
     BROWSER_MARKS,
+    CALIB_COUNTS_JS,
     CHECK_CELL,
     SCREENSHOT_DIR,
+    calib_burst,
     launch_chromium,
     make_y4m,
     new_page,
@@ -31,7 +33,6 @@ pytestmark = BROWSER_MARKS
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MINE = ["neutral", "smile"]
-COUNTS_JS = "[...document.querySelectorAll('.emow-calib-count')].map(e => parseInt(e.textContent))"
 TILES_JS = """() => [...document.querySelectorAll('.emow-cv-tile')].map(t => ({id: t.dataset.id,
     labels: t.dataset.labels, adapter: t.dataset.adapter, dominant: t.dataset.dominant,
     badge: t.querySelector('.emow-cv-badge')?.title || null}))"""
@@ -41,22 +42,12 @@ SAVE_CELL = 'index = room.save_adapters("class_adapters")\nprint(f"saved {sorted
 
 def page_state(page) -> str:
     """What a failure message needs: tiles, notice, panel status and counts, cell outputs."""
-    js = f"""() => JSON.stringify({{ tiles: ({TILES_JS})(), counts: {COUNTS_JS},
+    js = f"""() => JSON.stringify({{ tiles: ({TILES_JS})(), counts: {CALIB_COUNTS_JS},
         notice: document.querySelector('.emow-cv-notice')?.textContent,
         status: document.querySelector('.emow-calib-status')?.textContent }})"""
     with contextlib.suppress(Exception):
         return f"{page.evaluate(js)}\noutputs: {outputs_text(page)}"
     return "(unreadable)"
-
-
-def burst(page, row: int, minimum: int) -> None:
-    """Burst-capture into ``row`` until it has ``minimum`` shots."""
-    for _ in range(4):
-        page.locator(".emow-calib-row").nth(row).locator(".emow-calib-burst").click()
-        with contextlib.suppress(PlaywrightTimeout):
-            poll(page, f"([row, n]) => {COUNTS_JS}[row] >= n", arg=[row, minimum], timeout=4)
-            return
-    raise AssertionError(f"row {row}: fewer than {minimum} shots")
 
 
 def test_calibrate_one_student_from_their_tile(lab, playwright, tmp_path):
@@ -86,8 +77,8 @@ def test_calibrate_one_student_from_their_tile(lab, playwright, tmp_path):
         field.press("Enter")
         poll(page, "(n) => [...document.querySelectorAll('.emow-calib-name')].map(e => e.textContent).join() === n",
              arg=",".join(MINE))
-        burst(page, 0, 3)
-        burst(page, 1, 3)
+        calib_burst(page, 0, 3)
+        calib_burst(page, 1, 3)
         page.locator(".emow-calib-train").click()
         poll(page, "() => document.querySelector('.emow-calib-accuracy').innerText.includes('held-back accuracy')",
              timeout=60)
