@@ -8,7 +8,6 @@ back, for video-call galleries whose faces are too small for one pass.
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import weakref
 from pathlib import Path
@@ -16,14 +15,9 @@ from typing import Literal
 
 import numpy as np
 
+from emowidgets.assets import detector_path
 from emowidgets.decode import as_rgb
-from emowidgets.errors import ModelFileError
 
-WEIGHTS_DIR = Path(os.environ.get("EMOWIDGETS_WEIGHTS", Path(__file__).resolve().parent.parent / "weights"))
-DETECTOR_FILES = {
-    "short": "face_detection_short_range.tflite",
-    "full": "face_detection_full_range_sparse.tflite",
-}
 # Where each model's box sits in a FER2013 48x48 crop (median over 1,500 val images, see docs/model.md):
 # the crop side is box_width / BOX_FRACTION; the eye midpoint lies at (0.5, EYE_Y) of the crop.
 BOX_FRACTION = {"short": 0.861, "full": 0.882}
@@ -137,14 +131,9 @@ class FaceDetector:
 
     @classmethod
     def create_from_options(cls, options: DetectorOptions | None = None) -> FaceDetector:
-        """Build a detector from the model files in ``weights/`` (or ``$EMOWIDGETS_WEIGHTS``)."""
+        """Build a detector from the shipped model file (see :mod:`emowidgets.assets`)."""
         options = options or DetectorOptions()
-        if options.model not in DETECTOR_FILES:
-            raise ValueError(f"model must be one of {sorted(DETECTOR_FILES)}, not {options.model!r}")
-        path = WEIGHTS_DIR / DETECTOR_FILES[options.model]
-        if not path.is_file():
-            raise ModelFileError(f"face detector model missing: {path} (see weights/README.md)")
-        return cls(options, path)
+        return cls(options, detector_path(options.model))
 
     def _detect_once(self, rgb: np.ndarray) -> Detections:
         import mediapipe as mp

@@ -12,17 +12,14 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import threading
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.special import softmax
 
-from emowidgets.detect import WEIGHTS_DIR
+from emowidgets.assets import model_path
 from emowidgets.model import CROP_SIZE, EMOTIONS, EmotionNet, fold_batchnorm, load_model
-
-MODEL_FILES = {"main": "emotion_main.safetensors", "fast": "emotion_fast.safetensors"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,11 +46,6 @@ class Classification:
 
     probs: np.ndarray
     embeddings: np.ndarray
-
-
-def resolve_model_path(model: str) -> Path:
-    """``"main"``/``"fast"`` -> the shipped file in ``weights/``; anything else is taken as a path."""
-    return WEIGHTS_DIR / MODEL_FILES[model] if model in MODEL_FILES else Path(model)
 
 
 class EmotionClassifier:
@@ -89,7 +81,7 @@ class EmotionClassifier:
     def create_from_options(cls, options: ClassifierOptions | None = None) -> EmotionClassifier:
         """Load the weights named by ``options.model``."""
         options = options or ClassifierOptions()
-        net, meta = load_model(resolve_model_path(options.model))
+        net, meta = load_model(model_path(options.model))
         return cls(net, options, meta)
 
     @property

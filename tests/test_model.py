@@ -13,9 +13,10 @@ from flax import nnx
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from emowidgets.assets import model_path
 from emowidgets.cli import main as cli
 from emowidgets.errors import ModelFileError
-from emowidgets.infer import ClassifierOptions, EmotionClassifier, resolve_model_path
+from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
 from emowidgets.train import TrainConfig, train
 
@@ -30,9 +31,9 @@ def test_shapes():
 
 def test_shipped_weights_load():
     for name in ("main", "fast"):
-        _, meta = load_model(resolve_model_path(name))
+        _, meta = load_model(model_path(name))
         assert {"config", "backbone_id", "best_val"} <= set(meta)
-        assert resolve_model_path(name).stat().st_size < 20 * 1024 * 1024
+        assert model_path(name).stat().st_size < 20 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def fer_crops() -> np.ndarray:
 
 
 def test_folded_net_matches_eval_model(fer_crops):
-    net, _ = load_model(resolve_model_path("main"))
+    net, _ = load_model(model_path("main"))
     folded = fold_batchnorm(net)
     x = jnp.asarray(fer_crops)
     np.testing.assert_allclose(folded.embed(x), net.embed(x), rtol=1e-4, atol=1e-4)
@@ -54,7 +55,7 @@ def test_classifier_flip_tta(fer_crops, model, flips):
     """The compiled classifier = the nnx model, averaged with the mirror image where TTA is on."""
     clf = EmotionClassifier.create_from_options(ClassifierOptions(model=model))
     assert clf.flip_tta is flips
-    net, _ = load_model(resolve_model_path(model))
+    net, _ = load_model(model_path(model))
     x = jnp.asarray(fer_crops)
     emb = net.embed(x)
     if flips:

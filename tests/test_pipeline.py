@@ -175,11 +175,11 @@ def _embed(p, frame):
 def test_auto_calibration_needs_a_reference_in_the_model_file(tmp_path):
     from safetensors.numpy import load_file, save_file
 
-    from emowidgets.detect import WEIGHTS_DIR
+    from emowidgets.assets import model_path
     from emowidgets.errors import ModelFileError
     from emowidgets.pipeline import Pipeline, PipelineOptions
 
-    src = WEIGHTS_DIR / "emotion_fast.safetensors"
+    src = model_path("fast")
     with safe_open(str(src), framework="numpy") as f:
         meta = {k: v for k, v in (f.metadata() or {}).items() if k != "neutral_reference"}
     path = tmp_path / "no_reference.safetensors"
