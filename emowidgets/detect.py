@@ -11,12 +11,13 @@ import dataclasses
 import threading
 import weakref
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from emowidgets.assets import detector_path
 from emowidgets.decode import as_rgb
+from emowidgets.nativelog import native_stderr_to_logging
 
 # Where each model's box sits in a FER2013 48x48 crop (median over 1,500 val images, see docs/model.md):
 # the crop side is box_width / BOX_FRACTION; the eye midpoint lies at (0.5, EYE_Y) of the crop.
@@ -109,6 +110,12 @@ def nms(det: Detections, iou: float, contained: float = 0.7) -> Detections:
     return det.take(np.array(keep, dtype=np.int64))
 
 
+def _close_quietly(detector: Any) -> None:
+    """Close a MediaPipe detector without its "DestroyAccelerator" line on stderr."""
+    with native_stderr_to_logging():
+        detector.close()
+
+
 class FaceDetector:
     """MediaPipe BlazeFace wrapper returning :class:`Detections`. Use as a context manager or ``close()``."""
 
@@ -122,8 +129,10 @@ class FaceDetector:
             running_mode=vision.RunningMode.IMAGE,
             min_detection_confidence=options.min_confidence,
         )
-        self._detector = vision.FaceDetector.create_from_options(mp_options)
-        self._close = weakref.finalize(self, self._detector.close)
+        with native_stderr_to_logging():  # LiteRT/XNNPACK start-up lines, see emowidgets.nativelog
+            self._detector = vision.FaceDetector.create_from_options(mp_options)
+        self._ran = False
+        self._close = weakref.finalize(self, _close_quietly, self._detector)
         # MediaPipe makes its C calls on a ThreadPoolExecutor, which Python shuts down in the threading exit
         # phase, before atexit; an unclosed detector then prints a traceback at exit. Close it in that phase,
         # first (the same hook concurrent.futures uses).
@@ -138,7 +147,13 @@ class FaceDetector:
     def _detect_once(self, rgb: np.ndarray) -> Detections:
         import mediapipe as mp
 
-        result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        if self._ran:
+            result = self._detector.detect(image)
+        else:  # the first run logs a memory alignment warning
+            with native_stderr_to_logging():
+                result = self._detector.detect(image)
+            self._ran = True
         if not result.detections:
             return Detections.empty()
         h, w = rgb.shape[:2]
