@@ -5,7 +5,8 @@
     ├── DataFileError       an evaluation/training data file that is malformed
     ├── FrameError          a frame that cannot be decoded (the live loop counts and skips these)
     ├── NoFaceError         an operation that needs a face got none
-    └── VideoFileError      a video file that is missing, unreadable or has no video stream
+    ├── VideoFileError      a video file that is missing, unreadable or has no video stream
+    └── CameraError         a camera the kernel cannot open
 """
 
 
@@ -31,3 +32,7 @@ class NoFaceError(EmowidgetsError):
 
 class VideoFileError(EmowidgetsError, ValueError):
     """A video file is missing, unreadable or has no video stream."""
+
+
+class CameraError(EmowidgetsError):
+    """A camera read in the kernel cannot be opened; the message says what to check."""

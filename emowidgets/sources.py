@@ -1,8 +1,11 @@
-"""Kernel-side frame sources: a video file decoded with PyAV, fed to a :class:`~emowidgets.pipeline.Pipeline`.
+"""Kernel-side frame sources, fed to a :class:`~emowidgets.pipeline.Pipeline` on the caller's thread.
 
 ``VideoFileSource`` plays a recording of a class (or a test clip) through the same pipeline the live
 widgets use. In real-time mode it keeps to the clip's clock and drops the frames it is too late for
 (like a live stream); otherwise it processes every frame as fast as it can.
+
+``CameraSource`` reads a camera attached to the computer the kernel runs on, with OpenCV, for frontends
+whose page cannot open one (VS Code's notebooks, an insecure origin): the frames never reach the browser.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.errors import VideoFileError
+from emowidgets.errors import CameraError, EmowidgetsError, VideoFileError
 from emowidgets.infer import ClassifierOptions
+from emowidgets.nativelog import native_stderr_to_logging
 from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
 
 # Settings per kind of source (measured in docs/classroom.md with ``benchmarks/gallery.py``): a webcam
@@ -57,7 +61,55 @@ class SourceState(enum.Enum):
     FAILED = "failed"
 
 
-class VideoFileSource:
+class FrameSource:
+    """What the sources share: :meth:`run` feeds :meth:`frames` to a pipeline until the end or :meth:`stop`.
+
+    Attributes:
+        state: where the source is in its life cycle.
+        frames_read, frames_dropped: frames taken from the source, and those skipped for being late.
+        error: why the source failed (``FAILED``), else ``""``.
+    """
+
+    def __init__(self) -> None:
+        self.state = SourceState.IDLE
+        self.frames_read = 0
+        self.frames_dropped = 0
+        self.error = ""
+        self._stop = threading.Event()
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Yield ``(rgb (H, W, 3) uint8, timestamp_ms)`` in order; timestamps strictly increase."""
+        raise NotImplementedError
+
+    def run(self, pipeline: Pipeline, on_result: Callable[[FrameResult], None] | None = None) -> int:
+        """Process the frames with ``pipeline`` (synchronously, on this thread) until the end or :meth:`stop`.
+
+        Sets :attr:`state` to ``ENDED`` at the end of the frames, ``STOPPED`` after :meth:`stop`, or
+        ``FAILED`` (with :attr:`error`) if reading fails. Returns the number of frames processed.
+        """
+        if self.state is SourceState.RUNNING:
+            raise RuntimeError("this source is already running")
+        self._stop.clear()
+        self.state = SourceState.RUNNING
+        processed = 0
+        try:
+            for seq, (rgb, ts) in enumerate(self.frames()):
+                result = pipeline.process_array(rgb, seq, ts)
+                processed += 1
+                if on_result is not None:
+                    on_result(result)
+        except EmowidgetsError as exc:
+            self.state, self.error = SourceState.FAILED, str(exc)
+            raise
+        self.state = SourceState.STOPPED if self._stop.is_set() else SourceState.ENDED
+        return processed
+
+    def stop(self) -> None:
+        """Ask :meth:`run` (on another thread) to stop after the current frame."""
+        self._stop.set()
+
+
+class VideoFileSource(FrameSource):
     """RGB frames of a video file with their timestamps.
 
     Args:
@@ -71,13 +123,9 @@ class VideoFileSource:
     """
 
     def __init__(self, path: str | Path, realtime: bool = True, size: tuple[int, int] | None = None) -> None:
+        super().__init__()
         self.path = Path(path)
         self.realtime = realtime
-        self.state = SourceState.IDLE
-        self.frames_read = 0
-        self.frames_dropped = 0
-        self.error = ""
-        self._stop = threading.Event()
         if not self.path.is_file():
             raise VideoFileError(f"no such video file: {self.path}")
         import av
@@ -131,29 +179,52 @@ class VideoFileSource:
             raise VideoFileError(f"video file {self.path} is corrupt after frame {self.frames_read}: {exc}"
                                  ) from exc
 
-    def run(self, pipeline: Pipeline, on_result: Callable[[FrameResult], None] | None = None) -> int:
-        """Process the frames with ``pipeline`` (synchronously, on this thread) until the end or :meth:`stop`.
 
-        Sets :attr:`state` to ``ENDED`` at the end of the file, ``STOPPED`` after :meth:`stop`, or
-        ``FAILED`` (with :attr:`error`) if decoding fails. Returns the number of frames processed.
-        """
-        if self.state is SourceState.RUNNING:
-            raise RuntimeError("this source is already running")
-        self._stop.clear()
-        self.state = SourceState.RUNNING
-        processed = 0
+class CameraSource(FrameSource):
+    """RGB frames of a camera read in the kernel with OpenCV, timestamped on arrival.
+
+    Args:
+        device: the camera's index (``0``: the first camera) or anything ``cv2.VideoCapture`` opens (a
+            stream URL; a video file stands in for a camera in tests, read as fast as it decodes).
+        size: ``(width, height)`` to ask the camera for (it may pick another size).
+
+    Raises:
+        CameraError: the camera cannot be opened (none attached, or another program holds it).
+    """
+
+    def __init__(self, device: int | str = 0, size: tuple[int, int] = (640, 480)) -> None:
+        super().__init__()
+        import cv2
+
+        self.device = device
+        with native_stderr_to_logging():  # OpenCV warns on stderr about each backend that fails to open it
+            self._capture = cv2.VideoCapture(device)
+        if not self._capture.isOpened():
+            raise CameraError(f"cannot open camera {device!r} in the kernel: is one attached to the computer the "
+                              "kernel runs on, and free (not used by another program)?")
+        if isinstance(device, int):
+            self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+            self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not one queued while we worked
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Yield ``(rgb, timestamp_ms)`` until the camera stops delivering (unplugged, end of a file) or
+        :meth:`stop`; then the camera is released."""
+        import cv2
+
+        start = time.monotonic()
+        last_ts = -1
         try:
-            for seq, (rgb, ts) in enumerate(self.frames()):
-                result = pipeline.process_array(rgb, seq, ts)
-                processed += 1
-                if on_result is not None:
-                    on_result(result)
-        except VideoFileError as exc:
-            self.state, self.error = SourceState.FAILED, str(exc)
-            raise
-        self.state = SourceState.STOPPED if self._stop.is_set() else SourceState.ENDED
-        return processed
+            while not self._stop.is_set():
+                ok, bgr = self._capture.read()
+                if not ok:
+                    return
+                self.frames_read += 1
+                last_ts = max(round((time.monotonic() - start) * 1000), last_ts + 1)
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), last_ts
+        finally:
+            self.close()
 
-    def stop(self) -> None:
-        """Ask :meth:`run` (on another thread) to stop after the current frame."""
-        self._stop.set()
+    def close(self) -> None:
+        """Release the camera (again is a no-op)."""
+        self._capture.release()

@@ -33,8 +33,8 @@ STATIC = Path(__file__).parent / "static"
 FrameCallback = Callable[[bytes | memoryview, int, int], None]
 """``fn(jpeg, seq, timestamp_ms)``; called on the kernel's shell thread for each received frame."""
 
-STATUSES = ("waiting for permission", "waiting for stream", "permission denied", "no camera", "stream ended",
-            "share cancelled", "running", "error")
+STATUSES = ("waiting for permission", "waiting for stream", "permission denied", "no camera", "camera unavailable",
+            "stream ended", "share cancelled", "running", "error")
 
 log = logging.getLogger("emowidgets.widgets")
 

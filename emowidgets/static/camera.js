@@ -5,8 +5,23 @@ const DEFAULT_SIZE = { camera: [640, 480], screen: [1280, 720] };
 const ACK_TIMEOUT_MS = 5000; // a frame never acked (kernel restarted) stops counting as in flight
 const MAX_SAMPLES = 10000;
 
+const KERNEL_HINT = 'or, if the kernel runs on this computer, read its camera there: emowidgets.live("kernel")';
+const PERMISSION_HINT = "allow the camera for this site (camera icon in the address bar) and re-run the cell";
+
+// Why this page can have no camera at all, as one line saying what to do; "" when it can ask for one.
+function cameraUnavailable(devices) {
+  if (!window.isSecureContext) {
+    return `${location.origin} is not a secure origin, so the browser offers no camera: open Jupyter at https:// or http://localhost, ${KERNEL_HINT}`;
+  }
+  if (!devices || !devices.getUserMedia) {
+    return `this page offers no camera API (VS Code's notebooks block it): open the notebook in JupyterLab or Notebook 7 in a browser, ${KERNEL_HINT}`;
+  }
+  return "";
+}
+
 function statusOf(err, source) {
   const name = err && err.name;
+  if (name === "CameraUnavailable") return "camera unavailable";
   if (source === "screen" && (name === "NotAllowedError" || name === "AbortError")) return "share cancelled";
   if (name === "NotAllowedError" || name === "SecurityError") return "permission denied";
   if (name === "NotFoundError" || name === "OverconstrainedError") return "no camera";
@@ -24,11 +39,12 @@ async function openStream(model) {
   const [dw, dh] = DEFAULT_SIZE[source] || DEFAULT_SIZE.camera;
   const video = { width: { ideal: model.get("width") || dw }, height: { ideal: model.get("height") || dh } };
   const devices = navigator.mediaDevices;
+  const why = cameraUnavailable(devices);
+  if (why) throw Object.assign(new Error(why), { name: "CameraUnavailable" });
   if (source === "screen") {
     if (!devices || !devices.getDisplayMedia) throw Object.assign(new Error("no screen capture"), { name: "NotFoundError" });
     return { stream: await devices.getDisplayMedia({ video, audio: false }), owned: true };
   }
-  if (!devices || !devices.getUserMedia) throw Object.assign(new Error("no camera API"), { name: "NotFoundError" });
   return { stream: await devices.getUserMedia({ video, audio: false }), owned: true };
 }
 
@@ -208,7 +224,11 @@ function render({ model, el }) {
     try {
       opened = await openStream(model);
     } catch (err) {
-      if (alive) setStatus(statusOf(err, source), `${err.name}: ${err.message}`);
+      if (!alive) return;
+      const status = statusOf(err, source);
+      if (status === "camera unavailable") setStatus(status, err.message);
+      else if (status === "permission denied") setStatus(status, `${err.name}: ${err.message}; ${PERMISSION_HINT}`);
+      else setStatus(status, `${err.name}: ${err.message}`);
       return;
     }
     if (!alive) {

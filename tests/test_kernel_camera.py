@@ -1,0 +1,64 @@
+"""The kernel-side camera: OpenCV reads a real clip standing in for the device, through the real pipeline into the
+gauge of ``live("kernel")``; a camera that cannot be opened says what to check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import CLIPS
+
+from emowidgets.errors import CameraError, EmowidgetsError
+from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.sources import CameraSource, SourceState, VideoFileSource
+
+SHORT = CLIPS / "single_face_short.mp4"  # 640x360, 30 fps, 72 frames: neutral, then a smile
+
+
+def test_camera_frames_are_rgb_with_increasing_timestamps_and_feed_the_pipeline(pipeline: Pipeline):
+    source = CameraSource(str(SHORT))
+    first, _ = next(iter(CameraSource(str(SHORT)).frames()))
+    assert first.shape == (360, 640, 3) and first.dtype == np.uint8
+    # RGB, not OpenCV's BGR: the same pixels PyAV decodes (within codec rounding)
+    reference, _ = next(iter(VideoFileSource(SHORT, realtime=False).frames()))
+    assert np.abs(first.astype(int) - reference.astype(int)).mean() < 3
+    pipeline.tracker.reset()
+    results: list[FrameResult] = []
+    assert source.run(pipeline, results.append) == 72 == source.frames_read
+    assert source.state is SourceState.ENDED
+    assert np.all(np.diff([r.timestamp_ms for r in results]) > 0)
+    assert all(len(r.boxes) == 1 for r in results)
+
+
+def test_a_camera_that_cannot_be_opened_says_what_to_check(tmp_path):
+    with pytest.raises(CameraError, match="is one attached to the computer the kernel runs on") as info:
+        CameraSource(str(tmp_path / "no_camera.mp4"))
+    assert isinstance(info.value, EmowidgetsError)
+
+
+def test_live_kernel_drives_the_gauge_and_shows_a_status_line():
+    import emowidgets
+
+    view = emowidgets.live("kernel", model="fast", device=str(SHORT))
+    try:
+        end = time.monotonic() + 120
+        while view.camera.status in ("starting", "running") and time.monotonic() < end:
+            time.sleep(0.2)
+        assert view.camera.status == "ended", view.camera.value
+        assert view.gauge.faces == 1 and view.gauge.dominant in view.gauge.labels
+        assert sum(view.gauge.values) == pytest.approx(1, abs=0.01)
+        assert "kernel camera" in view.camera.value and "ended" in view.camera.value
+        assert "image" not in str(view.camera.get_state()) and "data:" not in view.camera.value  # no picture
+    finally:
+        view.close()
+    assert not view.camera._thread.is_alive()
+
+
+def test_opening_a_missing_camera_writes_nothing_to_stderr(tmp_path):
+    code = ("from emowidgets.sources import CameraSource\ntry:\n    CameraSource(7)\nexcept Exception as e:\n"
+            "    print(type(e).__name__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "CameraError" and proc.stderr == ""
