@@ -56,15 +56,18 @@ def make_y4m(src: Path, dst: Path, *, seconds: float = 7.0, size: tuple[int, int
 
 
 class JupyterLab:
-    """A JupyterLab server on a free port with a token, serving ``root``; a context manager."""
+    """A JupyterLab (or, with ``app="notebook"``, a Notebook 7) server on a free port with a token, serving
+    ``root``; a context manager. ``args`` are added to the command line."""
 
     def __init__(self, root: Path, *, token: str = "emowtest", port: int | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, app: str = "jupyterlab", args: tuple[str, ...] = ()) -> None:
         self.root = root
         self.token = token
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log or root / "jupyterlab.log"
+        self.log = log or root / f"{app}.log"
+        self.app = app
+        self.args = args
         self._proc: subprocess.Popen[bytes] | None = None
 
     def url(self, path: str, **query: str) -> str:
@@ -77,10 +80,12 @@ class JupyterLab:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                "JUPYTER_CONFIG_DIR": str(self.root / ".jupyter"),
                "JUPYTER_RUNTIME_DIR": str(self.root / ".run")}
-        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+        cmd = [sys.executable, "-m", self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                "--allow-root", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-               f"--LabApp.workspaces_dir={self.root / '.workspaces'}",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+               *self.args]
+        if self.app == "jupyterlab":
+            cmd += [f"--LabApp.workspaces_dir={self.root / '.workspaces'}",
+                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         labconfig = self.root / ".jupyter" / "labconfig"
         labconfig.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast over the widgets
         (labconfig / "page_config.json").write_text(json.dumps(
@@ -90,12 +95,12 @@ class JupyterLab:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited ({self._proc.returncode}); see {self.log}")
+                raise RuntimeError(f"{self.app} exited ({self._proc.returncode}); see {self.log}")
             with contextlib.suppress(OSError):
                 self.api("GET", "api/status")
                 return self
             time.sleep(0.3)
-        raise TimeoutError(f"jupyter lab did not answer in {timeout} s; see {self.log}")
+        raise TimeoutError(f"{self.app} did not answer in {timeout} s; see {self.log}")
 
     def api(self, method: str, path: str) -> Any:
         """Call the REST API; returns the decoded JSON (or ``None`` for an empty body)."""
@@ -155,10 +160,11 @@ def chromium_args(y4m: Path | None = None) -> list[str]:
     return args
 
 
-def launch_chromium(playwright: Any, y4m: Path | None = None, *, headless: bool = True) -> Any:
-    """Debian's Chromium with a fake camera (the y4m looped, or Chromium's test pattern)."""
+def launch_chromium(playwright: Any, y4m: Path | None = None, *, headless: bool = True,
+                    args: tuple[str, ...] = ()) -> Any:
+    """Debian's Chromium with a fake camera (the y4m looped, or Chromium's test pattern), plus ``args``."""
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=headless,
-                                      args=chromium_args(y4m))
+                                      args=[*chromium_args(y4m), *args])
 
 
 def new_page(browser: Any, *, camera: bool, viewport: tuple[int, int] = (1280, 900)) -> Any:
@@ -190,8 +196,8 @@ PROMPTS_JS = "[...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-Input
 
 
 def open_notebook(page: Any, lab: JupyterLab, name: str, timeout: float = 60.0) -> None:
-    """Open ``name`` in a fresh workspace (``?reset``) and wait until its kernel is idle."""
-    page.goto(lab.url(f"lab/tree/{name}", reset=""))
+    """Open ``name`` (in JupyterLab: in a fresh workspace, ``?reset``) and wait until its kernel is idle."""
+    page.goto(lab.url(f"lab/tree/{name}", reset="") if lab.app == "jupyterlab" else lab.url(f"notebooks/{name}"))
     page.wait_for_selector(IDLE, timeout=timeout * 1000)
 
 

@@ -10,12 +10,12 @@ const PERMISSION_HINT = "allow the camera for this site (camera icon in the addr
 
 // Why this page can have no camera at all, as one line saying what to do; "" when it can ask for one.
 function cameraUnavailable(devices) {
+  const elsewhere = `open the notebook in JupyterLab or Notebook 7 in a browser, ${KERNEL_HINT}`;
+  if (location.protocol === "vscode-webview:") return `VS Code's notebooks give widgets no camera: ${elsewhere}`;
   if (!window.isSecureContext) {
     return `${location.origin} is not a secure origin, so the browser offers no camera: open Jupyter at https:// or http://localhost, ${KERNEL_HINT}`;
   }
-  if (!devices || !devices.getUserMedia) {
-    return `this page offers no camera API (VS Code's notebooks block it): open the notebook in JupyterLab or Notebook 7 in a browser, ${KERNEL_HINT}`;
-  }
+  if (!devices || !devices.getUserMedia) return `this page offers no camera API: ${elsewhere}`;
   return "";
 }
 
