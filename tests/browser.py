@@ -152,6 +152,45 @@ class JupyterLab:
         self.stop()
 
 
+class Voila:
+    """Voilà serving one notebook as an app (the code hidden) on a free port; a context manager. Every page load
+    starts a kernel that runs the notebook; closing the page ends it."""
+
+    def __init__(self, notebook: Path, *, port: int | None = None) -> None:
+        self.notebook = notebook
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = notebook.parent / "voila.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Voila:
+        root = self.notebook.parent
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".run")}
+        cmd = [sys.executable, "-m", "voila", str(self.notebook), "--no-browser", f"--port={self.port}",
+               "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
+        with self.log.open("wb") as log:
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+        end = time.monotonic() + 60
+        while time.monotonic() < end:  # a port that accepts; a GET would start a kernel
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"voila exited ({self._proc.returncode}); see {self.log}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return self
+            time.sleep(0.3)
+        raise TimeoutError(f"voila did not listen in 60 s; see {self.log}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+
 def chromium_args(y4m: Path | None = None) -> list[str]:
     """Fake camera flags. No ``--use-fake-ui-for-media-stream``: contexts grant or deny the camera."""
     args = ["--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
