@@ -7,10 +7,16 @@ queued. With a pipeline, a result ``{"type": "result", "seq", "faces", "ms"}`` a
 ``seq`` and a frame the pipeline drops or cannot decode is acked when it does, so the browser never
 encodes frames the kernel has no time for; with a plain ``on_frame`` callback frames are acked on receipt.
 No pixels are ever stored in a trait: a saved notebook holds no face.
+
+Where a frontend's widget manager drops binary buffers (reported for Colab's), the first frame arrives without
+one; the kernel then sets ``transport`` to ``"text"`` and the browser sends each JPEG base64-encoded in the
+message instead (a third larger; still never in a trait).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import threading
 import time
@@ -60,6 +66,8 @@ class CameraWidget(anywidget.AnyWidget):
     height = traitlets.Int(0, help="requested height; 0: 480 (camera), 720 (screen)").tag(sync=True)
     quality = traitlets.Float(0.8, min=0.05, max=1.0, help="JPEG quality").tag(sync=True)
     max_in_flight = traitlets.Int(2, min=1, help="frames sent but not yet acked").tag(sync=True)
+    transport = traitlets.Enum(("binary", "text"), "binary",
+                               help="frames as binary buffers, or base64 text where buffers are lost").tag(sync=True)
     mirror = traitlets.Bool(True, help="mirror the camera preview (frames go unmirrored)").tag(sync=True)
     status = traitlets.Unicode("waiting for permission", help=f"one of {STATUSES}").tag(sync=True)
     error = traitlets.Unicode("", help="browser error text behind an error status").tag(sync=True)
@@ -89,14 +97,31 @@ class CameraWidget(anywidget.AnyWidget):
         seq = int(content.get("seq", 0))
         with self._lock:
             self.frames_received += 1
+        data = buffers[0] if buffers else self._text_frame(content)
+        if data is None:
+            self._ack(seq)
+            return
         try:
-            if buffers and self._on_frame is not None:
-                self._on_frame(buffers[0], seq, int(content.get("timestamp_ms", 0)))
+            if self._on_frame is not None:
+                self._on_frame(data, seq, int(content.get("timestamp_ms", 0)))
                 if self._pipeline is not None and self._on_frame == self._pipeline.submit:
                     return  # acked by its result, or by the pipeline's skip notice
         except Exception:
             log.exception("frame callback failed")
         self._ack(seq)
+
+    def _text_frame(self, content: dict[str, Any]) -> bytes | None:
+        """The JPEG of a text-transport frame; ``None`` (and text transport from now on) for a binary frame
+        whose buffer was lost on the way."""
+        if "jpeg" not in content:
+            if self.transport == "binary":
+                log.info("a frame arrived without its binary buffer: switching to text transport")
+                self.transport = "text"
+            return None
+        try:
+            return base64.b64decode(str(content["jpeg"]), validate=True)
+        except binascii.Error:
+            return b""  # a bad frame: the pipeline counts and skips it
 
     def _ack(self, seq: int) -> None:
         self.send({"type": "ack", "seq": seq})

@@ -73,3 +73,23 @@ def test_camera_permission_denied_is_shown(lab, browser):
     finally:
         page.context.close()
         lab.kill_kernels()
+
+
+def test_text_transport_boxes_the_face(lab, browser):
+    """The base64 frame transport (what the kernel switches to where buffers are lost) end to end."""
+    code = "import emowidgets\nview = emowidgets.live(model='fast', transport='text')\nview"
+    name = write_notebook(lab.root, "text_transport.ipynb", code)
+    page = new_page(browser, camera=True)
+    try:
+        open_notebook(page, lab, name)
+        run_all(page)
+        try:
+            poll(page, f"() => document.querySelector('{BOX} .emow-label')?.textContent", timeout=120)
+        except Exception as exc:
+            raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
+        poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 5", timeout=20)
+        stats = page.evaluate("() => document.querySelector('.emow-camera').emowStats")
+        assert stats["sentAsText"] == stats["sent"] > 5  # every frame went as base64 text
+    finally:
+        page.context.close()
+        lab.kill_kernels()

@@ -178,3 +178,26 @@ def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
     assert running._listeners == []
     assert running._skip_listeners == []
     assert running._running
+
+
+def test_frames_without_buffers_switch_to_text_transport(running, jpegs, monkeypatch):
+    """Colab's widget manager has been reported to drop binary buffers: a bufferless frame is acked and turns on
+    text transport; base64 frames then reach the real pipeline."""
+    import base64
+
+    camera = CameraWidget(pipeline=running)
+    sent = record_sends(camera, monkeypatch)
+    assert camera.transport == "binary"
+    header = {"type": "frame", "seq": 1, "timestamp_ms": 1000, "width": 640, "height": 480}
+    camera._handle_msg({"content": {"data": {"method": "custom", "content": header}}, "buffers": []})
+    assert camera.transport == "text" and sent == [{"type": "ack", "seq": 1}]
+    text_frame = {**header, "seq": 2, "jpeg": base64.b64encode(jpegs[-1]).decode()}
+    camera._handle_msg({"content": {"data": {"method": "custom", "content": text_frame}}, "buffers": []})
+    wait_for(lambda: camera.last_result.get("seq") == 2)
+    assert len(camera.last_result["faces"]) == 1
+    bad = running.stats.bad_frames
+    camera._handle_msg({"content": {"data": {"method": "custom", "content": {**header, "seq": 3, "jpeg": "??"}}},
+                        "buffers": []})
+    wait_for(lambda: running.stats.bad_frames == bad + 1)
+    assert camera.transport == "text"
+    camera.close()

@@ -19,6 +19,16 @@ function cameraUnavailable(devices) {
   return "";
 }
 
+// A blob's bytes as base64, for frontends that lose binary buffers (the kernel switches `transport` to "text").
+function base64Of(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).slice(String(reader.result).indexOf(",") + 1));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
 function statusOf(err, source) {
   const name = err && err.name;
   if (name === "CameraUnavailable") return "camera unavailable";
@@ -67,7 +77,7 @@ function render({ model, el }) {
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d");
   // Measurements for tests and benchmarks (performance.now() milliseconds), read via el.emowStats.
-  const stats = { cameraFrames: 0, sent: 0, acked: 0, results: 0, latencies: [], faces: [], kernelMs: [], encodeMs: [], ackMs: [] };
+  const stats = { cameraFrames: 0, sent: 0, sentAsText: 0, acked: 0, results: 0, latencies: [], faces: [], kernelMs: [], encodeMs: [], ackMs: [] };
   el.emowStats = stats;
 
   let alive = true;
@@ -103,11 +113,14 @@ function render({ model, el }) {
     captured.set(s, t);
     canvas.toBlob(async (blob) => {
       if (!alive || !blob || current !== source) { pending.delete(s); return; }
-      const buf = await blob.arrayBuffer();
+      const text = model.get("transport") === "text"; // set by the kernel when buffers are lost on the way
+      const buf = text ? await base64Of(blob) : await blob.arrayBuffer();
       if (!alive || current !== source) { pending.delete(s); return; }
       const header = { type: "frame", seq: s, timestamp_ms: Math.round(performance.timeOrigin + t), width: w, height: h };
       const sentAt = performance.now();
-      model.send(header, undefined, [buf]);
+      if (text) model.send({ ...header, jpeg: buf });
+      else model.send(header, undefined, [buf]);
+      if (text) stats.sentAsText++;
       pending.set(s, sentAt);
       stats.sent++;
       if (stats.encodeMs.length < MAX_SAMPLES) stats.encodeMs.push(sentAt - t);
