@@ -110,6 +110,12 @@ def nms(det: Detections, iou: float, contained: float = 0.7) -> Detections:
     return det.take(np.array(keep, dtype=np.int64))
 
 
+# LiteRT warns once per process, at the first inference whose input tensor is not aligned (any call, as memory
+# falls); detection runs quiet (emowidgets.nativelog) until that line has gone by.
+_UNALIGNED_WARNING = "Input tensor memory is not aligned"
+_unaligned_warned = threading.Event()
+
+
 def _close_quietly(detector: Any) -> None:
     """Close a MediaPipe detector without its "DestroyAccelerator" line on stderr."""
     with native_stderr_to_logging():
@@ -131,7 +137,6 @@ class FaceDetector:
         )
         with native_stderr_to_logging():  # LiteRT/XNNPACK start-up lines, see emowidgets.nativelog
             self._detector = vision.FaceDetector.create_from_options(mp_options)
-        self._ran = False
         self._close = weakref.finalize(self, _close_quietly, self._detector)
         # MediaPipe makes its C calls on a ThreadPoolExecutor, which Python shuts down in the threading exit
         # phase, before atexit; an unclosed detector then prints a traceback at exit. Close it in that phase,
@@ -147,13 +152,7 @@ class FaceDetector:
     def _detect_once(self, rgb: np.ndarray) -> Detections:
         import mediapipe as mp
 
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
-        if self._ran:
-            result = self._detector.detect(image)
-        else:  # the first run logs a memory alignment warning
-            with native_stderr_to_logging():
-                result = self._detector.detect(image)
-            self._ran = True
+        result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
         if not result.detections:
             return Detections.empty()
         h, w = rgb.shape[:2]
@@ -165,6 +164,15 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> Detections:
         """Faces in an RGB (or gray/RGBA) ``uint8`` frame; tiled when ``options.tiles`` asks for it."""
+        if _unaligned_warned.is_set():
+            return self._detect(image)
+        with native_stderr_to_logging() as lines:
+            found = self._detect(image)
+        if any(_UNALIGNED_WARNING in line for line in lines):
+            _unaligned_warned.set()
+        return found
+
+    def _detect(self, image: np.ndarray) -> Detections:
         rgb = as_rgb(image)
         rows, cols = self.options.tiles
         if (rows, cols) == (1, 1):
