@@ -7,8 +7,10 @@ frontends whose page cannot open one; it shows a status line instead of a previe
 from __future__ import annotations
 
 import html
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import ipywidgets
@@ -22,6 +24,8 @@ from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
 from emowidgets.sources import CameraSource, SourceState
 from emowidgets.widgets import CameraWidget, EmotionGauge
 
+log = logging.getLogger("emowidgets.liveview")
+
 
 class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
     """A camera read in the kernel, feeding a pipeline on its own thread; shows one status line, no picture.
@@ -34,7 +38,8 @@ class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
 
     status = traitlets.Unicode("starting", help="starting, running, ended, stopped or failed").tag(sync=True)
 
-    def __init__(self, source: CameraSource, pipeline: Pipeline, on_result: Any = None, **kwargs: Any) -> None:
+    def __init__(self, source: CameraSource, pipeline: Pipeline,
+                 on_result: Callable[[FrameResult], None] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_class("emow-kernel-camera")
         self.source = source
@@ -65,6 +70,9 @@ class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
             self.source.run(self._pipeline, self._result)
         except EmowidgetsError:
             pass  # the source records state and error
+        except Exception as exc:  # shown in the status line; the kernel stays usable
+            log.exception("kernel camera failed")
+            self.source.state, self.source.error = SourceState.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
             self.source.close()
         self._show(self.source.state.value, self.source.error)
@@ -72,10 +80,8 @@ class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
     def close(self) -> None:
         """Stop reading, release the camera and close the widget."""
         self.source.stop()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        if self._thread is not threading.current_thread():
             self._thread.join(5.0)
-        if self.source.state is SourceState.IDLE:
-            self.source.close()
         super().close()
 
 

@@ -84,12 +84,12 @@ class FrameSource:
     def run(self, pipeline: Pipeline, on_result: Callable[[FrameResult], None] | None = None) -> int:
         """Process the frames with ``pipeline`` (synchronously, on this thread) until the end or :meth:`stop`.
 
-        Sets :attr:`state` to ``ENDED`` at the end of the frames, ``STOPPED`` after :meth:`stop`, or
-        ``FAILED`` (with :attr:`error`) if reading fails. Returns the number of frames processed.
+        Sets :attr:`state` to ``ENDED`` at the end of the frames, ``STOPPED`` after :meth:`stop` (also one that
+        came before ``run``, so a source closed right after it was started never runs), or ``FAILED`` (with
+        :attr:`error`) if reading fails. Returns the number of frames processed.
         """
         if self.state is SourceState.RUNNING:
             raise RuntimeError("this source is already running")
-        self._stop.clear()
         self.state = SourceState.RUNNING
         processed = 0
         try:

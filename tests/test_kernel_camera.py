@@ -62,3 +62,19 @@ def test_opening_a_missing_camera_writes_nothing_to_stderr(tmp_path):
             "    print(type(e).__name__)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "CameraError" and proc.stderr == ""
+
+
+def test_closing_right_after_start_stops_the_kernel_camera():
+    import emowidgets
+
+    view = emowidgets.live("kernel", model="fast", device=str(CLIPS / "sad_to_happy.mp4"))  # 336 frames
+    view.close()
+    assert not view.camera._thread.is_alive()
+    assert view.camera.source.state is SourceState.STOPPED
+    assert view.camera.source.frames_read < 336
+
+
+def test_a_source_stopped_before_it_runs_never_runs(pipeline: Pipeline):
+    source = CameraSource(str(SHORT))
+    source.stop()
+    assert source.run(pipeline) == 0 and source.state is SourceState.STOPPED
