@@ -45,6 +45,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_env(root: Path) -> dict[str, str]:
+    """Environment of a server and its kernels: this interpreter first on PATH, Jupyter's config under ``root``,
+    and without pytest's ``PYTEST_CURRENT_TEST``, which makes ipykernel skip showing native (fd 2) output in the
+    page: the kernels behave as they do for a teacher."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".run")}
+
+
 def make_y4m(src: Path, dst: Path, *, seconds: float = 7.0, size: tuple[int, int] = (640, 480),
              fps: int = 30) -> Path:
     """Convert a clip into the raw .y4m Chromium's fake camera plays (looped); ~14 MB/s at 640x480x30."""
@@ -77,9 +86,7 @@ class JupyterLab:
 
     def start(self, timeout: float = 60.0) -> JupyterLab:
         """Start the server (with this interpreter, so kernels use the same environment) and wait for it."""
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               "JUPYTER_CONFIG_DIR": str(self.root / ".jupyter"),
-               "JUPYTER_RUNTIME_DIR": str(self.root / ".run")}
+        env = server_env(self.root)
         cmd = [sys.executable, "-m", self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                "--allow-root", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
                *self.args]
@@ -165,8 +172,7 @@ class Voila:
 
     def __enter__(self) -> Voila:
         root = self.notebook.parent
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".run")}
+        env = server_env(root)
         cmd = [sys.executable, "-m", "voila", str(self.notebook), "--no-browser", f"--port={self.port}",
                "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
         with self.log.open("wb") as log:

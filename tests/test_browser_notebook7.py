@@ -23,6 +23,7 @@ from conftest import CLIPS, ROOT
 pytestmark = BROWSER_MARKS
 
 BOX = ".emow-box:not([hidden])"
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 INSECURE_HOST = "emowidgets-classroom.test"  # Chromium resolves it to 127.0.0.1; not localhost, so not secure
 
 
@@ -60,6 +61,8 @@ def test_notebook7_quickstart_boxes_the_face_and_updates_the_gauge(notebook7, ch
         poll(page, f"""(first) => parseFloat(document.querySelector('.emow-gauge-fps').dataset.value) > 0
                        && {values} !== first""", arg=first, timeout=20)
         assert page.text_content(".emow-gauge-dominant") not in ("", "no face")
+        stderr = page.eval_on_selector_all(STDERR, "els => els.map(e => e.innerText)")
+        assert stderr == [], f"red stderr lines under the cell: {stderr}"  # MediaPipe's start-up lines, once
     finally:
         page.context.close()
         notebook7.kill_kernels()
