@@ -62,12 +62,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise EmowidgetsError("evaluate fewshot needs --group-key KEY and --shots K [K ...]")
         result = evaluate_fewshot_file(args.data, group_key=args.group_key, shots=args.shots, seeds=args.seeds,
                                        detect=args.detect, model=args.model, split=args.split, flip_tta=args.tta,
-                                       take_key=args.take_key, min_votes=args.min_votes, progress=not args.json)
+                                       take_key=args.take_key, min_votes=args.min_votes,
+                                       prior_correction=args.prior_correction, progress=not args.json)
     else:
         from emowidgets.evaluate import evaluate, load_labelled
 
         x, y = load_labelled(args.data, args.split)
-        result = evaluate(x, y, model=args.model, detect=args.detect, flip_tta=args.tta, progress=not args.json)
+        result = evaluate(x, y, model=args.model, detect=args.detect, flip_tta=args.tta,
+                          prior_correction=args.prior_correction, progress=not args.json)
     _emit(result, args.json)
     return 0
 
@@ -104,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", default="main", help="main, fast or a weights file (default: main)")
     ev.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                     help="average with the mirrored crop (default: as the live pipeline does: on, off for fast)")
+    ev.add_argument("--prior-correction", action=argparse.BooleanOptionalAction, default=True,
+                    help="add the model file's stored prior correction to the head, as the live pipeline does "
+                    "(default: on)")
     ev.add_argument("--group-key", default=None, help="fewshot: array naming each image's group (person)")
     ev.add_argument("--shots", type=int, nargs="+", default=None, help="fewshot: shots per class, e.g. 1 2 3 5")
     ev.add_argument("--take-key", default="take",

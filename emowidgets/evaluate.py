@@ -88,10 +88,12 @@ def evaluate(
     detect: bool = False,
     detector_model: str = "short",
     flip_tta: bool | None = None,
+    prior_correction: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Accuracy, per-class recall, misses (no face found) and classifier ms/face at batch 32."""
-    classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta))
+    classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta,
+                                                                         prior_correction=prior_correction))
     misses = 0
     if detect:
         crops = np.zeros((len(x), CROP_SIZE, CROP_SIZE), np.float32)
@@ -115,4 +117,5 @@ def evaluate(
               for k, name in enumerate(EMOTIONS)}
     return {"n": len(y), "accuracy": float((pred == y).mean()) if len(y) else 0.0,
             "per_class_recall": recall, "misses": misses, "ms_per_face": round(ms_per_face, 3),
-            "model": model, "flip_tta": classifier.flip_tta}
+            "model": model, "flip_tta": classifier.flip_tta,
+            "prior_correction": classifier.prior_correction}

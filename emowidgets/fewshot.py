@@ -156,6 +156,7 @@ def _crops(x: np.ndarray, detect: bool, progress: bool) -> tuple[np.ndarray, np.
 def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequence[int] = (1, 2, 3, 5),
                           seeds: int = 1, detect: bool = False, model: str = "main", *, split: str | None = None,
                           flip_tta: bool | None = None, take_key: str = "take", min_votes: float | None = None,
+                          prior_correction: bool = True,
                           progress: bool = True, options: AdapterOptions | None = None) -> dict[str, Any]:
     """Few-shot vs zero-shot accuracy per group of ``x``/``y`` (or ``SPLIT_x``/``SPLIT_y``) images in ``path``.
 
@@ -168,6 +169,7 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
         model: ``"main"``, ``"fast"`` or a weights file.
         split: key prefix (``test`` reads ``test_x``/``test_y``/``test_GROUP``).
         flip_tta: average each crop with its mirror (default: the model's live default).
+        prior_correction: add the model file's prior correction to the base head (as live).
         take_key: the array of capture sessions keeping shots and queries apart (used if present; ``""``:
             ignore it and split at random).
         min_votes: drop non-neutral images whose raters' share for the performed class is below this
@@ -200,7 +202,8 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
             raise DataFileError(f"{path} has no (N, 6) 'votes' array for --min-votes")
         share = np.where(y < votes.shape[1], votes[np.arange(len(y)), np.minimum(y, votes.shape[1] - 1)], 1.0)
         keep = (y == EMOTIONS.index("neutral")) | (share >= min_votes)
-    classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta))
+    classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta,
+                                                                         prior_correction=prior_correction))
     base = BaseHead.from_classifier(classifier)
     crops, found = _crops(x, detect, progress)
     base_probs, embs = _embed(classifier, crops, progress)
@@ -262,4 +265,4 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
     return {"rows": rows, "groups": len(per_group), "seeds": seeds, "split": split,
             "protocol": f"shots and queries from different '{take_key}'" if take is not None else "random",
             "misses": int((~found).sum()), "skipped": skipped, "dropped": int((~keep).sum()), "model": model,
-            "flip_tta": classifier.flip_tta}
+            "flip_tta": classifier.flip_tta, "prior_correction": classifier.prior_correction}

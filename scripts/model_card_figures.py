@@ -1,6 +1,7 @@
-"""Figures for weights/README.md: test confusion matrices and the training curves of the shipped models.
+"""Figures for weights/README.md: confusion matrices of the shipped models as the live pipeline runs them
+(FER2013 test and people.npz, people the model never saw) and, given their metrics, the training curves.
 
-Usage: python scripts/model_card_figures.py --data ../shared/data/fer2013.npz --runs RUN_METRICS_DIR
+Usage: python scripts/model_card_figures.py --data ../shared/data/fer2013.npz [--runs RUN_METRICS_DIR]
 RUN_METRICS_DIR holds the metrics_*.jsonl files that `emowidgets train` writes (one per run).
 """
 
@@ -34,13 +35,16 @@ def confusion(model: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, boo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True)
-    parser.add_argument("--runs", required=True, type=Path)
+    parser.add_argument("--people", default=str(Path(__file__).resolve().parents[2] / "shared/data/people.npz"))
+    parser.add_argument("--runs", type=Path, help="metrics_*.jsonl folder; no training-curve figure without it")
     args = parser.parse_args()
-    data = np.load(args.data)
-    x, y = data["test_x"].astype(np.float32) / 255, data["test_y"].astype(int)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
-    for ax, model in zip(axes, ("main", "fast"), strict=True):
-        cm, flip = confusion(model, x, y)
+    with np.load(args.data) as data, np.load(args.people) as people:
+        sets = {"FER2013 test": (data["test_x"], data["test_y"]), "people.npz": (people["x"], people["y"])}
+    fig, axes = plt.subplots(2, 2, figsize=(12, 10.4))
+    for (ax_row, (name, (x, y))), model in [(row, m) for row in zip(axes, sets.items(), strict=True)
+                                            for m in ("main", "fast")]:
+        ax = ax_row[0 if model == "main" else 1]
+        cm, flip = confusion(model, x.astype(np.float32) / 255, y.astype(int))
         norm = cm / cm.sum(1, keepdims=True)
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
         for i in range(7):
@@ -51,9 +55,11 @@ def main() -> None:
         ax.set_yticks(range(7), EMOTIONS)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{model}{' (flip TTA)' if flip else ''}: FER2013 test, accuracy {np.trace(cm) / cm.sum():.1%}")
+        ax.set_title(f"{model}{' (flip TTA)' if flip else ''}: {name}, accuracy {np.trace(cm) / cm.sum():.1%}")
     fig.tight_layout()
     fig.savefig(OUT / "confusion.png", dpi=110)
+    if args.runs is None:
+        return
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for path in sorted(args.runs.glob("metrics_*.jsonl")):
         rows = [json.loads(line) for line in path.read_text().splitlines()]

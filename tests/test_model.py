@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import FER
+from conftest import FER, SHARED
 from flax import nnx
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
@@ -16,7 +16,7 @@ from safetensors.numpy import load_file, save_file
 from emowidgets.assets import model_path
 from emowidgets.cli import main as cli
 from emowidgets.errors import ModelFileError
-from emowidgets.infer import ClassifierOptions, EmotionClassifier
+from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
 from emowidgets.train import TrainConfig, train
 
@@ -64,6 +64,34 @@ def test_classifier_flip_tta(fer_crops, model, flips):
     np.testing.assert_allclose(out.embeddings, emb, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out.probs, jax.nn.softmax(net.classify(emb)), atol=1e-5)
     np.testing.assert_allclose(clf.classify(fer_crops[:7]).probs, out.probs[:7], atol=1e-5)  # padding-independent
+
+
+def test_prior_correction_on_unseen_people():
+    """The shipped prior correction shifts the logits by exactly the stored offset and, on people.npz
+    (people the model never saw), calls fewer faces neutral and more of them right."""
+    with np.load(SHARED / "data" / "people.npz") as d:
+        x, y = d["x"].astype(np.float32) / 255, d["y"]
+    on = EmotionClassifier.create_from_options()
+    off = EmotionClassifier.create_from_options(ClassifierOptions(prior_correction=False))
+    assert on.prior_correction and not off.prior_correction
+    p_on, p_off = on.classify(x).probs, off.classify(x).probs
+    shift = np.log(p_on) - np.log(p_off)
+    adjustment = np.asarray(json.loads(on.metadata[PRIOR_KEY]))
+    np.testing.assert_allclose(shift - shift[:, :1], (adjustment - adjustment[0])[None].repeat(len(x), 0), atol=2e-3)
+    neutral = 6
+    assert (p_on.argmax(1) == neutral).mean() < (p_off.argmax(1) == neutral).mean() - 0.04
+    assert (p_on.argmax(1) == y).mean() > (p_off.argmax(1) == y).mean() + 0.03
+
+
+def test_malformed_prior_correction(tmp_path):
+    path = model_path("fast")
+    with safe_open(str(path), framework="numpy") as f:
+        meta = dict(f.metadata() or {})
+    for bad, message in [("[1, 2]", "7 finite numbers"), ("not json", "not a JSON list"),
+                         (json.dumps([float("nan")] * 7), "7 finite numbers")]:
+        save_file(load_file(str(path)), str(tmp_path / "w.safetensors"), metadata={**meta, PRIOR_KEY: bad})
+        with pytest.raises(ModelFileError, match=message):
+            EmotionClassifier.create_from_options(ClassifierOptions(model=str(tmp_path / "w.safetensors")))
 
 
 def test_save_load_round_trip(tmp_path):
