@@ -118,9 +118,10 @@ function render({ model, el }) {
       if (!alive || current !== source) { pending.delete(s); return; }
       const header = { type: "frame", seq: s, timestamp_ms: Math.round(performance.timeOrigin + t), width: w, height: h };
       const sentAt = performance.now();
-      if (text) model.send({ ...header, jpeg: buf });
-      else model.send(header, undefined, [buf]);
-      if (text) stats.sentAsText++;
+      if (text) {
+        model.send({ ...header, jpeg: buf });
+        stats.sentAsText++;
+      } else model.send(header, undefined, [buf]);
       pending.set(s, sentAt);
       stats.sent++;
       if (stats.encodeMs.length < MAX_SAMPLES) stats.encodeMs.push(sentAt - t);
