@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "EMOTIONS": "emowidgets.model",
+    "EMOTIONS": "emowidgets.vocab",
     "EmowidgetsError": "emowidgets.errors",
     "FrameError": "emowidgets.errors",
     "VideoFileError": "emowidgets.errors",
@@ -24,7 +24,7 @@ _EXPORTS = {
     "EmotionClassifier": "emowidgets.infer",
     "Pipeline": "emowidgets.pipeline",
     "PipelineOptions": "emowidgets.pipeline",
-    "FrameResult": "emowidgets.pipeline",
+    "FrameResult": "emowidgets.vocab",
     "evaluate": "emowidgets.evaluate",
     "live": "emowidgets.liveview",
     "LiveView": "emowidgets.liveview",
@@ -90,8 +90,8 @@ if TYPE_CHECKING:
     from emowidgets.evaluate import evaluate
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
     from emowidgets.liveview import LiveView, live
-    from emowidgets.model import EMOTIONS
-    from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+    from emowidgets.pipeline import Pipeline, PipelineOptions
+    from emowidgets.vocab import EMOTIONS, FrameResult
     from emowidgets.widgets import CameraWidget, EmotionGauge
 
 

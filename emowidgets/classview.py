@@ -33,22 +33,13 @@ from emowidgets.adapter import Adapter
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
-from emowidgets.model import EMOTIONS
-from emowidgets.pipeline import FrameResult, Pipeline
-from emowidgets.report import COLORS, NEGATIVE
+from emowidgets.errors import EmowidgetsError, OptionsError
+from emowidgets.pipeline import Pipeline
 from emowidgets.sources import SourceState, VideoFileSource, pipeline_options
+from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, negative_score, valence
 from emowidgets.widgets import CameraWidget
 
 STATIC = Path(__file__).parent / "static"
-_NEG = np.isin(np.array(EMOTIONS), NEGATIVE)
-_HAPPY = EMOTIONS.index("happy")
-
-
-def valence(probs: np.ndarray) -> float:
-    """P(happy) minus P(angry, disgust, fear, sad): -1 (negative) .. +1 (happy), 0 for neutral/surprise."""
-    return float(probs[_HAPPY] - probs[_NEG].sum())
-
-
 @functools.lru_cache(maxsize=32)
 def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
     return np.array([labels.index(e) if e in labels else -1 for e in EMOTIONS])
@@ -154,7 +145,7 @@ class ClassView(anywidget.AnyWidget):
                 face.last_seen, face.frames = now, face.frames + 1
                 face.probs = probs.astype(np.float64)
                 face.scores, face.score_labels = scores, result.labels
-                face.negative.append((now, float(face.probs[_NEG].sum())))
+                face.negative.append((now, negative_score(face.probs)))
                 if not face.spark or now - face.spark[-1][0] >= 1.0:
                     face.spark.append((now, valence(face.probs)))
                 for series, keep in ((face.spark, 60.0), (face.negative, self.negative_seconds)):
@@ -247,7 +238,7 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         if camera is not None:
-            pipeline.add_listener(self.feed)
+            pipeline.add_listener(self.feed, slot="classroom")
             camera.observe(self._camera_status, "status")
             view.status = camera.status
             pipeline.start()
@@ -274,10 +265,10 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         that name, and Apply gives that name its own adapter (see :class:`ClassAdapters`).
 
         Raises:
-            ValueError: no tile has that name.
+            OptionsError: no tile has that name.
         """
         if not self.adapters.ids_of(name):
-            raise ValueError(f"no tile is named {name!r}: click a tile's #id and type the name first")
+            raise OptionsError(f"no tile is named {name!r}: click a tile's #id and type the name first")
 
         def pick(result: FrameResult) -> np.ndarray:
             return np.flatnonzero(np.isin(result.track_ids, self.adapters.ids_of(name)))
@@ -321,9 +312,9 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
             elif name := self.view.names.get(str(track_id)):
                 self.calibrate(name)
             else:
-                raise ValueError(f"name tile #{track_id} first (click its #id): adapters are kept by name")
+                raise OptionsError(f"name tile #{track_id} first (click its #id): adapters are kept by name")
             self.view.notice = ""
-        except ValueError as exc:
+        except EmowidgetsError as exc:
             self.view.notice = str(exc)
 
     def save_adapters(self, folder: str | Path) -> Path:
@@ -385,16 +376,25 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
         **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...).
 
     Raises:
+        OptionsError: a source, preset or setting that is not allowed (checked before anything starts).
         VideoFileError: a video path that is missing or not a video.
+        ModelFileError: a weights file that is missing or unusable.
     """
+    if not isinstance(source, str | Path | MediaStream):
+        raise OptionsError(f"source must be 'screen', 'camera', an ipywebrtc MediaStream or a video path, "
+                           f"not {source!r}")
     is_camera = isinstance(source, str) and source == "camera"
     preset = preset or ("camera" if is_camera else "gallery")
     model = model or ("main" if is_camera else "fast")
+    options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
     video = None
     if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
         video = VideoFileSource(source, realtime=True)
-    options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
     pipeline = Pipeline.create_from_options(options, warmup=True)
-    view = ClassView(log_path=str(log_path or ""))
-    camera = None if video is not None else CameraWidget(source, pipeline=pipeline, **camera_options)
-    return Classroom(view, pipeline, camera=camera, video=video)
+    try:
+        view = ClassView(log_path=str(log_path or ""))
+        camera = None if video is not None else CameraWidget(source, pipeline=pipeline, **camera_options)
+        return Classroom(view, pipeline, camera=camera, video=video)
+    except BaseException:
+        pipeline.close()
+        raise

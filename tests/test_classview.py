@@ -12,8 +12,8 @@ from conftest import CLIPS, video_frames
 from emowidgets.classlog import read_log
 from emowidgets.classview import ClassView, classroom, valence
 from emowidgets.errors import VideoFileError
-from emowidgets.model import EMOTIONS
 from emowidgets.pipeline import Pipeline
+from emowidgets.vocab import EMOTIONS
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from emowidgets.cli import main as cli
-from emowidgets.errors import ModelFileError
+from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier, resolve_model_path
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
 from emowidgets.train import TrainConfig, train
@@ -129,7 +129,7 @@ def test_tiny_training_resumes(tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     _, meta = load_model(tmp_path / "w.safetensors")
     assert meta["name"] == "tiny"
-    with pytest.raises(FileNotFoundError, match="known"):
+    with pytest.raises(OptionsError, match="known"):
         TrainConfig.load("no-such-config")
 
 
