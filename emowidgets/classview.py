@@ -65,12 +65,27 @@ class _Face:
     negative: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Retired:
+    """What is kept of a face that left: enough for the ``left`` summary and to revive its tile."""
+
+    track_id: int
+    first_seen: float
+    last_seen: float
+    frames: int
+
+
 class ClassView(anywidget.AnyWidget):
     """Tiles per face and a class panel, updated from pipeline results (call :meth:`update`).
 
     Thresholds are traits the page can edit: a face *needs attention* when its mean negative score
     (angry + disgust + fear + sad) over the last ``negative_seconds`` is at least ``negative_threshold``,
     or when it has been absent for more than ``absent_seconds``.
+
+    A whole lesson stays bounded: a face absent for more than ``retention_seconds`` retires from the tiles
+    and the attention list into ``left``, a compact summary of the last ``max_left`` students who left. If
+    the tracker re-identifies a retired face (same track id), its tile comes back with its name, history and
+    adapter; a face dropped from ``left`` forgets its name too.
 
     A tile shows the dominant label of the adapter that scores that face (its own, the room's, or the base
     model's 7 emotions: ``adapted``, ``room_labels``); the chart, sparklines and attention use the base
@@ -99,6 +114,11 @@ class ClassView(anywidget.AnyWidget):
     negative_threshold = traitlets.Float(0.5, min=0.0, max=1.0).tag(sync=True)
     negative_seconds = traitlets.Float(20.0, min=1.0).tag(sync=True)
     absent_seconds = traitlets.Float(30.0, min=1.0).tag(sync=True)
+    retention_seconds = traitlets.Float(120.0, min=1.0, help="a face absent this long retires into `left`"
+                                        ).tag(sync=True)
+    left = traitlets.List(traitlets.Dict(), help="students who left, most recent first: id, name, present_s "
+                          "(time in view), left_s (when they left, seconds since start)").tag(sync=True)
+    max_left = traitlets.Int(100, min=0, help="retired faces remembered (for `left` and re-identification)")
     window_minutes = traitlets.Float(10.0, min=1.0, help="span of the class chart").tag(sync=True)
     logging = traitlets.Bool(False, help="append numbers to log_path while on").tag(sync=True)
     log_path = traitlets.Unicode("").tag(sync=True)
@@ -110,6 +130,7 @@ class ClassView(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self._lock = threading.Lock()
         self._faces: dict[int, _Face] = {}
+        self._left: collections.OrderedDict[int, _Retired] = collections.OrderedDict()
         self._t0 = time.monotonic()
         self._last_push = self._last_sample = self._last_log = -1e9
         self._frame_times: collections.deque[float] = collections.deque(maxlen=30)
@@ -141,7 +162,12 @@ class ClassView(anywidget.AnyWidget):
         with self._lock:
             self._frame_times.append(now)
             for tid, scores, probs in zip(result.track_ids, result.probs, base, strict=True):
-                face = self._faces.setdefault(int(tid), _Face(int(tid), now, now))
+                face = self._faces.get(int(tid))
+                if face is None:  # a new face, or a retired one the tracker re-identified: its tile comes back
+                    old = self._left.pop(int(tid), None)
+                    face = _Face(int(tid), now, now) if old is None else _Face(int(tid), old.first_seen, now,
+                                                                              old.frames)
+                    self._faces[int(tid)] = face
                 face.last_seen, face.frames = now, face.frames + 1
                 face.probs = probs.astype(np.float64)
                 face.scores, face.score_labels = scores, result.labels
@@ -182,7 +208,26 @@ class ClassView(anywidget.AnyWidget):
         span = self.window_minutes * 60
         self.history = [p for p in self.history if point[0] - p[0] <= span] + [point]
 
+    def _retire(self, now: float) -> None:
+        """Move faces absent for more than ``retention_seconds`` into ``left``; forget the oldest beyond
+        ``max_left`` (and their names)."""
+        gone = [f for f in self._faces.values() if now - f.last_seen > self.retention_seconds]
+        for face in gone:
+            del self._faces[face.track_id]
+            if face.frames >= self.min_frames:  # flicker that never got a tile is just dropped
+                self._left[face.track_id] = _Retired(face.track_id, face.first_seen, face.last_seen, face.frames)
+        forgotten = []
+        while len(self._left) > self.max_left:
+            forgotten.append(self._left.popitem(last=False)[0])
+        if forgotten and any(str(tid) in self.names for tid in forgotten):
+            self.names = {k: v for k, v in self.names.items() if int(k) not in forgotten}
+        names = self.names  # rebuilt every push: a revived face leaves the list too (unchanged: nothing sent)
+        self.left = [{"id": f.track_id, "name": names.get(str(f.track_id), ""),
+                      "present_s": round(f.last_seen - f.first_seen), "left_s": round(f.last_seen - self._t0)}
+                     for f in reversed(self._left.values())]
+
     def _push(self, now: float) -> None:
+        self._retire(now)
         faces, attention = [], []
         for f in sorted(self._shown(), key=lambda f: f.track_id):
             absent_s = now - f.last_seen
@@ -203,10 +248,11 @@ class ClassView(anywidget.AnyWidget):
         self.faces = faces
         self.attention = attention
 
-    def refresh(self) -> None:
-        """Recompute tiles and attention now (absent timers keep running without new frames)."""
+    def refresh(self, now: float | None = None) -> None:
+        """Recompute tiles, attention and ``left`` now (absent timers keep running without new frames);
+        ``now`` as in :meth:`update`."""
         with self._lock:
-            self._push(time.monotonic())
+            self._push(time.monotonic() if now is None else now)
 
     def close(self) -> None:
         """Close the log (if on) and the widget."""
