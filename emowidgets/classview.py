@@ -35,7 +35,8 @@ from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
 from emowidgets.errors import EmowidgetsError, OptionsError
 from emowidgets.pipeline import Pipeline
-from emowidgets.sources import SourceState, VideoFileSource, pipeline_options
+from emowidgets.session import Session
+from emowidgets.sources import VideoFileSource, pipeline_options
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, negative_score, valence
 from emowidgets.widgets import CameraWidget
 
@@ -269,7 +270,8 @@ def _every_face(result: FrameResult) -> np.ndarray:
 
 class Classroom(ipywidgets.VBox):  # type: ignore[misc]
     """What :func:`classroom` returns: ``view`` (the :class:`ClassView`), ``camera`` (browser sources),
-    ``video`` (file sources), ``pipeline``, ``adapters`` (the :class:`ClassAdapters` by name) and ``panel``
+    ``video`` (file sources), ``pipeline``, ``session`` (the :class:`~emowidgets.session.Session` wiring the
+    source to the view, as ``live()`` does), ``adapters`` (the :class:`ClassAdapters` by name) and ``panel``
     (the open calibration panel, if any). ``close()`` stops everything."""
 
     def __init__(self, view: ClassView, pipeline: Pipeline, camera: CameraWidget | None = None,
@@ -282,21 +284,16 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         self._panel_box: ipywidgets.VBox | None = None
         view.on_calibrate = self._calibrate_clicked
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         if camera is not None:
-            pipeline.add_listener(self.feed, slot="classroom")
-            camera.observe(self._camera_status, "status")
             view.status = camera.status
-            pipeline.start()
-        if video is not None:
-            self._threads.append(threading.Thread(target=self._play, name="emowidgets-classroom-video",
-                                                  daemon=True))
-        self._threads.append(threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True))
-        for t in self._threads:
-            t.start()
+        self.session = Session(pipeline, camera or video, on_status=self._status)
+        self.session.add_view(self.feed)
+        self.session.start()
+        self._tick_thread = threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True)
+        self._tick_thread.start()
 
-    def _camera_status(self, change: dict[str, Any]) -> None:
-        self.view.status = change["new"]
+    def _status(self, status: str) -> None:
+        self.view.status = status
 
     def feed(self, result: FrameResult) -> None:
         """Show one pipeline result in the view and the open calibration panel (any thread)."""
@@ -371,19 +368,6 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         """Use the adapters saved in ``folder`` instead of the current ones; see :meth:`ClassAdapters.load`."""
         return self.adapters.load(folder)
 
-    def _play(self) -> None:
-        assert self.video is not None
-        self.view.status = f"playing {self.video.path.name}"
-        try:
-            self.video.run(self.pipeline, self.feed)
-        except Exception as exc:  # shown in the view; the kernel stays usable
-            self.view.status = f"error: {exc}"
-            return
-        if self.video.state is SourceState.ENDED:
-            self.view.status = "video ended"
-        elif self.video.state is SourceState.STOPPED:
-            self.view.status = "stopped"
-
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
             self.view.refresh()
@@ -392,14 +376,8 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         """Stop the source, the pipeline and the widgets."""
         self._stop.set()
         self.close_calibration()
-        if self.video is not None:
-            self.video.stop()
-        if self.camera is not None:
-            self.pipeline.remove_listener(self.feed)
-            self.camera.close()
-        for t in self._threads:
-            t.join(5.0)
-        self.pipeline.close()
+        self._tick_thread.join(5.0)
+        self.session.close()
         self.view.close()
         super().close()
 

@@ -11,12 +11,13 @@ from emowidgets.detect import DetectorOptions
 from emowidgets.errors import OptionsError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.pipeline import Pipeline, PipelineOptions
-from emowidgets.vocab import FrameResult
+from emowidgets.session import Session
 from emowidgets.widgets import CameraWidget, EmotionGauge, check_source
 
 
 class LiveView(ipywidgets.HBox):  # type: ignore[misc]
-    """The box ``live()`` returns; ``camera``, ``gauge`` and ``pipeline`` are its parts.
+    """The box ``live()`` returns; ``camera``, ``gauge``, ``pipeline`` and ``session`` (the
+    :class:`~emowidgets.session.Session` wiring them) are its parts.
 
     ``close()`` stops the worker thread, the camera and both widgets.
     """
@@ -28,19 +29,13 @@ class LiveView(ipywidgets.HBox):  # type: ignore[misc]
         self.camera = camera
         self.gauge = gauge
         self.pipeline = pipeline
-        self._owns_pipeline = owns_pipeline
-        pipeline.add_listener(self._on_result, slot="gauge")
-
-    def _on_result(self, result: FrameResult) -> None:
-        self.gauge.update(result)
+        self.session = Session(pipeline, camera, owns_pipeline=owns_pipeline)
+        self.session.add_view(gauge.update)
 
     def close(self) -> None:
         """Stop processing and close the widgets (the browser releases the camera)."""
-        self.pipeline.remove_listener(self._on_result)
-        self.camera.close()
+        self.session.close()
         self.gauge.close()
-        if self._owns_pipeline:
-            self.pipeline.close()
         super().close()
 
 
@@ -86,5 +81,5 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         if owns:
             pipeline.close()
         raise
-    pipeline.start()
+    view.session.start()
     return view

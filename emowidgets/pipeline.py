@@ -169,7 +169,13 @@ class Pipeline:
         return self._process(rgb, seq, timestamp_ms, t0, (time.perf_counter() - t0) * 1000)
 
     def process_array(self, image: np.ndarray, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
-        """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA ``uint8``)."""
+        """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA; ``uint8``, ``uint16`` or float in [0, 1]).
+
+        Raises:
+            FrameError: a bad frame.
+            ClosedError: the pipeline is closed.
+        """
+        self._check_open()
         t0 = time.perf_counter()
         return self._process(as_rgb(image), seq, timestamp_ms, t0, 0.0)
 
@@ -179,8 +185,13 @@ class Pipeline:
         Unlike the ``process_*`` frame methods, nothing carries over between calls: no tracking, no
         smoothing, no auto-calibration, so a photo gets the same result whatever came before it. Track
         ids are 0 (per-person adapters of an :class:`~emowidgets.adapter.AdapterSet` do not apply; a
-        room adapter does). Raises :class:`FrameError` for bad bytes.
+        room adapter does).
+
+        Raises:
+            FrameError: bad bytes or a bad array.
+            ClosedError: the pipeline is closed.
         """
+        self._check_open()
         t0 = time.perf_counter()
         if isinstance(image, np.ndarray):
             return self._process(as_rgb(image), 0, 0, t0, 0.0, track=False)
@@ -189,7 +200,6 @@ class Pipeline:
 
     def _process(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float,
                  track: bool = True) -> FrameResult:
-        self._check_open()
         t1 = time.perf_counter()
         det = self.detector.detect(rgb)
         if len(det) > self.options.max_faces:
