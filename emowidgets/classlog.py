@@ -71,11 +71,11 @@ class ClassLog:
         """Add one row per face of ``result``; ``names`` maps track ids to names, ``time_ms`` defaults to now.
 
         Raises:
-            DataFileError: the result's labels are not the seven base emotions (an adapter is active).
+            OptionsError: the result's labels are not the seven base emotions (an adapter is active).
             ClosedError: the log is closed.
         """
         if tuple(result.labels) != EMOTIONS:
-            raise DataFileError(f"the class log stores the 7 base emotions, not {result.labels}")
+            raise OptionsError(f"the class log stores the 7 base emotions, not {result.labels}")
         now = int(time.time() * 1000) if time_ms is None else int(time_ms)
         names = names or {}
         rows = [(now, int(tid), names.get(int(tid), ""), *map(float, probs), *map(float, box))

@@ -47,8 +47,9 @@ class Session:
         source: a browser :class:`CameraWidget` built on ``pipeline``, a :class:`KernelSource`, or None
             (the owner feeds results with :meth:`feed`).
         owns_pipeline: close the pipeline in :meth:`close`.
-        on_status: called with a short status text when a kernel source starts, ends, stops or fails (and
-            with each status change of a camera).
+        on_status: called with a short status text when a kernel source starts (``"playing NAME"``), ends
+            (``"video ended"``), stops (``"stopped"``) or fails (``"error: ..."``), and with each status
+            change of a camera.
     """
 
     def __init__(self, pipeline: Pipeline, source: CameraWidget | KernelSource | None = None, *,
@@ -113,5 +114,6 @@ class Session:
 
 
 def _name(source: object) -> str:
+    """What a status line calls a kernel source: its file's name if it has one."""
     path = getattr(source, "path", None)
     return getattr(path, "name", str(source))
