@@ -158,11 +158,11 @@ def test_evaluate_cli_detect(tmp_path, capsys):
 ], ids=["label-7", "float-images", "length-mismatch", "missing-keys"])
 def test_evaluate_cli_bad_data(tmp_path, capsys, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
-    assert cli(["evaluate", "--data", str(tmp_path / "bad.npz")]) == 2
+    assert cli(["evaluate", "--data", str(tmp_path / "bad.npz")]) == 3  # a bad data file (see cli.EXIT_CODES)
     assert message in capsys.readouterr().err
 
 
 def test_evaluate_cli_not_npz(tmp_path, capsys):
     (tmp_path / "x.npz").write_text("hello")
-    assert cli(["evaluate", "--data", str(tmp_path / "x.npz")]) == 2
+    assert cli(["evaluate", "--data", str(tmp_path / "x.npz")]) == 3
     assert "not a readable .npz" in capsys.readouterr().err
