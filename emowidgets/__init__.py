@@ -11,20 +11,24 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "EMOTIONS": "emowidgets.model",
+    "EMOTIONS": "emowidgets.vocab",
     "EmowidgetsError": "emowidgets.errors",
     "FrameError": "emowidgets.errors",
     "VideoFileError": "emowidgets.errors",
     "ModelFileError": "emowidgets.errors",
     "DataFileError": "emowidgets.errors",
     "NoFaceError": "emowidgets.errors",
+    "OptionsError": "emowidgets.errors",
+    "ClosedError": "emowidgets.errors",
+    "AdapterError": "emowidgets.errors",
     "DetectorOptions": "emowidgets.detect",
     "FaceDetector": "emowidgets.detect",
     "ClassifierOptions": "emowidgets.infer",
     "EmotionClassifier": "emowidgets.infer",
     "Pipeline": "emowidgets.pipeline",
     "PipelineOptions": "emowidgets.pipeline",
-    "FrameResult": "emowidgets.pipeline",
+    "PipelineState": "emowidgets.pipeline",
+    "FrameResult": "emowidgets.vocab",
     "evaluate": "emowidgets.evaluate",
     "live": "emowidgets.liveview",
     "LiveView": "emowidgets.liveview",
@@ -42,6 +46,7 @@ _EXPORTS = {
 }
 __all__ = [
     "EMOTIONS",
+    "AdapterError",
     "AdapterOptions",
     "AdapterSet",
     "AutoCalibrationOptions",
@@ -49,6 +54,7 @@ __all__ = [
     "CameraWidget",
     "ClassView",
     "ClassifierOptions",
+    "ClosedError",
     "DataFileError",
     "DetectorOptions",
     "EmotionClassifier",
@@ -60,8 +66,10 @@ __all__ = [
     "LiveView",
     "ModelFileError",
     "NoFaceError",
+    "OptionsError",
     "Pipeline",
     "PipelineOptions",
+    "PipelineState",
     "VideoFileError",
     "__version__",
     "classroom",
@@ -80,18 +88,21 @@ if TYPE_CHECKING:
     from emowidgets.classview import ClassView, classroom
     from emowidgets.detect import DetectorOptions, FaceDetector
     from emowidgets.errors import (
+        AdapterError,
+        ClosedError,
         DataFileError,
         EmowidgetsError,
         FrameError,
         ModelFileError,
         NoFaceError,
+        OptionsError,
         VideoFileError,
     )
     from emowidgets.evaluate import evaluate
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
     from emowidgets.liveview import LiveView, live
-    from emowidgets.model import EMOTIONS
-    from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+    from emowidgets.pipeline import Pipeline, PipelineOptions, PipelineState
+    from emowidgets.vocab import EMOTIONS, FrameResult
     from emowidgets.widgets import CameraWidget, EmotionGauge
 
 

@@ -8,13 +8,16 @@ import ipywidgets
 from ipywebrtc import MediaStream
 
 from emowidgets.detect import DetectorOptions
+from emowidgets.errors import OptionsError
 from emowidgets.infer import ClassifierOptions
-from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
-from emowidgets.widgets import CameraWidget, EmotionGauge
+from emowidgets.pipeline import Pipeline, PipelineOptions
+from emowidgets.session import Session
+from emowidgets.widgets import CameraWidget, EmotionGauge, check_source
 
 
 class LiveView(ipywidgets.HBox):  # type: ignore[misc]
-    """The box ``live()`` returns; ``camera``, ``gauge`` and ``pipeline`` are its parts.
+    """The box ``live()`` returns; ``camera``, ``gauge``, ``pipeline`` and ``session`` (the
+    :class:`~emowidgets.session.Session` wiring them) are its parts.
 
     ``close()`` stops the worker thread, the camera and both widgets.
     """
@@ -26,19 +29,13 @@ class LiveView(ipywidgets.HBox):  # type: ignore[misc]
         self.camera = camera
         self.gauge = gauge
         self.pipeline = pipeline
-        self._owns_pipeline = owns_pipeline
-        pipeline.add_listener(self._on_result)
-
-    def _on_result(self, result: FrameResult) -> None:
-        self.gauge.update(result)
+        self.session = Session(pipeline, camera, owns_pipeline=owns_pipeline)
+        self.session.add_view(gauge.update)
 
     def close(self) -> None:
         """Stop processing and close the widgets (the browser releases the camera)."""
-        self.pipeline.remove_listener(self._on_result)
-        self.camera.close()
+        self.session.close()
         self.gauge.close()
-        if self._owns_pipeline:
-            self.pipeline.close()
         super().close()
 
 
@@ -62,13 +59,27 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
 
     Returns:
         A :class:`LiveView` box; display it, and ``close()`` it to stop.
+
+    Raises:
+        OptionsError: a source, model name or setting that is not allowed (checked before anything starts).
+        ModelFileError: a weights file that is missing or unusable.
+        ClosedError: ``pipeline`` is closed.
     """
+    check_source(source)
+    if aggregate not in ("largest", "mean"):
+        raise OptionsError(f"aggregate must be 'largest' or 'mean', not {aggregate!r}")
     owns = pipeline is None
     if pipeline is None:
         options = PipelineOptions(detector=DetectorOptions(model=detector),
                                   classifier=ClassifierOptions(model=model), auto_calibrate=auto_calibrate)
         pipeline = Pipeline.create_from_options(options, warmup=True)
-    camera = CameraWidget(source, pipeline=pipeline, **camera_options)
-    gauge = EmotionGauge(aggregate=aggregate)
-    pipeline.start()
-    return LiveView(camera, gauge, pipeline, owns_pipeline=owns)
+    try:
+        camera = CameraWidget(source, pipeline=pipeline, **camera_options)
+        gauge = EmotionGauge(aggregate=aggregate)
+        view = LiveView(camera, gauge, pipeline, owns_pipeline=owns)
+    except BaseException:
+        if owns:
+            pipeline.close()
+        raise
+    view.session.start()
+    return view

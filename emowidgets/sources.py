@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.errors import VideoFileError
+from emowidgets.errors import OptionsError, VideoFileError
 from emowidgets.infer import ClassifierOptions
-from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+from emowidgets.pipeline import Pipeline, PipelineOptions
+from emowidgets.vocab import FrameResult
 
 # Settings per kind of source (measured in docs/classroom.md with ``benchmarks/gallery.py``): a webcam
 # shows one or a few large faces; a shared video-call gallery shows up to ~36 small ones, which need
@@ -37,7 +38,7 @@ CLASSIFIER_BUCKETS: dict[str, tuple[int, ...]] = {
 def detector_for(kind: str) -> DetectorOptions:
     """The detector settings for ``"camera"`` or ``"gallery"`` (a shared screen or a recorded class)."""
     if kind not in DETECTOR_PRESETS:
-        raise ValueError(f"source kind must be one of {sorted(DETECTOR_PRESETS)}, not {kind!r}")
+        raise OptionsError(f"source kind must be one of {sorted(DETECTOR_PRESETS)}, not {kind!r}")
     return DETECTOR_PRESETS[kind]
 
 
