@@ -29,7 +29,7 @@ _EXPORTS = {
     "PipelineOptions": "emowidgets.pipeline",
     "PipelineState": "emowidgets.pipeline",
     "FrameResult": "emowidgets.vocab",
-    "evaluate": "emowidgets.evaluate",
+    "evaluate": "emowidgets.evaluation",
     "live": "emowidgets.liveview",
     "LiveView": "emowidgets.liveview",
     "CameraWidget": "emowidgets.widgets",
@@ -98,7 +98,7 @@ if TYPE_CHECKING:
         OptionsError,
         VideoFileError,
     )
-    from emowidgets.evaluate import evaluate
+    from emowidgets.evaluation import evaluate
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
     from emowidgets.liveview import LiveView, live
     from emowidgets.pipeline import Pipeline, PipelineOptions, PipelineState

@@ -74,7 +74,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                                        take_key=args.take_key, min_votes=args.min_votes,
                                        prior_correction=args.prior_correction, progress=not args.json)
     else:
-        from emowidgets.evaluate import evaluate, load_labelled
+        from emowidgets.evaluation import evaluate, load_labelled
 
         x, y = load_labelled(args.data, args.split)
         result = evaluate(x, y, model=args.model, detect=args.detect, flip_tta=args.tta,

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from emowidgets.adapter import AdapterOptions, BaseHead, fit_adapter
 from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import DataFileError, OptionsError
-from emowidgets.evaluate import _as_crops, detect_largest_crop, load_labelled
+from emowidgets.evaluation import _as_crops, detect_largest_crop, load_labelled
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.model import CROP_SIZE, EMOTIONS
 
