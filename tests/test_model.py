@@ -52,7 +52,7 @@ def test_folded_net_matches_eval_model(fer_crops):
 @pytest.mark.parametrize("model, flips", [("main", True), ("fast", False)])
 def test_classifier_flip_tta(fer_crops, model, flips):
     """The compiled classifier = the nnx model, averaged with the mirror image where TTA is on."""
-    clf = EmotionClassifier.create_from_options(ClassifierOptions(model=model))
+    clf = EmotionClassifier.create_from_options(ClassifierOptions(model=model, prior_correction=False))
     assert clf.flip_tta is flips
     net, _ = load_model(resolve_model_path(model))
     x = jnp.asarray(fer_crops)
