@@ -18,7 +18,7 @@ import numpy as np
 
 from emowidgets.autocalib import AutoCalibrationOptions, AutoCalibrator, read_reference
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "people.npz"
 NEUTRAL = EMOTIONS.index("neutral")

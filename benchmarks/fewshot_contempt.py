@@ -22,7 +22,7 @@ import numpy as np
 
 from emowidgets.adapter import AdapterOptions, BaseHead, fit_adapter
 from emowidgets.infer import EmotionClassifier
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.npz"
 CONTEMPT = 7  # FER+ vote column

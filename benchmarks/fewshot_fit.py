@@ -15,7 +15,7 @@ import numpy as np
 
 from emowidgets.adapter import AdapterOptions, BaseHead, compile_count, fit_adapter
 from emowidgets.infer import EmotionClassifier
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.npz"
 

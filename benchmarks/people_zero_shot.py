@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emowidgets.detect import DetectorOptions, FaceDetector
-from emowidgets.evaluate import detect_largest_crop
+from emowidgets.evaluation import detect_largest_crop
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

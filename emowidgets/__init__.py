@@ -11,21 +11,26 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "EMOTIONS": "emowidgets.model",
+    "EMOTIONS": "emowidgets.vocab",
     "EmowidgetsError": "emowidgets.errors",
     "FrameError": "emowidgets.errors",
     "VideoFileError": "emowidgets.errors",
     "ModelFileError": "emowidgets.errors",
     "DataFileError": "emowidgets.errors",
     "NoFaceError": "emowidgets.errors",
+    "OptionsError": "emowidgets.errors",
+    "ClosedError": "emowidgets.errors",
+    "AdapterError": "emowidgets.errors",
+    "CameraError": "emowidgets.errors",
     "DetectorOptions": "emowidgets.detect",
     "FaceDetector": "emowidgets.detect",
     "ClassifierOptions": "emowidgets.infer",
     "EmotionClassifier": "emowidgets.infer",
     "Pipeline": "emowidgets.pipeline",
     "PipelineOptions": "emowidgets.pipeline",
-    "FrameResult": "emowidgets.pipeline",
-    "evaluate": "emowidgets.evaluate",
+    "PipelineState": "emowidgets.pipeline",
+    "FrameResult": "emowidgets.vocab",
+    "evaluate": "emowidgets.evaluation",
     "live": "emowidgets.liveview",
     "LiveView": "emowidgets.liveview",
     "CameraWidget": "emowidgets.widgets",
@@ -42,13 +47,16 @@ _EXPORTS = {
 }
 __all__ = [
     "EMOTIONS",
+    "AdapterError",
     "AdapterOptions",
     "AdapterSet",
     "AutoCalibrationOptions",
     "CalibrationWidget",
+    "CameraError",
     "CameraWidget",
     "ClassView",
     "ClassifierOptions",
+    "ClosedError",
     "DataFileError",
     "DetectorOptions",
     "EmotionClassifier",
@@ -60,8 +68,10 @@ __all__ = [
     "LiveView",
     "ModelFileError",
     "NoFaceError",
+    "OptionsError",
     "Pipeline",
     "PipelineOptions",
+    "PipelineState",
     "VideoFileError",
     "__version__",
     "classroom",
@@ -80,18 +90,22 @@ if TYPE_CHECKING:
     from emowidgets.classview import ClassView, classroom
     from emowidgets.detect import DetectorOptions, FaceDetector
     from emowidgets.errors import (
+        AdapterError,
+        CameraError,
+        ClosedError,
         DataFileError,
         EmowidgetsError,
         FrameError,
         ModelFileError,
         NoFaceError,
+        OptionsError,
         VideoFileError,
     )
-    from emowidgets.evaluate import evaluate
+    from emowidgets.evaluation import evaluate
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
     from emowidgets.liveview import LiveView, live
-    from emowidgets.model import EMOTIONS
-    from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+    from emowidgets.pipeline import Pipeline, PipelineOptions, PipelineState
+    from emowidgets.vocab import EMOTIONS, FrameResult
     from emowidgets.widgets import CameraWidget, EmotionGauge
 
 

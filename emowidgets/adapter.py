@@ -40,7 +40,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from emowidgets.model import EMOTIONS
+from emowidgets.errors import AdapterError
+from emowidgets.vocab import EMOTIONS
 
 PREDICT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 STEPS_PER_CALL = 25
@@ -270,9 +271,9 @@ class Adapter:
 def _check_names(names: Sequence[str], max_classes: int) -> tuple[str, ...]:
     names = tuple(names)
     if not 2 <= len(names) <= max_classes:
-        raise ValueError(f"an adapter needs 2 to {max_classes} labels, got {len(names)}: {list(names)}")
+        raise AdapterError(f"an adapter needs 2 to {max_classes} labels, got {len(names)}: {list(names)}")
     if len(set(names)) != len(names) or not all(isinstance(n, str) and n.strip() for n in names):
-        raise ValueError(f"labels must be distinct non-empty strings, got {list(names)}")
+        raise AdapterError(f"labels must be distinct non-empty strings, got {list(names)}")
     return names
 
 
@@ -349,7 +350,7 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
         The adapter and a :class:`FitReport`.
 
     Raises:
-        ValueError: bad label set, a name without shots, mismatched shapes or too many shots.
+        AdapterError: bad label set, a name without shots, mismatched shapes or too many shots.
     """
     options = options or AdapterOptions()
     t0 = time.perf_counter()
@@ -357,23 +358,23 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
     emb = np.asarray(embeddings, np.float32)
     y = np.asarray(labels).astype(np.int32)
     if emb.ndim != 2 or y.shape != (len(emb),):
-        raise ValueError(f"need embeddings (N, D) and labels (N,), got {emb.shape} and {y.shape}")
+        raise AdapterError(f"need embeddings (N, D) and labels (N,), got {emb.shape} and {y.shape}")
     if len(y) and (y.min() < 0 or y.max() >= len(names)):
-        raise ValueError(f"labels must index names (0..{len(names) - 1})")
+        raise AdapterError(f"labels must index names (0..{len(names) - 1})")
     counts = np.bincount(y, minlength=len(names))
     if (counts == 0).any():
         missing = [n for n, c in zip(names, counts, strict=True) if c == 0]
-        raise ValueError(f"no shots for {missing}: capture at least one per label (five is better)")
+        raise AdapterError(f"no shots for {missing}: capture at least one per label (five is better)")
     if base is not None and base.kernel.shape[0] != emb.shape[1]:
-        raise ValueError(f"base head takes {base.kernel.shape[0]}-d embeddings, shots are {emb.shape[1]}-d")
+        raise AdapterError(f"base head takes {base.kernel.shape[0]}-d embeddings, shots are {emb.shape[1]}-d")
     if not options.pulls or min(options.pulls) <= 0:
-        raise ValueError(f"AdapterOptions.pulls must be positive, got {options.pulls}")
+        raise AdapterError(f"AdapterOptions.pulls must be positive, got {options.pulls}")
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     if groups.shape != y.shape:
-        raise ValueError(f"need one group per shot ({len(y)}), got shape {groups.shape}")
+        raise AdapterError(f"need one group per shot ({len(y)}), got shape {groups.shape}")
     bucket = next((b for b in options.shot_buckets if b >= len(y)), None)
     if bucket is None:
-        raise ValueError(f"{len(y)} shots exceed the largest shot bucket {options.shot_buckets[-1]}: "
+        raise AdapterError(f"{len(y)} shots exceed the largest shot bucket {options.shot_buckets[-1]}: "
                          "use fewer shots or add a bigger bucket to AdapterOptions.shot_buckets")
 
     # candidate r = (fold f, pull p): fold -1 trains on every shot; fold f >= 0 holds fold f back

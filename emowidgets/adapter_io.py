@@ -18,7 +18,7 @@ from safetensors.numpy import load_file, save_file
 
 from emowidgets.adapter import Adapter, AdapterNet, _check_names
 from emowidgets.errors import ModelFileError
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 FORMAT = "emowidgets-adapter"
 FORMAT_VERSION = 2

@@ -12,7 +12,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from emowidgets.errors import ModelFileError
+from emowidgets.errors import ModelFileError, OptionsError
 
 WEIGHTS_ENV = "EMOWIDGETS_WEIGHTS"
 MODEL_FILES = {"main": "emotion_main.safetensors", "fast": "emotion_fast.safetensors"}
@@ -48,11 +48,11 @@ def detector_path(model: str) -> Path:
     """The MediaPipe face detector file of ``model`` (``"short"`` or ``"full"``).
 
     Raises:
-        ValueError: ``model`` is not a detector name.
+        OptionsError: ``model`` is not a detector name.
         ModelFileError: the file is missing.
     """
     if model not in DETECTOR_FILES:
-        raise ValueError(f"detector model must be one of {sorted(DETECTOR_FILES)}, not {model!r}")
+        raise OptionsError(f"detector model must be one of {sorted(DETECTOR_FILES)}, not {model!r}")
     path = weights_dir() / DETECTOR_FILES[model]
     if not path.is_file():
         raise ModelFileError(f"face detector model missing: {path} (reinstall emowidgets, or check "

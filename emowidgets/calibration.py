@@ -28,8 +28,10 @@ import ipywidgets as w
 import numpy as np
 
 from emowidgets.adapter import Adapter, AdapterOptions, BaseHead, fit_adapter
-from emowidgets.errors import NoFaceError
-from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.boxes import largest_face as largest_box
+from emowidgets.errors import AdapterError, EmowidgetsError, NoFaceError
+from emowidgets.pipeline import Pipeline
+from emowidgets.vocab import FrameResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +50,8 @@ class ShotSource:
 
 
 def _largest(result: FrameResult) -> np.ndarray:
-    if not len(result.boxes):
-        return np.zeros(0, int)
-    return np.array([int(np.argmax(result.boxes[:, 2] * result.boxes[:, 3]))])
+    i = largest_box(result.boxes)
+    return np.zeros(0, int) if i is None else np.array([i])
 
 
 def largest_face(pipeline: Pipeline) -> ShotSource:
@@ -120,8 +121,8 @@ class CalibrationWidget(w.VBox):
                           self.curve, self.status], **kwargs)
         self.add_class("emow-calib")
         self._rebuild()
-        if listen:
-            pipeline.add_listener(self.on_result)
+        if listen:  # a panel built again on this pipeline (a re-run cell) replaces this one's listener
+            pipeline.add_listener(self.on_result, slot="calibration")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -150,7 +151,7 @@ class CalibrationWidget(w.VBox):
         """Run a button action; show its error in the status line instead of raising into the frontend."""
         try:
             fn()
-        except (NoFaceError, ValueError) as exc:
+        except EmowidgetsError as exc:
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
 
     def on_result(self, result: FrameResult) -> None:
@@ -216,7 +217,7 @@ class CalibrationWidget(w.VBox):
             pairs = [(emb, k, g) for k, name in enumerate(names)
                      for emb, g in zip(self.shots.get(name, []), self.shot_groups.get(name, []), strict=True)]
         if not pairs:
-            raise ValueError("no shots yet: capture a few per label first")
+            raise AdapterError("no shots yet: capture a few per label first")
         emb = np.stack([p[0] for p in pairs])
         labels = np.array([p[1] for p in pairs])
         groups = np.array([p[2] for p in pairs])
@@ -242,7 +243,7 @@ class CalibrationWidget(w.VBox):
     def apply(self) -> None:
         """Put the fitted adapter to use (by default for every live face: ``pipeline.head``)."""
         if self.adapter is None:
-            raise ValueError("nothing to apply: press Train first")
+            raise AdapterError("nothing to apply: press Train first")
         self.source.install(self.adapter)
         self.status.value = f"applied: {html.escape(', '.join(self.adapter.labels))}"
 

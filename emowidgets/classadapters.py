@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from emowidgets.adapter import Adapter, AdapterSet
 from emowidgets.adapter_io import load_adapter, save_adapter
-from emowidgets.errors import ModelFileError
+from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class ClassAdapters:
     def set_person(self, name: str, adapter: Adapter | None) -> None:
         """Give the student ``name`` their own adapter (None removes it) and apply it to their tiles."""
         if not name.strip():
-            raise ValueError("a student's adapter needs a name")
+            raise OptionsError("a student's adapter needs a name")
         with self._lock:
             if adapter is None:
                 self.people.pop(name, None)

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from emowidgets.errors import DataFileError
-from emowidgets.model import EMOTIONS
-from emowidgets.pipeline import FrameResult
+from emowidgets.errors import ClosedError, DataFileError, OptionsError
+from emowidgets.vocab import EMOTIONS, FrameResult
 
 BOX_COLUMNS = ("x", "y", "w", "h")
 COLUMNS = ("time_ms", "track_id", "name", *EMOTIONS, *BOX_COLUMNS)
@@ -35,7 +34,7 @@ def _schema() -> Any:
 
 def _check_suffix(path: Path) -> None:
     if path.suffix not in _SUFFIXES:
-        raise ValueError(f"class log must end in .parquet or .csv, not {path.name!r}")
+        raise OptionsError(f"class log must end in .parquet or .csv, not {path.name!r}")
 
 
 class ClassLog:
@@ -72,18 +71,18 @@ class ClassLog:
         """Add one row per face of ``result``; ``names`` maps track ids to names, ``time_ms`` defaults to now.
 
         Raises:
-            ValueError: the result's labels are not the seven base emotions (an adapter is active), or the
-                log is closed.
+            OptionsError: the result's labels are not the seven base emotions (an adapter is active).
+            ClosedError: the log is closed.
         """
         if tuple(result.labels) != EMOTIONS:
-            raise ValueError(f"the class log stores the 7 base emotions, not {result.labels}")
+            raise OptionsError(f"the class log stores the 7 base emotions, not {result.labels}")
         now = int(time.time() * 1000) if time_ms is None else int(time_ms)
         names = names or {}
         rows = [(now, int(tid), names.get(int(tid), ""), *map(float, probs), *map(float, box))
                 for tid, probs, box in zip(result.track_ids, result.probs, result.boxes, strict=True)]
         with self._lock:
             if self.closed:
-                raise ValueError(f"class log {self.path} is closed")
+                raise ClosedError(f"class log {self.path} is closed")
             self._rows += rows
             if len(self._rows) >= self.row_group_rows:
                 self._flush()
@@ -132,13 +131,14 @@ def read_log(path: str | Path) -> dict[str, np.ndarray]:
     """The columns of a class log as numpy arrays (``name`` as an object array of ``str``).
 
     Raises:
-        FileNotFoundError: there is no such file.
-        DataFileError: the file is not a class log (missing columns, or an unclosed Parquet file).
+        OptionsError: the path does not end in ``.parquet`` or ``.csv``.
+        DataFileError: there is no such file, or it is not a class log (missing columns, an unclosed Parquet
+            file), or a row's scores are not finite numbers.
     """
     path = Path(path)
     _check_suffix(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such class log: {path}")
+        raise DataFileError(f"no such class log: {path}")
     try:
         if path.suffix == ".csv":
             import pyarrow.csv as pcsv
@@ -155,5 +155,10 @@ def read_log(path: str | Path) -> dict[str, np.ndarray]:
     if missing:
         raise DataFileError(f"{path} is not a class log: columns {missing} are missing")
     out = {c: table.column(c).to_numpy(zero_copy_only=False) for c in COLUMNS}
+    scores = np.stack([out[e] for e in EMOTIONS], axis=1) if len(out["time_ms"]) else np.zeros((0, len(EMOTIONS)))
+    bad = np.flatnonzero(~np.isfinite(scores).all(axis=1) | (scores < 0).any(axis=1) | (scores > 1).any(axis=1))
+    if len(bad):
+        raise DataFileError(f"{path}: {len(bad)} row(s) hold scores that are not numbers in [0, 1] (first: data row "
+                            f"{bad[0] + 1}); the class view never writes those: fix or remove the row(s)")
     out["name"] = np.array([str(v) for v in table.column("name").to_pylist()], dtype=object)
     return out

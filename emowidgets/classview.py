@@ -33,22 +33,14 @@ from emowidgets.adapter import Adapter
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
-from emowidgets.model import EMOTIONS
-from emowidgets.pipeline import FrameResult, Pipeline
-from emowidgets.report import COLORS, NEGATIVE
-from emowidgets.sources import SourceState, VideoFileSource, pipeline_options
+from emowidgets.errors import EmowidgetsError, OptionsError
+from emowidgets.pipeline import Pipeline
+from emowidgets.session import Session
+from emowidgets.sources import VideoFileSource, pipeline_options
+from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, negative_score, valence
 from emowidgets.widgets import CameraWidget
 
 STATIC = Path(__file__).parent / "static"
-_NEG = np.isin(np.array(EMOTIONS), NEGATIVE)
-_HAPPY = EMOTIONS.index("happy")
-
-
-def valence(probs: np.ndarray) -> float:
-    """P(happy) minus P(angry, disgust, fear, sad): -1 (negative) .. +1 (happy), 0 for neutral/surprise."""
-    return float(probs[_HAPPY] - probs[_NEG].sum())
-
-
 @functools.lru_cache(maxsize=32)
 def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
     return np.array([labels.index(e) if e in labels else -1 for e in EMOTIONS])
@@ -74,12 +66,27 @@ class _Face:
     negative: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Retired:
+    """What is kept of a face that left: enough for the ``left`` summary and to revive its tile."""
+
+    track_id: int
+    first_seen: float
+    last_seen: float
+    frames: int
+
+
 class ClassView(anywidget.AnyWidget):
     """Tiles per face and a class panel, updated from pipeline results (call :meth:`update`).
 
     Thresholds are traits the page can edit: a face *needs attention* when its mean negative score
     (angry + disgust + fear + sad) over the last ``negative_seconds`` is at least ``negative_threshold``,
     or when it has been absent for more than ``absent_seconds``.
+
+    A whole lesson stays bounded: a face absent for more than ``retention_seconds`` retires from the tiles
+    and the attention list into ``left``, a compact summary of the last ``max_left`` students who left. If
+    the tracker re-identifies a retired face (same track id), its tile comes back with its name, history and
+    adapter; a face dropped from ``left`` forgets its name too.
 
     A tile shows the dominant label of the adapter that scores that face (its own, the room's, or the base
     model's 7 emotions: ``adapted``, ``room_labels``); the chart, sparklines and attention use the base
@@ -108,6 +115,11 @@ class ClassView(anywidget.AnyWidget):
     negative_threshold = traitlets.Float(0.5, min=0.0, max=1.0).tag(sync=True)
     negative_seconds = traitlets.Float(20.0, min=1.0).tag(sync=True)
     absent_seconds = traitlets.Float(30.0, min=1.0).tag(sync=True)
+    retention_seconds = traitlets.Float(120.0, min=1.0, help="a face absent this long retires into `left`"
+                                        ).tag(sync=True)
+    left = traitlets.List(traitlets.Dict(), help="students who left, most recent first: id, name, present_s "
+                          "(time in view), left_s (when they left, seconds since start)").tag(sync=True)
+    max_left = traitlets.Int(100, min=0, help="retired faces remembered (for `left` and re-identification)")
     window_minutes = traitlets.Float(10.0, min=1.0, help="span of the class chart").tag(sync=True)
     logging = traitlets.Bool(False, help="append numbers to log_path while on").tag(sync=True)
     log_path = traitlets.Unicode("").tag(sync=True)
@@ -119,6 +131,7 @@ class ClassView(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self._lock = threading.Lock()
         self._faces: dict[int, _Face] = {}
+        self._left: collections.OrderedDict[int, _Retired] = collections.OrderedDict()
         self._t0 = time.monotonic()
         self._last_push = self._last_sample = self._last_log = -1e9
         self._frame_times: collections.deque[float] = collections.deque(maxlen=30)
@@ -150,11 +163,16 @@ class ClassView(anywidget.AnyWidget):
         with self._lock:
             self._frame_times.append(now)
             for tid, scores, probs in zip(result.track_ids, result.probs, base, strict=True):
-                face = self._faces.setdefault(int(tid), _Face(int(tid), now, now))
+                face = self._faces.get(int(tid))
+                if face is None:  # a new face, or a retired one the tracker re-identified: its tile comes back
+                    old = self._left.pop(int(tid), None)
+                    face = _Face(int(tid), now, now) if old is None else _Face(int(tid), old.first_seen, now,
+                                                                              old.frames)
+                    self._faces[int(tid)] = face
                 face.last_seen, face.frames = now, face.frames + 1
                 face.probs = probs.astype(np.float64)
                 face.scores, face.score_labels = scores, result.labels
-                face.negative.append((now, float(face.probs[_NEG].sum())))
+                face.negative.append((now, negative_score(face.probs)))
                 if not face.spark or now - face.spark[-1][0] >= 1.0:
                     face.spark.append((now, valence(face.probs)))
                 for series, keep in ((face.spark, 60.0), (face.negative, self.negative_seconds)):
@@ -191,7 +209,26 @@ class ClassView(anywidget.AnyWidget):
         span = self.window_minutes * 60
         self.history = [p for p in self.history if point[0] - p[0] <= span] + [point]
 
+    def _retire(self, now: float) -> None:
+        """Move faces absent for more than ``retention_seconds`` into ``left``; forget the oldest beyond
+        ``max_left`` (and their names)."""
+        gone = [f for f in self._faces.values() if now - f.last_seen > self.retention_seconds]
+        for face in gone:
+            del self._faces[face.track_id]
+            if face.frames >= self.min_frames:  # flicker that never got a tile is just dropped
+                self._left[face.track_id] = _Retired(face.track_id, face.first_seen, face.last_seen, face.frames)
+        forgotten = []
+        while len(self._left) > self.max_left:
+            forgotten.append(self._left.popitem(last=False)[0])
+        if forgotten and any(str(tid) in self.names for tid in forgotten):
+            self.names = {k: v for k, v in self.names.items() if int(k) not in forgotten}
+        names = self.names  # rebuilt every push: a revived face leaves the list too (unchanged: nothing sent)
+        self.left = [{"id": f.track_id, "name": names.get(str(f.track_id), ""),
+                      "present_s": round(f.last_seen - f.first_seen), "left_s": round(f.last_seen - self._t0)}
+                     for f in reversed(self._left.values())]
+
     def _push(self, now: float) -> None:
+        self._retire(now)
         faces, attention = [], []
         for f in sorted(self._shown(), key=lambda f: f.track_id):
             absent_s = now - f.last_seen
@@ -212,10 +249,11 @@ class ClassView(anywidget.AnyWidget):
         self.faces = faces
         self.attention = attention
 
-    def refresh(self) -> None:
-        """Recompute tiles and attention now (absent timers keep running without new frames)."""
+    def refresh(self, now: float | None = None) -> None:
+        """Recompute tiles, attention and ``left`` now (absent timers keep running without new frames);
+        ``now`` as in :meth:`update`."""
         with self._lock:
-            self._push(time.monotonic())
+            self._push(time.monotonic() if now is None else now)
 
     def close(self) -> None:
         """Close the log (if on) and the widget."""
@@ -232,7 +270,8 @@ def _every_face(result: FrameResult) -> np.ndarray:
 
 class Classroom(ipywidgets.VBox):  # type: ignore[misc]
     """What :func:`classroom` returns: ``view`` (the :class:`ClassView`), ``camera`` (browser sources),
-    ``video`` (file sources), ``pipeline``, ``adapters`` (the :class:`ClassAdapters` by name) and ``panel``
+    ``video`` (file sources), ``pipeline``, ``session`` (the :class:`~emowidgets.session.Session` wiring the
+    source to the view, as ``live()`` does), ``adapters`` (the :class:`ClassAdapters` by name) and ``panel``
     (the open calibration panel, if any). ``close()`` stops everything."""
 
     def __init__(self, view: ClassView, pipeline: Pipeline, camera: CameraWidget | None = None,
@@ -245,21 +284,16 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         self._panel_box: ipywidgets.VBox | None = None
         view.on_calibrate = self._calibrate_clicked
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         if camera is not None:
-            pipeline.add_listener(self.feed)
-            camera.observe(self._camera_status, "status")
             view.status = camera.status
-            pipeline.start()
-        if video is not None:
-            self._threads.append(threading.Thread(target=self._play, name="emowidgets-classroom-video",
-                                                  daemon=True))
-        self._threads.append(threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True))
-        for t in self._threads:
-            t.start()
+        self.session = Session(pipeline, camera or video, on_status=self._status)
+        self.session.add_view(self.feed)
+        self.session.start()
+        self._tick_thread = threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True)
+        self._tick_thread.start()
 
-    def _camera_status(self, change: dict[str, Any]) -> None:
-        self.view.status = change["new"]
+    def _status(self, status: str) -> None:
+        self.view.status = status
 
     def feed(self, result: FrameResult) -> None:
         """Show one pipeline result in the view and the open calibration panel (any thread)."""
@@ -274,10 +308,10 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         that name, and Apply gives that name its own adapter (see :class:`ClassAdapters`).
 
         Raises:
-            ValueError: no tile has that name.
+            OptionsError: no tile has that name.
         """
         if not self.adapters.ids_of(name):
-            raise ValueError(f"no tile is named {name!r}: click a tile's #id and type the name first")
+            raise OptionsError(f"no tile is named {name!r}: click a tile's #id and type the name first")
 
         def pick(result: FrameResult) -> np.ndarray:
             return np.flatnonzero(np.isin(result.track_ids, self.adapters.ids_of(name)))
@@ -321,9 +355,9 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
             elif name := self.view.names.get(str(track_id)):
                 self.calibrate(name)
             else:
-                raise ValueError(f"name tile #{track_id} first (click its #id): adapters are kept by name")
+                raise OptionsError(f"name tile #{track_id} first (click its #id): adapters are kept by name")
             self.view.notice = ""
-        except ValueError as exc:
+        except EmowidgetsError as exc:
             self.view.notice = str(exc)
 
     def save_adapters(self, folder: str | Path) -> Path:
@@ -334,19 +368,6 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         """Use the adapters saved in ``folder`` instead of the current ones; see :meth:`ClassAdapters.load`."""
         return self.adapters.load(folder)
 
-    def _play(self) -> None:
-        assert self.video is not None
-        self.view.status = f"playing {self.video.path.name}"
-        try:
-            self.video.run(self.pipeline, self.feed)
-        except Exception as exc:  # shown in the view; the kernel stays usable
-            self.view.status = f"error: {exc}"
-            return
-        if self.video.state is SourceState.ENDED:
-            self.view.status = "video ended"
-        elif self.video.state is SourceState.STOPPED:
-            self.view.status = "stopped"
-
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
             self.view.refresh()
@@ -355,14 +376,8 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         """Stop the source, the pipeline and the widgets."""
         self._stop.set()
         self.close_calibration()
-        if self.video is not None:
-            self.video.stop()
-        if self.camera is not None:
-            self.pipeline.remove_listener(self.feed)
-            self.camera.close()
-        for t in self._threads:
-            t.join(5.0)
-        self.pipeline.close()
+        self._tick_thread.join(5.0)
+        self.session.close()
         self.view.close()
         super().close()
 
@@ -385,16 +400,25 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
         **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...).
 
     Raises:
+        OptionsError: a source, preset or setting that is not allowed (checked before anything starts).
         VideoFileError: a video path that is missing or not a video.
+        ModelFileError: a weights file that is missing or unusable.
     """
+    if not isinstance(source, str | Path | MediaStream):
+        raise OptionsError(f"source must be 'screen', 'camera', an ipywebrtc MediaStream or a video path, "
+                           f"not {source!r}")
     is_camera = isinstance(source, str) and source == "camera"
     preset = preset or ("camera" if is_camera else "gallery")
     model = model or ("main" if is_camera else "fast")
+    options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
     video = None
     if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
         video = VideoFileSource(source, realtime=True)
-    options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
     pipeline = Pipeline.create_from_options(options, warmup=True)
-    view = ClassView(log_path=str(log_path or ""))
-    camera = None if video is not None else CameraWidget(source, pipeline=pipeline, **camera_options)
-    return Classroom(view, pipeline, camera=camera, video=video)
+    try:
+        view = ClassView(log_path=str(log_path or ""))
+        camera = None if video is not None else CameraWidget(source, pipeline=pipeline, **camera_options)
+        return Classroom(view, pipeline, camera=camera, video=video)
+    except BaseException:
+        pipeline.close()
+        raise

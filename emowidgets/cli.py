@@ -4,6 +4,10 @@
     emowidgets evaluate --data F.npz [--split S] [--detect] [--json]
     emowidgets evaluate fewshot --data F.npz --group-key K --shots N [N ...] [--seeds S] [--json]
     emowidgets report LOG.parquet [--out report.html]    after-class report from a numbers-only log
+
+Errors print one line, ``emowidgets: error: ...``, and exit with a code per kind (see EXIT_CODES):
+1 another emowidgets error, 2 a bad argument or option, 3 a bad data file or class log,
+4 a bad model or adapter file, 5 a bad video file, 6 an OS error (permission, disk full).
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emowidgets.errors import EmowidgetsError
+from emowidgets.errors import DataFileError, EmowidgetsError, ModelFileError, OptionsError, VideoFileError
+
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (OptionsError, 2), (DataFileError, 3), (ModelFileError, 4), (VideoFileError, 5), (EmowidgetsError, 1),
+    (OSError, 6))
+"""Exit code of each error kind, most specific first (argparse's own usage errors also exit with 2)."""
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013.npz"
 
@@ -59,13 +68,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         from emowidgets.fewshot import evaluate_fewshot_file
 
         if not args.group_key or not args.shots:
-            raise EmowidgetsError("evaluate fewshot needs --group-key KEY and --shots K [K ...]")
+            raise OptionsError("evaluate fewshot needs --group-key KEY and --shots K [K ...]")
         result = evaluate_fewshot_file(args.data, group_key=args.group_key, shots=args.shots, seeds=args.seeds,
                                        detect=args.detect, model=args.model, split=args.split, flip_tta=args.tta,
                                        take_key=args.take_key, min_votes=args.min_votes,
                                        prior_correction=args.prior_correction, progress=not args.json)
     else:
-        from emowidgets.evaluate import evaluate, load_labelled
+        from emowidgets.evaluation import evaluate, load_labelled
 
         x, y = load_labelled(args.data, args.split)
         result = evaluate(x, y, model=args.model, detect=args.detect, flip_tta=args.tta,
@@ -132,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (EmowidgetsError, FileNotFoundError, ValueError) as exc:
-        print(f"emowidgets: error: {exc}", file=sys.stderr)
-        return 2
+    except (EmowidgetsError, OSError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"emowidgets: error: {message}", file=sys.stderr)
+        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))

@@ -1,4 +1,4 @@
-"""Frame bytes -> RGB ``uint8`` array. JPEG goes through libjpeg-turbo (simplejpeg); PNG/others through Pillow.
+"""Frame bytes -> RGB ``uint8`` array. JPEG goes through libjpeg-turbo (simplejpeg); PNG and WebP through Pillow.
 
 Every failure is a :class:`~emowidgets.errors.FrameError`, so the live loop can count and skip a bad frame.
 """
@@ -13,6 +13,8 @@ from PIL import Image, UnidentifiedImageError
 
 from emowidgets.errors import FrameError
 
+FORMATS = ("PNG", "WEBP")
+"""Pillow formats decoded besides JPEG (which goes through simplejpeg); others are refused by name."""
 MAX_PIXELS = 4096 * 4096
 MIN_SIDE = 16
 
@@ -28,11 +30,11 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray:
     """Decode an encoded frame to ``(H, W, 3)`` RGB ``uint8``.
 
     Args:
-        data: JPEG (fast path) or any Pillow-readable format (PNG, WebP...); alpha is dropped,
-            grayscale is expanded to 3 channels.
+        data: JPEG (fast path), PNG or WebP: what browsers and cameras send. Alpha is dropped, grayscale
+            is expanded to 3 channels, 16-bit samples are scaled to 8 bits (not clipped).
 
     Raises:
-        FrameError: empty, corrupt, unsupported, too small or too large.
+        FrameError: empty, corrupt, another format (named), too small or too large.
     """
     buf = bytes(data)
     if not buf:
@@ -45,18 +47,52 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray:
         except ValueError as exc:
             raise FrameError(f"corrupt JPEG: {exc}") from exc
     try:
-        with Image.open(io.BytesIO(buf)) as img:
+        with Image.open(io.BytesIO(buf), formats=FORMATS) as img:
             _check_size(*img.size)
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise FrameError(f"not a decodable image ({len(buf)} bytes): {exc}") from exc
+            return _to_rgb8(img)
+    except UnidentifiedImageError as exc:
+        name = _format_name(buf)
+        what = f"a {name} image" if name else "not an image this package knows"
+        raise FrameError(f"frame is {what}; frames must be JPEG, PNG or WebP") from exc
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise FrameError(f"corrupt {_format_name(buf)} frame ({len(buf)} bytes): {exc}") from exc
+
+
+def _to_rgb8(img: Image.Image) -> np.ndarray:
+    """RGB ``uint8`` of an opened image, scaling 16- and 32-bit integer samples down instead of clipping them."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey PNGs open as one of these
+        wide = np.asarray(img).astype(np.uint32)
+        gray = np.round(wide * (255 / 65535)).clip(0, 255).astype(np.uint8)
+        return as_rgb(gray)
+    return np.asarray(img.convert("RGB"))
+
+
+def _format_name(buf: bytes) -> str:
+    """Pillow's name for the format of ``buf`` (``"TIFF"``), ``""`` if none; only the header is read."""
+    try:
+        with Image.open(io.BytesIO(buf)) as img:
+            return str(img.format or "")
+    except Exception:  # any reader may fail on a broken header; the name is only for the message
+        return ""
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
-    """Normalise an array frame to contiguous ``(H, W, 3)`` RGB ``uint8`` (gray and RGBA accepted)."""
+    """Normalise an array frame to contiguous ``(H, W, 3)`` RGB ``uint8`` (gray and RGBA accepted).
+
+    ``uint16`` samples are scaled from 0..65535, floats must lie in ``[0, 1]`` (scaled by 255).
+
+    Raises:
+        FrameError: another dtype, floats outside ``[0, 1]`` (or NaN), a bad shape or size.
+    """
     arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise FrameError(f"frame dtype is {arr.dtype}; uint8 is expected")
+    if arr.dtype == np.uint16:
+        arr = np.round(arr.astype(np.float32) * (255 / 65535)).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1):
+            raise FrameError("a float frame must hold finite values in [0, 1]")
+        arr = np.round(arr * 255).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise FrameError(f"frame dtype is {arr.dtype}; uint8, uint16 or float in [0, 1] is expected")
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     elif arr.ndim == 3 and arr.shape[2] == 4:

@@ -1,5 +1,8 @@
 """Face detection with MediaPipe Tasks' BlazeFace (the only module that imports mediapipe).
 
+A leaf around MediaPipe: frames in, :class:`~emowidgets.boxes.Detections` out. Box geometry lives in
+:mod:`emowidgets.boxes`, crop framing in :mod:`emowidgets.preprocess`.
+
 Short range (128x128 input) suits a webcam; full range (192x192, sparse) finds the small faces of a
 group photo. The tiled mode runs the detector on an overlapping grid of crops and maps the boxes
 back, for video-call galleries whose faces are too small for one pass.
@@ -15,13 +18,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from emowidgets.assets import detector_path
+from emowidgets.assets import DETECTOR_FILES, detector_path
+from emowidgets.boxes import Detections, nms
 from emowidgets.decode import as_rgb
+from emowidgets.errors import OptionsError
 from emowidgets.nativelog import native_stderr_to_logging
-
-# Where each model's box sits in a FER2013 48x48 crop (median over 1,500 val images, see docs/model.md):
-# the crop side is box_width / BOX_FRACTION; the eye midpoint lies at (0.5, EYE_Y) of the crop.
-BOX_FRACTION = {"short": 0.861, "full": 0.882}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,72 +43,14 @@ class DetectorOptions:
     overlap: float = 0.2
     nms_iou: float = 0.4
 
-
-@dataclasses.dataclass(frozen=True)
-class Detections:
-    """Faces in one frame, column-wise; zero-length arrays when there is none.
-
-    Attributes:
-        boxes: ``(N, 4)`` float32 ``x, y, width, height`` in pixels.
-        scores: ``(N,)`` float32 detector confidence.
-        keypoints: ``(N, 6, 2)`` float32 pixels: right eye, left eye, nose tip, mouth, right ear, left ear
-            (the subject's right eye is on the image's left).
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    keypoints: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    @classmethod
-    def empty(cls) -> Detections:
-        """No faces."""
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
-
-    def take(self, index: np.ndarray) -> Detections:
-        """The faces at ``index`` (an integer or boolean array)."""
-        return Detections(self.boxes[index], self.scores[index], self.keypoints[index])
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` ``(N, 4)`` with every box in ``b`` ``(M, 4)`` (``x, y, w, h``)."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return inter / np.maximum(union, 1e-6)
-
-
-def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over the smaller box's area, ``(N, M)``: 1 when one box lies inside the other."""
-    iw = np.clip(np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
-                 - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
-                 - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    smaller = np.minimum((a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None])
-    return iw * ih / np.maximum(smaller, 1e-6)
-
-
-def nms(det: Detections, iou: float, contained: float = 0.7) -> Detections:
-    """Greedy non-maximum suppression, highest score first.
-
-    A box is dropped if its IoU with a kept box exceeds ``iou``, or if most of it (``contained`` of the
-    smaller box) lies inside a kept box: tiling yields such partial duplicates of one face.
-    """
-    order = np.argsort(-det.scores)
-    keep: list[int] = []
-    while len(order):
-        i = order[0]
-        keep.append(int(i))
-        rest = det.boxes[order[1:]]
-        mine = det.boxes[i : i + 1]
-        same = (iou_matrix(mine, rest)[0] > iou) | (_overlap_of_smaller(mine, rest)[0] > contained)
-        order = order[1:][~same]
-    return det.take(np.array(keep, dtype=np.int64))
+    def __post_init__(self) -> None:
+        if self.model not in DETECTOR_FILES:
+            raise OptionsError(f"detector model must be one of {sorted(DETECTOR_FILES)}, not {self.model!r}")
+        if not 0 <= self.min_confidence <= 1 or not 0 <= self.overlap < 1 or not 0 < self.nms_iou <= 1:
+            raise OptionsError("min_confidence and nms_iou must be in [0, 1], overlap in [0, 1); got "
+                               f"{self.min_confidence}, {self.nms_iou}, {self.overlap}")
+        if len(self.tiles) != 2 or min(self.tiles) < 1:
+            raise OptionsError(f"tiles must be (rows, cols) of at least 1, got {self.tiles!r}")
 
 
 # LiteRT warns once per process, at the first inference whose input tensor is not aligned (any call, as memory

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,8 @@ from tqdm.auto import tqdm
 
 from emowidgets.adapter import AdapterOptions, BaseHead, fit_adapter
 from emowidgets.detect import DetectorOptions, FaceDetector
-from emowidgets.errors import DataFileError
-from emowidgets.evaluate import _as_crops, detect_largest_crop, load_labelled
+from emowidgets.errors import DataFileError, OptionsError
+from emowidgets.evaluation import _as_crops, detect_largest_crop, load_labelled
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.model import CROP_SIZE, EMOTIONS
 
@@ -50,7 +51,7 @@ def load_array(path: str | Path, key: str, n: int, split: str | None = None) -> 
             if name is None:
                 return None
             values = data[name]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataFileError(f"{path} is not a readable .npz file: {exc}") from exc
     if values.ndim < 1 or len(values) != n:
         raise DataFileError(f"array {name!r} must have one entry per image ({n}), got shape {values.shape}")
@@ -187,11 +188,11 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
 
     Raises:
         DataFileError: unreadable file, missing ``x``/``y``/group array, wrong shapes, no votes.
-        ValueError: a shot count or ``seeds`` below 1.
+        OptionsError: a shot count or ``seeds`` below 1.
     """
     ks = [shots] if isinstance(shots, int) else list(shots)
     if not ks or min(ks) < 1 or seeds < 1:
-        raise ValueError(f"shots and seeds must be >= 1, got shots={ks}, seeds={seeds}")
+        raise OptionsError(f"shots and seeds must be >= 1, got shots={ks}, seeds={seeds}")
     x, y = load_labelled(path, split)
     groups = load_groups(path, group_key, len(x), split)
     take = load_array(path, take_key, len(x), split) if take_key else None

@@ -7,10 +7,7 @@ frontends whose page cannot open one; it shows a status line instead of a previe
 from __future__ import annotations
 
 import html
-import logging
-import threading
 import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 import ipywidgets
@@ -18,75 +15,54 @@ import traitlets
 from ipywebrtc import MediaStream
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.errors import EmowidgetsError
+from emowidgets.errors import OptionsError
 from emowidgets.infer import ClassifierOptions
-from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
-from emowidgets.sources import CameraSource, SourceState
-from emowidgets.widgets import CameraWidget, EmotionGauge
-
-log = logging.getLogger("emowidgets.liveview")
+from emowidgets.pipeline import Pipeline, PipelineOptions
+from emowidgets.session import Session
+from emowidgets.sources import CameraSource
+from emowidgets.vocab import FrameResult
+from emowidgets.widgets import CameraWidget, EmotionGauge, check_source
 
 
 class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
-    """A camera read in the kernel, feeding a pipeline on its own thread; shows one status line, no picture.
+    """The status line of a camera read in the kernel (its :class:`~emowidgets.session.Session` plays it): what
+    the source is doing, frames per second and faces; no picture.
 
     Args:
         source: the opened camera.
-        pipeline: processes each frame (its worker thread is not used: frames arrive decoded).
-        on_result: called with each result on the reading thread (a gauge's ``update``).
     """
 
-    status = traitlets.Unicode("starting", help="starting, running, ended, stopped or failed").tag(sync=True)
+    status = traitlets.Unicode("starting", help="the session's status text: playing ..., video ended, stopped, "
+                               "error: ...").tag(sync=True)
 
-    def __init__(self, source: CameraSource, pipeline: Pipeline,
-                 on_result: Callable[[FrameResult], None] | None = None, **kwargs: Any) -> None:
+    def __init__(self, source: CameraSource, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_class("emow-kernel-camera")
         self.source = source
-        self._pipeline = pipeline
-        self._on_result = on_result
         self._times: list[float] = []
         self._shown = 0.0
-        self._thread = threading.Thread(target=self._run, name="emowidgets-kernel-camera", daemon=True)
-        self._show("starting")
-        self._thread.start()
+        self._detail = ""
+        self.show_status("starting")
 
-    def _show(self, status: str, detail: str = "") -> None:
+    def show_status(self, status: str) -> None:
+        """Show the session's ``status`` (its ``on_status``)."""
         self.status = status
-        text = f"kernel camera {self.source.device!r}: {status}" + (f" · {detail}" if detail else "")
-        self.value = f'<span class="emow-kernel-status" data-status="{status}">{html.escape(text)}</span>'
+        text = f"kernel camera {self.source.device!r}: {status}" + (f" · {self._detail}" if self._detail else "")
+        self.value = f'<span class="emow-kernel-status">{html.escape(text)}</span>'
 
-    def _result(self, result: FrameResult) -> None:
-        if self._on_result is not None:
-            self._on_result(result)
+    def update(self, result: FrameResult) -> None:
+        """Count ``result`` (a session view); the line is redrawn at most twice a second."""
         now = time.monotonic()
         self._times = [t for t in self._times if now - t <= 1.0] + [now]
-        if now - self._shown >= 0.5:  # at most two status updates a second
+        if now - self._shown >= 0.5:
             self._shown = now
-            self._show("running", f"{len(self._times)} frames/s, {len(result.boxes)} face(s)")
-
-    def _run(self) -> None:
-        try:
-            self.source.run(self._pipeline, self._result)
-        except EmowidgetsError:
-            pass  # the source records state and error
-        except Exception as exc:  # shown in the status line; the kernel stays usable
-            log.exception("kernel camera failed")
-            self.source.state, self.source.error = SourceState.FAILED, f"{type(exc).__name__}: {exc}"
-        finally:
-            self.source.close()
-        self._show(self.source.state.value, self.source.error)
-
-    def close(self) -> None:
-        """Stop reading, release the camera and close the widget."""
-        self.source.stop()
-        if self._thread is not threading.current_thread():
-            self._thread.join(5.0)
-        super().close()
+            self._detail = f"{len(self._times)} frames/s, {len(result.boxes)} face(s)"
+            self.show_status(self.status)
 
 
 class LiveView(ipywidgets.HBox):  # type: ignore[misc]
-    """The box ``live()`` returns; ``camera``, ``gauge`` and ``pipeline`` are its parts.
+    """The box ``live()`` returns; ``camera``, ``gauge``, ``pipeline`` and ``session`` (the
+    :class:`~emowidgets.session.Session` wiring them) are its parts.
 
     ``close()`` stops the worker thread, the camera and both widgets.
     """
@@ -98,19 +74,19 @@ class LiveView(ipywidgets.HBox):  # type: ignore[misc]
         self.camera = camera
         self.gauge = gauge
         self.pipeline = pipeline
-        self._owns_pipeline = owns_pipeline
-        pipeline.add_listener(self._on_result)  # results of the browser's frames; a KernelCamera feeds the gauge
-
-    def _on_result(self, result: FrameResult) -> None:
-        self.gauge.update(result)
+        if isinstance(camera, KernelCamera):
+            self.session = Session(pipeline, camera.source, owns_pipeline=owns_pipeline, on_status=camera.show_status)
+            self.session.add_view(camera.update)
+        else:
+            self.session = Session(pipeline, camera, owns_pipeline=owns_pipeline)
+        self.session.add_view(gauge.update)
 
     def close(self) -> None:
-        """Stop processing and close the widgets (the browser releases the camera)."""
-        self.pipeline.remove_listener(self._on_result)
-        self.camera.close()
+        """Stop processing and close the widgets (the browser, or the kernel, releases the camera)."""
+        self.session.close()
+        if isinstance(self.camera, KernelCamera):
+            self.camera.close()
         self.gauge.close()
-        if self._owns_pipeline:
-            self.pipeline.close()
         super().close()
 
 
@@ -133,29 +109,39 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
             frames, without labels (:mod:`emowidgets.autocalib`; off by default: measured on posed
             photos only). Ignored with ``pipeline`` (set ``PipelineOptions.auto_calibrate`` there).
         device: with ``source="kernel"``: the camera index (``0``: the first) or a path/URL OpenCV opens.
-        **camera_options: :class:`CameraWidget` traits (``width``, ``height``, ``quality``, ...).
+        **camera_options: :class:`CameraWidget` traits (``width``, ``height``, ``quality``, ...); with
+            ``source="kernel"``, :class:`~emowidgets.sources.CameraSource` arguments (``size``).
 
     Returns:
         A :class:`LiveView` box; display it, and ``close()`` it to stop.
 
     Raises:
+        OptionsError: a source, model name or setting that is not allowed (checked before anything starts).
+        ModelFileError: a weights file that is missing or unusable.
+        ClosedError: ``pipeline`` is closed.
         CameraError: ``source="kernel"`` and the kernel cannot open ``device``.
     """
+    kernel = isinstance(source, str) and source == "kernel"
+    if not kernel:
+        check_source(source)
+    if aggregate not in ("largest", "mean"):
+        raise OptionsError(f"aggregate must be 'largest' or 'mean', not {aggregate!r}")
     owns = pipeline is None
     if pipeline is None:
         options = PipelineOptions(detector=DetectorOptions(model=detector),
                                   classifier=ClassifierOptions(model=model), auto_calibrate=auto_calibrate)
         pipeline = Pipeline.create_from_options(options, warmup=True)
-    gauge = EmotionGauge(aggregate=aggregate)
-    if source == "kernel":
-        try:
-            kernel_camera = KernelCamera(CameraSource(device, **camera_options), pipeline, gauge.update)
-        except EmowidgetsError:
-            gauge.close()
-            if owns:
-                pipeline.close()
-            raise
-        return LiveView(kernel_camera, gauge, pipeline, owns_pipeline=owns)
-    camera = CameraWidget(source, pipeline=pipeline, **camera_options)
-    pipeline.start()
-    return LiveView(camera, gauge, pipeline, owns_pipeline=owns)
+    try:
+        camera: CameraWidget | KernelCamera
+        if kernel:
+            camera = KernelCamera(CameraSource(device, **camera_options))
+        else:
+            camera = CameraWidget(source, pipeline=pipeline, **camera_options)
+        gauge = EmotionGauge(aggregate=aggregate)
+        view = LiveView(camera, gauge, pipeline, owns_pipeline=owns)
+    except BaseException:
+        if owns:
+            pipeline.close()
+        raise
+    view.session.start()
+    return view

@@ -21,11 +21,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from emowidgets.errors import ModelFileError
+from emowidgets.vocab import CROP_SIZE as CROP_SIZE  # re-exported: infer, train, evaluate and fewshot import it here
+from emowidgets.vocab import EMOTIONS
 
-EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-"""FER2013 label order: index ``i`` of every score vector is ``EMOTIONS[i]``."""
-
-CROP_SIZE = 48
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
 
 
@@ -243,7 +241,11 @@ def load_model(path: str | Path) -> tuple[EmotionNet, dict[str, str]]:
         raise ModelFileError(f"{path} is not a readable safetensors weight file: {exc}") from exc
     if "config" not in meta:
         raise ModelFileError(f"{path} has no emowidgets model config in its metadata")
-    config = ModelConfig.from_json(meta["config"])
+    try:
+        config = ModelConfig.from_json(meta["config"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelFileError(f"{path} has a broken model config in its metadata ({type(exc).__name__}: {exc}): "
+                             "export the weights again") from exc
     # Build the model abstractly (no random init: that costs seconds of eager XLA ops), then fill it in.
     graph, state = nnx.split(nnx.eval_shape(lambda: EmotionNet(config, rngs=nnx.Rngs(0))))
     expected = _flatten(nnx.to_pure_dict(state))

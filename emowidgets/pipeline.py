@@ -4,28 +4,34 @@ The browser sends frames faster than or as fast as we can process them; the inpu
 and drops the *oldest* frame when full, so results stay current and memory stays flat. A bad frame
 is counted in ``stats.bad_frames`` and skipped; the worker never dies from one.
 Listeners are called on the worker thread with each :class:`FrameResult`.
+
+Life cycle (:class:`PipelineState`): ``CREATED`` -> ``RUNNING`` (``start()``) -> ``CREATED`` again
+(``stop()``) ... -> ``CLOSED`` (``close()``, final). A closed pipeline has released its detector, so every
+later ``submit``/``process_*``/``start``/``add_listener`` raises :class:`~emowidgets.errors.ClosedError`
+instead of silently doing nothing.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from emowidgets.autocalib import AutoCalibrationOptions, AutoCalibrator, read_reference
 from emowidgets.decode import as_rgb, decode
 from emowidgets.detect import DetectorOptions, FaceDetector
-from emowidgets.errors import FrameError
+from emowidgets.errors import ClosedError, FrameError, ModelFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.model import EMOTIONS
 from emowidgets.preprocess import crop_faces
 from emowidgets.tracking import Tracker
+from emowidgets.vocab import EMOTIONS, FrameResult
 
 log = logging.getLogger("emowidgets.pipeline")
 
@@ -37,6 +43,14 @@ class Head(Protocol):
                  ) -> tuple[np.ndarray, tuple[str, ...]]:
         """Return ``(probs (N, C), labels)`` for the faces of one frame."""
         ...
+
+
+class PipelineState(enum.Enum):
+    """Where a :class:`Pipeline` is in its life: ``CREATED`` (no worker), ``RUNNING`` (worker on), ``CLOSED``."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    CLOSED = "closed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,58 +78,11 @@ class PipelineOptions:
     auto_calibrate: bool = False
     auto_calibration: AutoCalibrationOptions = dataclasses.field(default_factory=AutoCalibrationOptions)
 
-
-@dataclasses.dataclass(frozen=True)
-class FrameResult:
-    """Everything known about one processed frame; no pixels.
-
-    Attributes:
-        seq: the sender's frame number.
-        timestamp_ms: the sender's capture time.
-        width, height: frame size in pixels.
-        boxes: ``(N, 4)`` float32 ``x, y, w, h`` in pixels.
-        scores: ``(N,)`` detector confidence.
-        track_ids: ``(N,)`` stable face ids.
-        probs: ``(N, C)`` smoothed class probabilities, columns in ``labels`` order.
-        raw_probs: ``(N, C)`` this frame's probabilities before smoothing.
-        embeddings: ``(N, D)`` backbone embeddings as the head saw them (auto-calibrated, if on).
-        labels: class names.
-        crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
-        timings: milliseconds per stage (``decode``, ``detect``, ``crop``, ``classify``, ``total``).
-    """
-
-    seq: int
-    timestamp_ms: int
-    width: int
-    height: int
-    boxes: np.ndarray
-    scores: np.ndarray
-    track_ids: np.ndarray
-    probs: np.ndarray
-    raw_probs: np.ndarray
-    embeddings: np.ndarray
-    labels: tuple[str, ...]
-    crops: np.ndarray
-    timings: dict[str, float]
-
-    @property
-    def dominant(self) -> list[str]:
-        """Most likely label of each face."""
-        return [self.labels[i] for i in self.probs.argmax(axis=1)] if len(self.probs) else []
-
-    def to_message(self) -> dict[str, Any]:
-        """A small JSON-able summary for the browser: boxes in 0-1 units, ids, labels, scores."""
-        w, h = max(self.width, 1), max(self.height, 1)
-        scale = np.array([w, h, w, h], np.float32)
-        return {
-            "seq": self.seq,
-            "faces": [
-                {"box": [round(float(v), 4) for v in box / scale], "id": int(tid), "label": label,
-                 "score": round(float(p.max()), 3)}
-                for box, tid, label, p in zip(self.boxes, self.track_ids, self.dominant, self.probs, strict=True)
-            ],
-            "ms": round(self.timings.get("total", 0.0), 1),
-        }
+    def __post_init__(self) -> None:
+        if not 0 < self.smoothing <= 1:
+            raise OptionsError(f"smoothing must be in (0, 1], got {self.smoothing!r}")
+        if self.queue_size < 1 or self.max_faces < 1:
+            raise OptionsError(f"queue_size and max_faces must be >= 1, got {self.queue_size}, {self.max_faces}")
 
 
 @dataclasses.dataclass
@@ -137,36 +104,78 @@ class Pipeline:
         self.detector = detector
         self.classifier = classifier
         self.tracker = Tracker(smoothing=options.smoothing)
-        self.head: Head | None = None
+        self._head: Head | None = None
         self.autocalib = AutoCalibrator(read_reference(classifier.metadata, classifier.embed_dim),
                                         options.auto_calibration) if options.auto_calibrate else None
         """Label-free per-face calibration (None when ``options.auto_calibrate`` is off)."""
         self.stats = PipelineStats()
         self._listeners: list[Callable[[FrameResult], None]] = []
         self._skip_listeners: list[Callable[[int], None]] = []
+        self._slots: dict[tuple[str, str], Callable[..., None]] = {}
         self._queue: collections.deque[tuple[bytes, int, int]] = collections.deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._running = False
+        self.state = PipelineState.CREATED
+
+    @property
+    def head(self) -> Head | None:
+        """What replaces the base classifier's output (e.g. a few-shot adapter); None: the base model.
+
+        Raises (on assignment):
+            ModelFileError: an adapter fitted on another backbone (or embedding size) than this pipeline's.
+        """
+        return self._head
+
+    @head.setter
+    def head(self, head: Head | None) -> None:
+        if head is not None:
+            _check_backbone(head, self.classifier.backbone_id, self.classifier.embed_dim)
+        self._head = head  # one assignment: the worker reads the old or the new head, never half
 
     @classmethod
     def create_from_options(cls, options: PipelineOptions | None = None, warmup: bool = True) -> Pipeline:
-        """Load the detector and the classifier; compile every batch bucket unless ``warmup=False``."""
+        """Load the detector and the classifier; compile every batch bucket unless ``warmup=False``.
+
+        Everything is loaded and checked before the compile thread starts, so a bad option or file leaves no
+        thread or detector behind.
+        """
         options = options or PipelineOptions()
-        classifier = EmotionClassifier.create_from_options(options.classifier)
+        detector = FaceDetector.create_from_options(options.detector)
+        try:
+            classifier = EmotionClassifier.create_from_options(options.classifier)
+            pipeline = cls(detector, classifier, options)
+        except BaseException:
+            detector.close()
+            raise
         if warmup:
             classifier.warmup()
-        return cls(FaceDetector.create_from_options(options.detector), classifier, options)
+        return pipeline
+
+    def _check_open(self) -> None:
+        if self.state is PipelineState.CLOSED:
+            raise ClosedError("this pipeline is closed (its detector is released): make a new one")
 
     # -- synchronous API ---------------------------------------------------------------------------
     def process_bytes(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
-        """Process one encoded frame (JPEG/PNG). Raises :class:`FrameError` for a bad frame."""
+        """Process one encoded frame (JPEG/PNG/WebP).
+
+        Raises:
+            FrameError: a bad frame.
+            ClosedError: the pipeline is closed.
+        """
+        self._check_open()
         t0 = time.perf_counter()
         rgb = decode(data)
         return self._process(rgb, seq, timestamp_ms, t0, (time.perf_counter() - t0) * 1000)
 
     def process_array(self, image: np.ndarray, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
-        """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA ``uint8``)."""
+        """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA; ``uint8``, ``uint16`` or float in [0, 1]).
+
+        Raises:
+            FrameError: a bad frame.
+            ClosedError: the pipeline is closed.
+        """
+        self._check_open()
         t0 = time.perf_counter()
         return self._process(as_rgb(image), seq, timestamp_ms, t0, 0.0)
 
@@ -176,8 +185,13 @@ class Pipeline:
         Unlike the ``process_*`` frame methods, nothing carries over between calls: no tracking, no
         smoothing, no auto-calibration, so a photo gets the same result whatever came before it. Track
         ids are 0 (per-person adapters of an :class:`~emowidgets.adapter.AdapterSet` do not apply; a
-        room adapter does). Raises :class:`FrameError` for bad bytes.
+        room adapter does).
+
+        Raises:
+            FrameError: bad bytes or a bad array.
+            ClosedError: the pipeline is closed.
         """
+        self._check_open()
         t0 = time.perf_counter()
         if isinstance(image, np.ndarray):
             return self._process(as_rgb(image), 0, 0, t0, 0.0, track=False)
@@ -189,7 +203,7 @@ class Pipeline:
         t1 = time.perf_counter()
         det = self.detector.detect(rgb)
         if len(det) > self.options.max_faces:
-            det = det.take(np.argsort(-(det.boxes[:, 2] * det.boxes[:, 3]))[: self.options.max_faces])
+            det = det.largest(self.options.max_faces)
         t2 = time.perf_counter()
         crops = crop_faces(rgb, det, self.detector.options.model)
         t3 = time.perf_counter()
@@ -215,28 +229,54 @@ class Pipeline:
                            probs, embeddings, tuple(labels), kept, timings)
 
     # -- threaded API ------------------------------------------------------------------------------
-    def add_listener(self, fn: Callable[[FrameResult], None]) -> None:
-        """Call ``fn(result)`` on the worker thread after each processed frame."""
-        with self._cond:
-            self._listeners.append(fn)
+    def add_listener(self, fn: Callable[[FrameResult], None], *, slot: str | None = None) -> None:
+        """Call ``fn(result)`` on the worker thread after each processed frame.
+
+        With ``slot`` (e.g. ``"camera"``), ``fn`` takes the place of the listener added before under that
+        slot: a widget built again on the same pipeline (a re-run notebook cell) replaces, not adds.
+        """
+        self._add(self._listeners, "result", fn, slot)
 
     def remove_listener(self, fn: Callable[[FrameResult], None]) -> None:
-        """Stop calling ``fn``."""
-        with self._cond:
-            if fn in self._listeners:
-                self._listeners.remove(fn)
+        """Stop calling ``fn`` (no-op if it is not a listener)."""
+        self._remove(self._listeners, "result", fn)
 
-    def add_skip_listener(self, fn: Callable[[int], None]) -> None:
+    def add_skip_listener(self, fn: Callable[[int], None], *, slot: str | None = None) -> None:
         """Call ``fn(seq)`` for each submitted frame that ends without a result (dropped or bad), so a
-        sender waiting for results can stop counting it as in flight."""
-        with self._cond:
-            self._skip_listeners.append(fn)
+        sender waiting for results can stop counting it as in flight. ``slot`` as in :meth:`add_listener`."""
+        self._add(self._skip_listeners, "skip", fn, slot)
 
     def remove_skip_listener(self, fn: Callable[[int], None]) -> None:
         """Stop calling ``fn`` for skipped frames."""
+        self._remove(self._skip_listeners, "skip", fn)
+
+    def has_listener(self, fn: Callable[[FrameResult], None]) -> bool:
+        """Whether ``fn`` is (still) called with results: false once removed, replaced in its slot or closed."""
         with self._cond:
-            if fn in self._skip_listeners:
-                self._skip_listeners.remove(fn)
+            return fn in self._listeners
+
+    @property
+    def listener_count(self) -> int:
+        """Result and skip listeners attached now (for leak checks)."""
+        with self._cond:
+            return len(self._listeners) + len(self._skip_listeners)
+
+    def _add(self, listeners: list[Callable[..., None]], kind: str, fn: Callable[..., None], slot: str | None
+             ) -> None:
+        with self._cond:
+            self._check_open()
+            if slot is not None:
+                old = self._slots.get((kind, slot))
+                if old is not None and old in listeners:
+                    listeners.remove(old)
+                self._slots[(kind, slot)] = fn
+            listeners.append(fn)
+
+    def _remove(self, listeners: list[Callable[..., None]], kind: str, fn: Callable[..., None]) -> None:
+        with self._cond:
+            if fn in listeners:
+                listeners.remove(fn)
+            self._slots = {k: v for k, v in self._slots.items() if not (k[0] == kind and v == fn)}
 
     def _skipped(self, seq: int) -> None:
         for fn in list(self._skip_listeners):
@@ -246,28 +286,40 @@ class Pipeline:
                 log.exception("skip listener %r failed", fn)
 
     def start(self) -> None:
-        """Start the worker thread (idempotent)."""
+        """Start the worker thread (idempotent while running).
+
+        Raises:
+            ClosedError: the pipeline is closed.
+        """
         with self._cond:
-            if self._running:
+            self._check_open()
+            if self.state is PipelineState.RUNNING:
                 return
-            self._running = True
+            self.state = PipelineState.RUNNING
             self._thread = threading.Thread(target=self._work, name="emowidgets-pipeline", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the worker; frames still queued are discarded."""
+        """Stop the worker; frames still queued are discarded. Safe from a listener (on the worker thread):
+        the worker then ends after that listener returns."""
         with self._cond:
-            self._running = False
+            if self.state is PipelineState.RUNNING:
+                self.state = PipelineState.CREATED
             self._queue.clear()
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def submit(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> None:
-        """Queue an encoded frame for the worker; when the queue is full the oldest frame is dropped."""
+        """Queue an encoded frame for the worker; when the queue is full the oldest frame is dropped.
+
+        Raises:
+            ClosedError: the pipeline is closed (a frame queued then would never be processed).
+        """
         dropped: int | None = None
         with self._cond:
+            self._check_open()
             self.stats.received += 1
             if len(self._queue) >= self.options.queue_size:
                 dropped = self._queue.popleft()[1]
@@ -278,16 +330,19 @@ class Pipeline:
             self._skipped(dropped)
 
     def _work(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._cond:
-                while self._running and not self._queue:
+                while self._thread is me and not self._queue:
                     self._cond.wait()
-                if not self._running:
+                if self._thread is not me:
                     return
                 data, seq, ts = self._queue.popleft()
                 listeners = list(self._listeners)
             try:
                 result = self.process_bytes(data, seq, ts)
+            except ClosedError:
+                return
             except Exception as exc:  # the live loop must survive anything one frame does
                 if not isinstance(exc, FrameError):
                     log.exception("frame %d failed", seq)
@@ -305,8 +360,15 @@ class Pipeline:
                     log.exception("listener %r failed", fn)
 
     def close(self) -> None:
-        """Stop the worker and release the detector."""
+        """Stop the worker, drop every listener and release the detector (again is a no-op); final."""
         self.stop()
+        with self._cond:
+            if self.state is PipelineState.CLOSED:
+                return
+            self.state = PipelineState.CLOSED
+            self._listeners.clear()
+            self._skip_listeners.clear()
+            self._slots.clear()
         self.detector.close()
 
     def __enter__(self) -> Pipeline:
@@ -314,3 +376,15 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_backbone(head: object, backbone_id: str, embed_dim: int) -> None:
+    """Refuse a head whose adapters were fitted on another backbone: every frame would fail otherwise."""
+    adapters = [head, getattr(head, "room", None), *getattr(head, "people", {}).values()]
+    for adapter in adapters:
+        theirs = getattr(adapter, "backbone_id", None)
+        dim = getattr(adapter, "embed_dim", embed_dim)
+        if (theirs and theirs != backbone_id) or dim != embed_dim:
+            raise ModelFileError(f"this adapter was fitted on another backbone ({theirs!r}, {dim}-d embeddings) "
+                                 f"than this pipeline's model ({backbone_id!r}, {embed_dim}-d): use it with the "
+                                 "model it was made for, or recalibrate with this one")

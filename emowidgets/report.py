@@ -19,11 +19,7 @@ import numpy as np
 
 from emowidgets.classlog import read_log
 from emowidgets.errors import DataFileError
-from emowidgets.model import EMOTIONS
-
-# One colour per emotion, in EMOTIONS order; the class view's JS uses the same ones.
-COLORS = ("#d62728", "#8c564b", "#9467bd", "#f2b701", "#1f77b4", "#17becf", "#aaaaaa")
-NEGATIVE = ("angry", "disgust", "fear", "sad")
+from emowidgets.vocab import COLORS, EMOTIONS, NEGATIVE
 
 
 def student_keys(track_ids: np.ndarray, names: np.ndarray) -> np.ndarray:

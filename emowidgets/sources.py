@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.errors import CameraError, EmowidgetsError, VideoFileError
+from emowidgets.errors import CameraError, EmowidgetsError, OptionsError, VideoFileError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.nativelog import native_stderr_to_logging
-from emowidgets.pipeline import FrameResult, Pipeline, PipelineOptions
+from emowidgets.pipeline import Pipeline, PipelineOptions
+from emowidgets.vocab import FrameResult
 
 # Settings per kind of source (measured in docs/classroom.md with ``benchmarks/gallery.py``): a webcam
 # shows one or a few large faces; a shared video-call gallery shows up to ~36 small ones, which need
@@ -41,7 +42,7 @@ CLASSIFIER_BUCKETS: dict[str, tuple[int, ...]] = {
 def detector_for(kind: str) -> DetectorOptions:
     """The detector settings for ``"camera"`` or ``"gallery"`` (a shared screen or a recorded class)."""
     if kind not in DETECTOR_PRESETS:
-        raise ValueError(f"source kind must be one of {sorted(DETECTOR_PRESETS)}, not {kind!r}")
+        raise OptionsError(f"source kind must be one of {sorted(DETECTOR_PRESETS)}, not {kind!r}")
     return DETECTOR_PRESETS[kind]
 
 
@@ -206,6 +207,9 @@ class CameraSource(FrameSource):
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
             self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not one queued while we worked
+
+    def __str__(self) -> str:
+        return f"camera {self.device!r}"
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
         """Yield ``(rgb, timestamp_ms)`` until the camera stops delivering (unplugged, end of a file) or

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from emowidgets.detect import iou_matrix
+from emowidgets.boxes import iou_matrix
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import logging
 import lzma
 import math
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from jax.scipy.ndimage import map_coordinates
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
-from emowidgets.errors import DataFileError
+from emowidgets.errors import DataFileError, ModelFileError, OptionsError
 from emowidgets.model import CROP_SIZE, EmotionNet, ModelConfig, load_model, save_model
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -72,11 +73,14 @@ class TrainConfig:
             path = CONFIG_DIR / f"{name_or_path}.json"
         if not path.is_file():
             known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
-            raise FileNotFoundError(f"no training config {name_or_path!r}; known: {', '.join(known)}")
-        raw = json.loads(path.read_text())
-        raw["model"] = ModelConfig(**{**raw.get("model", {}), "widths": tuple(raw.get("model", {}).get(
-            "widths", ModelConfig.widths))})
-        return cls(**raw)
+            raise OptionsError(f"no training config {name_or_path!r}; known: {', '.join(known)}")
+        try:
+            raw = json.loads(path.read_text())
+            raw["model"] = ModelConfig(**{**raw.get("model", {}), "widths": tuple(raw.get("model", {}).get(
+                "widths", ModelConfig.widths))})
+            return cls(**raw)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise OptionsError(f"training config {path} is not valid: {exc}") from exc
 
     def to_json(self) -> str:
         """Canonical JSON, stored in checkpoints to refuse resuming a different recipe."""
@@ -88,9 +92,12 @@ def load_fer(path: str | Path, splits: tuple[str, ...] = ("train", "val")) -> di
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"data file not found: {path}")
-    raw = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
-    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-        out = {k: data[k] for k in data.files if k.split("_")[0] in splits}
+    try:
+        raw = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            out = {k: data[k] for k in data.files if k.split("_")[0] in splits}
+    except (OSError, ValueError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise DataFileError(f"{path} is not a readable .npz file: {exc}") from exc
     for split in splits:
         if f"{split}_x" not in out or f"{split}_y" not in out:
             raise DataFileError(f"{path} has no {split}_x/{split}_y arrays")
@@ -274,7 +281,7 @@ class Trainer:
         with safe_open(str(path), framework="numpy") as f:
             meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
         if meta.get("config") != self.cfg.to_json():
-            raise ValueError(f"{path} was written by a different recipe; delete it or use another --run-dir")
+            raise ModelFileError(f"{path} was written by a different recipe; delete it or use another --run-dir")
         arrays = load_file(str(path))
         self.set_carry(tuple(
             _arrays_to_tree(prefix, arrays, like)

@@ -31,8 +31,10 @@ import traitlets
 from ipywebrtc import MediaStream
 from ipywidgets import widget_serialization
 
-from emowidgets.model import EMOTIONS
-from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.boxes import largest_face
+from emowidgets.errors import OptionsError
+from emowidgets.pipeline import Pipeline
+from emowidgets.vocab import EMOTIONS, FrameResult
 
 STATIC = Path(__file__).parent / "static"
 
@@ -45,6 +47,20 @@ STATUSES = ("waiting for permission", "waiting for stream", "permission denied",
 log = logging.getLogger("emowidgets.widgets")
 
 
+SOURCES = ("camera", "screen")
+
+
+def check_source(source: object) -> None:
+    """Refuse a source that is not ``None``, ``"camera"``, ``"screen"`` or an ipywebrtc ``MediaStream``.
+
+    Raises:
+        OptionsError: naming the allowed forms.
+    """
+    if source is None or isinstance(source, MediaStream) or (isinstance(source, str) and source in SOURCES):
+        return
+    raise OptionsError(f"source must be None, 'camera', 'screen' or an ipywebrtc MediaStream, not {source!r}")
+
+
 class CameraWidget(anywidget.AnyWidget):
     """Live camera, screen or ipywebrtc stream preview that sends JPEG frames to the kernel.
 
@@ -55,6 +71,12 @@ class CameraWidget(anywidget.AnyWidget):
         pipeline: if given, frames go to ``pipeline.submit`` and its results are drawn over the preview.
         on_frame: frame callback used instead of ``pipeline.submit``.
         **kwargs: trait values (``width``, ``height``, ``quality``, ``max_in_flight``).
+
+    One camera per pipeline: a camera built on a pipeline that has one takes its place (the old one's frames
+    are acked and ignored), so re-running a notebook cell does not pile up listeners.
+
+    Raises:
+        OptionsError: a source or setting that is not allowed.
     """
 
     _esm = STATIC / "camera.js"
@@ -78,17 +100,21 @@ class CameraWidget(anywidget.AnyWidget):
 
     def __init__(self, source: str | MediaStream | None = None, *, pipeline: Pipeline | None = None,
                  on_frame: FrameCallback | None = None, **kwargs: Any) -> None:
+        check_source(source)
         if isinstance(source, MediaStream):
             kwargs.update(source="stream", stream=source)
         elif source is not None:
             kwargs["source"] = source
-        super().__init__(**kwargs)
+        try:
+            super().__init__(**kwargs)
+        except traitlets.TraitError as exc:
+            raise OptionsError(f"bad CameraWidget setting: {exc}") from exc
         self._pipeline = pipeline
         self._on_frame = on_frame or (pipeline.submit if pipeline is not None else None)
         self._lock = threading.Lock()
-        if pipeline is not None:
-            pipeline.add_listener(self.show_result)
-            pipeline.add_skip_listener(self._ack)
+        if pipeline is not None:  # one camera per pipeline: a new one (a re-run cell) takes the old one's place
+            pipeline.add_listener(self.show_result, slot="camera")
+            pipeline.add_skip_listener(self._ack, slot="camera")
         self.on_msg(self._on_custom_msg)
 
     def _on_custom_msg(self, _widget: object, content: dict[str, Any], buffers: list[memoryview]) -> None:
@@ -97,6 +123,9 @@ class CameraWidget(anywidget.AnyWidget):
         seq = int(content.get("seq", 0))
         with self._lock:
             self.frames_received += 1
+        if self._pipeline is not None and not self._pipeline.has_listener(self.show_result):
+            self._ack(seq)  # replaced by a newer camera on this pipeline, or the pipeline is closed
+            return
         data = buffers[0] if buffers else self._text_frame(content)
         if data is None:
             self._ack(seq)
@@ -194,5 +223,4 @@ class EmotionGauge(anywidget.AnyWidget):
             return None
         if self.aggregate == "mean":
             return np.asarray(result.probs.mean(axis=0))
-        areas = result.boxes[:, 2] * result.boxes[:, 3]
-        return np.asarray(result.probs[int(areas.argmax())])
+        return np.asarray(result.probs[largest_face(result.boxes) or 0])

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 

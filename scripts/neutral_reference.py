@@ -22,7 +22,7 @@ from safetensors.numpy import load_file, save_file
 
 from emowidgets.autocalib import REFERENCE_KEY
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.npz"
 

@@ -23,7 +23,7 @@ from emowidgets.adapter import (
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.errors import DataFileError, ModelFileError
 from emowidgets.fewshot import draw_split, evaluate_fewshot_file
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 N_IMAGES = 700
 PEOPLE = SHARED / "data" / "people.npz"

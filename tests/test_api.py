@@ -24,3 +24,12 @@ def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "emowidgets", "--help"], capture_output=True, text=True, check=True)
     for command in ("train", "evaluate", "report"):
         assert command in out.stdout
+
+
+def test_evaluate_stays_the_function_after_submodule_imports():
+    """``emowidgets.evaluate`` is the exported function even once the CLI's modules are imported."""
+    import emowidgets
+    import emowidgets.cli
+    import emowidgets.fewshot  # imports the evaluation module
+
+    assert callable(emowidgets.evaluate)

@@ -15,8 +15,8 @@ from emowidgets.classadapters import adapter_file_name
 from emowidgets.classlog import read_log
 from emowidgets.classview import Classroom, ClassView
 from emowidgets.errors import ModelFileError, NoFaceError
-from emowidgets.model import EMOTIONS
-from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.pipeline import Pipeline
+from emowidgets.vocab import EMOTIONS, FrameResult
 
 MINE = ("neutral", "smile")
 

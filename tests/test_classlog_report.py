@@ -10,10 +10,10 @@ from conftest import CLIPS, video_frames
 
 from emowidgets.classlog import COLUMNS, ClassLog, read_log
 from emowidgets.cli import main as cli_main
-from emowidgets.errors import DataFileError
-from emowidgets.model import EMOTIONS
-from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.errors import ClosedError, DataFileError
+from emowidgets.pipeline import Pipeline
 from emowidgets.report import summarize, write_report
+from emowidgets.vocab import EMOTIONS, FrameResult
 
 T0 = 1_700_000_000_000  # a fixed Unix time (ms) so the logs are reproducible
 
@@ -61,7 +61,7 @@ def test_log_rejects_other_labels_and_closed_logs(tmp_path, results: list[FrameR
     with pytest.raises(ValueError, match="7 base emotions"):
         log.log(other)
     log.close()
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(ClosedError, match="closed"):
         log.log(results[0])
     with pytest.raises(ValueError, match=r"\.parquet or \.csv"):
         ClassLog(tmp_path / "a.json")

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+import tracemalloc
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
 
+from emowidgets.adapter import BaseHead, fit_adapter
+from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import read_log
 from emowidgets.classview import ClassView, classroom, valence
 from emowidgets.errors import VideoFileError
-from emowidgets.model import EMOTIONS
 from emowidgets.pipeline import Pipeline
+from emowidgets.vocab import EMOTIONS, FrameResult
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +107,108 @@ def test_classroom_on_a_video_file_ends_cleanly(auto_calibrate):
 def test_classroom_missing_video_is_a_clear_error(tmp_path):
     with pytest.raises(VideoFileError, match="no such video file"):
         classroom(tmp_path / "lesson.mp4")
+
+
+def subset(result: FrameResult, rows: np.ndarray, ids: np.ndarray | None = None) -> FrameResult:
+    """The faces ``rows`` of a real result (repeats allowed), optionally under other track ids."""
+    picked = {k: getattr(result, k)[rows] for k in ("boxes", "scores", "probs", "raw_probs", "embeddings")}
+    return dataclasses.replace(result, **picked, track_ids=result.track_ids[rows] if ids is None else ids)
+
+
+def state_bytes(view: ClassView) -> int:
+    """Size of the view's synced state as JSON, without the constant JS/CSS."""
+    return len(json.dumps({k: v for k, v in view.get_state().items() if k not in ("_esm", "_css")}))
+
+
+def lesson(view: ClassView, results: list[FrameResult], minutes: float, fps: float = 1.0, seats: int = 25,
+           seed: int = 0) -> Iterator[tuple[float, int]]:
+    """Drive ``view`` through a lesson of ``seats`` students at ``fps``, yielding ``(t_s, ids used)`` after each
+    frame. Churn: every 5 minutes each student present leaves with probability 0.3 for 1-10 minutes; on return
+    the tracker re-identifies them (same track id) half of the time, else they get a new id and the teacher
+    names the new tile again. The faces are real pipeline results (the 2x2 gallery clip's faces, cycled)."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(1, seats + 1)
+    back_at = np.zeros(seats)  # seconds; 0: present
+    next_id = seats + 1
+    view.names = {str(i): f"student {i}" for i in ids[:10]}
+    for k in range(int(minutes * 60 * fps) + 1):
+        t = k / fps
+        if k and k % int(300 * fps) == 0:
+            leaving = (back_at == 0) & (rng.random(seats) < 0.3)
+            back_at[leaving] = t + rng.uniform(60, 600, leaving.sum())
+        for s in np.flatnonzero((back_at > 0) & (back_at <= t)):
+            back_at[s] = 0
+            if rng.random() < 0.5:  # a re-identification miss: a new id, named again by the teacher
+                name = view.names.get(str(ids[s]))
+                ids[s], next_id = next_id, next_id + 1
+                if name:
+                    view.names = {**view.names, str(ids[s]): name}
+        here = np.flatnonzero(back_at == 0)
+        result = results[k % len(results)]
+        view.update(subset(result, here % len(result.track_ids), ids[here]), now=t)
+        yield t, next_id - 1
+
+
+def figures(view: ClassView, t: float, ids: int) -> dict[str, int]:
+    return {"minute": round(t / 60), "ids": ids, "faces": len(view._faces), "tiles": len(view.faces),
+            "left": len(view._left), "names": len(view.names), "attention": len(view.attention),
+            "series": sum(len(f.spark) + len(f.negative) for f in view._faces.values()),
+            "state_bytes": state_bytes(view), "traced_bytes": tracemalloc.get_traced_memory()[0]}
+
+
+@pytest.mark.slow
+def test_two_hour_lesson_with_churn_stays_bounded(gallery_results):
+    """25 students, 1 frame a second for 2 hours; the chart window is 1 minute to keep the run short (the
+    chart's own bound is its window). Memory is traced from minute 30 on: what is held at minute 120 is
+    compared with what was held at minute 60."""
+    results, _ = gallery_results
+    view = ClassView(max_rate=0.2, window_minutes=1.0, max_left=30)
+    marks = []
+    try:
+        for t, ids in lesson(view, results, minutes=120):
+            if t == 30 * 60:
+                tracemalloc.start()
+            if t in (20 * 60, 60 * 60, 120 * 60):
+                marks.append(figures(view, t, ids))
+    finally:
+        tracemalloc.stop()
+    print(json.dumps(marks))
+    early, hour, late = marks
+    assert late["ids"] > 3 * 25  # the churn: without retirement there would be a tile per id
+    for f in marks:
+        assert f["faces"] <= 2 * 25 and f["tiles"] <= 2 * 25 and f["left"] <= 30 and f["names"] <= 10 + 30
+        assert f["attention"] <= 25  # only faces absent less than the retention time can be listed as absent
+        assert f["series"] <= f["faces"] * (60 + view.negative_seconds + 2)  # one point a second per series
+    assert late["state_bytes"] < 1.25 * early["state_bytes"]
+    assert late["traced_bytes"] < 1.5 * hour["traced_bytes"] + 50_000
+
+
+def test_retired_student_comes_back_with_name_and_adapter(pipeline: Pipeline, gallery_results):
+    results, _ = gallery_results
+    view = ClassView(retention_seconds=60)
+    adapters = ClassAdapters(pipeline, view)
+    try:
+        woman = int(results[-1].track_ids[np.argmin(results[-1].boxes[:, 0] - results[-1].boxes[:, 1])])
+        emb = np.concatenate([r.embeddings for r in results])
+        smiling = np.concatenate([(r.track_ids == woman) & (i >= 20) for i, r in enumerate(results)])
+        adapter, _ = fit_adapter(emb, smiling.astype(np.int64), ("rest", "smile"),
+                                 base=BaseHead.from_classifier(pipeline.classifier))
+        for i, r in enumerate(results):
+            view.update(r, now=i * 0.2)
+        view.names = {str(woman): "Ana"}
+        adapters.set_person("Ana", adapter)
+        others = [subset(r, np.flatnonzero(r.track_ids != woman)) for r in results]
+        for k in range(100):  # 100 s without her: longer than the retention time
+            view.update(others[k % len(others)], now=10 + k)
+        view.refresh(now=110)
+        assert woman not in [f["id"] for f in view.faces] and woman not in [a["id"] for a in view.attention]
+        assert [(f["id"], f["name"]) for f in view.left] == [(woman, "Ana")]
+        view.update(results[-1], now=111)  # the tracker re-identified her: same track id
+        view.refresh(now=111)
+        assert woman in [f["id"] for f in view.faces] and view.left == []
+        assert view.names[str(woman)] == "Ana" and view.adapted[str(woman)] == ["rest", "smile"]
+        assert pipeline.head is not None and pipeline.head.people[woman] is adapter
+        assert view._faces[woman].first_seen == 0  # her time in class counts from her first arrival
+    finally:
+        adapters.set_person("Ana", None)
+    assert pipeline.head is None

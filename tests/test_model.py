@@ -15,7 +15,7 @@ from safetensors.numpy import load_file, save_file
 
 from emowidgets.assets import model_path
 from emowidgets.cli import main as cli
-from emowidgets.errors import ModelFileError
+from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
 from emowidgets.train import TrainConfig, train
@@ -53,7 +53,7 @@ def test_folded_net_matches_eval_model(fer_crops):
 @pytest.mark.parametrize("model, flips", [("main", True), ("fast", False)])
 def test_classifier_flip_tta(fer_crops, model, flips):
     """The compiled classifier = the nnx model, averaged with the mirror image where TTA is on."""
-    clf = EmotionClassifier.create_from_options(ClassifierOptions(model=model))
+    clf = EmotionClassifier.create_from_options(ClassifierOptions(model=model, prior_correction=False))
     assert clf.flip_tta is flips
     net, _ = load_model(model_path(model))
     x = jnp.asarray(fer_crops)
@@ -158,7 +158,7 @@ def test_tiny_training_resumes(tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     _, meta = load_model(tmp_path / "w.safetensors")
     assert meta["name"] == "tiny"
-    with pytest.raises(FileNotFoundError, match="known"):
+    with pytest.raises(OptionsError, match="known"):
         TrainConfig.load("no-such-config")
 
 
@@ -187,11 +187,11 @@ def test_evaluate_cli_detect(tmp_path, capsys):
 ], ids=["label-7", "float-images", "length-mismatch", "missing-keys"])
 def test_evaluate_cli_bad_data(tmp_path, capsys, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
-    assert cli(["evaluate", "--data", str(tmp_path / "bad.npz")]) == 2
+    assert cli(["evaluate", "--data", str(tmp_path / "bad.npz")]) == 3  # a bad data file (see cli.EXIT_CODES)
     assert message in capsys.readouterr().err
 
 
 def test_evaluate_cli_not_npz(tmp_path, capsys):
     (tmp_path / "x.npz").write_text("hello")
-    assert cli(["evaluate", "--data", str(tmp_path / "x.npz")]) == 2
+    assert cli(["evaluate", "--data", str(tmp_path / "x.npz")]) == 3
     assert "not a readable .npz" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from safetensors import safe_open
 from emowidgets.autocalib import AutoCalibrationOptions
 from emowidgets.errors import FrameError
 from emowidgets.infer import ClassifierOptions
-from emowidgets.model import EMOTIONS
+from emowidgets.vocab import EMOTIONS
 
 HAPPY = EMOTIONS.index("happy")
 

@@ -10,8 +10,9 @@ import pytest
 from conftest import CLIPS
 
 from emowidgets.errors import EmowidgetsError
-from emowidgets.pipeline import FrameResult, Pipeline
+from emowidgets.pipeline import Pipeline
 from emowidgets.sources import SourceState, VideoFileError, VideoFileSource
+from emowidgets.vocab import FrameResult
 
 SHORT = CLIPS / "single_face_short.mp4"  # 640x360, 30 fps, 72 frames
 

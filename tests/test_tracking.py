@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
 
+from emowidgets.boxes import iou_matrix
 from emowidgets.pipeline import Pipeline
-from emowidgets.tracking import Tracker, iou_matrix
+from emowidgets.tracking import Tracker
 
 TILE_W, TILE_H = 320, 240  # multi_face.mp4 is a 2x2 gallery of 320x240 tiles
 

@@ -11,7 +11,8 @@ from conftest import CLIPS, video_frames
 from ipywebrtc import CameraStream
 
 from emowidgets.liveview import LiveView, live
-from emowidgets.model import EMOTIONS
+from emowidgets.pipeline import PipelineState
+from emowidgets.vocab import EMOTIONS
 from emowidgets.widgets import CameraWidget, EmotionGauge
 
 
@@ -177,7 +178,7 @@ def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
     view.close()
     assert running._listeners == []
     assert running._skip_listeners == []
-    assert running._running
+    assert running.state is PipelineState.RUNNING
 
 
 def test_frames_without_buffers_switch_to_text_transport(running, jpegs, monkeypatch):

@@ -6,6 +6,7 @@ This is what ``emowidgets evaluate`` prints; other tooling depends on its JSON k
 from __future__ import annotations
 
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,14 @@ def load_labelled(path: str | Path, split: str | None = None) -> tuple[np.ndarra
             if xk not in data.files or yk not in data.files:
                 raise DataFileError(f"{path} has no {xk!r}/{yk!r} arrays (it has: {', '.join(data.files)})")
             x, y = data[xk], data[yk]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         if isinstance(exc, DataFileError):
             raise
         raise DataFileError(f"{path} is not a readable .npz file: {exc}") from exc
     if x.dtype != np.uint8 or x.ndim != 3:
         raise DataFileError(f"{xk} must be uint8 grayscale images N x H x W, got {x.dtype} {x.shape}")
+    if len(x) == 0:
+        raise DataFileError(f"{path} holds no images under {xk!r}: nothing to evaluate")
     if y.ndim != 1 or len(y) != len(x):
         raise DataFileError(f"{yk} must be a vector of {len(x)} labels, got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() > len(EMOTIONS) - 1)):
@@ -91,7 +94,13 @@ def evaluate(
     prior_correction: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Accuracy, per-class recall, misses (no face found) and classifier ms/face at batch 32."""
+    """Accuracy, per-class recall, misses (no face found) and classifier ms/face at batch 32.
+
+    Raises:
+        DataFileError: no images, or not one label per image.
+    """
+    if len(x) == 0 or len(x) != len(y):
+        raise DataFileError(f"need at least one image and one label per image, got {len(x)} and {len(y)}")
     classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta,
                                                                          prior_correction=prior_correction))
     misses = 0

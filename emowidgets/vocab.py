@@ -1,0 +1,90 @@
+"""The package's vocabulary: emotion labels, their colours and valence, the crop size, and :class:`FrameResult`.
+
+The bottom layer: it imports numpy only, so offline tools that speak about results (the class log, the
+after-class report) run without loading JAX, flax, OpenCV, SciPy or MediaPipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+"""FER2013 label order: index ``i`` of every score vector is ``EMOTIONS[i]``."""
+
+COLORS = ("#d62728", "#8c564b", "#9467bd", "#f2b701", "#1f77b4", "#17becf", "#aaaaaa")
+"""One colour per emotion, in :data:`EMOTIONS` order; the class view's JS and the report use the same ones."""
+
+NEGATIVE = ("angry", "disgust", "fear", "sad")
+"""The emotions counted as negative (attention list, report, valence)."""
+
+CROP_SIZE = 48
+"""Side in pixels of the aligned grayscale face crops the classifier takes (FER2013's)."""
+
+_NEG = np.isin(np.array(EMOTIONS), NEGATIVE)
+_HAPPY = EMOTIONS.index("happy")
+
+
+def valence(probs: np.ndarray) -> float:
+    """P(happy) minus P(angry, disgust, fear, sad): -1 (negative) .. +1 (happy), 0 for neutral/surprise."""
+    return float(probs[_HAPPY] - probs[_NEG].sum())
+
+
+def negative_score(probs: np.ndarray) -> float:
+    """P(angry) + P(disgust) + P(fear) + P(sad) of one face's 7 base scores."""
+    return float(probs[_NEG].sum())
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameResult:
+    """Everything known about one processed frame; no pixels.
+
+    Attributes:
+        seq: the sender's frame number.
+        timestamp_ms: the sender's capture time.
+        width, height: frame size in pixels.
+        boxes: ``(N, 4)`` float32 ``x, y, w, h`` in pixels.
+        scores: ``(N,)`` detector confidence.
+        track_ids: ``(N,)`` stable face ids.
+        probs: ``(N, C)`` smoothed class probabilities, columns in ``labels`` order.
+        raw_probs: ``(N, C)`` this frame's probabilities before smoothing.
+        embeddings: ``(N, D)`` backbone embeddings as the head saw them (auto-calibrated, if on).
+        labels: class names.
+        crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
+        timings: milliseconds per stage (``decode``, ``detect``, ``crop``, ``classify``, ``total``).
+    """
+
+    seq: int
+    timestamp_ms: int
+    width: int
+    height: int
+    boxes: np.ndarray
+    scores: np.ndarray
+    track_ids: np.ndarray
+    probs: np.ndarray
+    raw_probs: np.ndarray
+    embeddings: np.ndarray
+    labels: tuple[str, ...]
+    crops: np.ndarray
+    timings: dict[str, float]
+
+    @property
+    def dominant(self) -> list[str]:
+        """Most likely label of each face."""
+        return [self.labels[i] for i in self.probs.argmax(axis=1)] if len(self.probs) else []
+
+    def to_message(self) -> dict[str, Any]:
+        """A small JSON-able summary for the browser: boxes in 0-1 units, ids, labels, scores."""
+        w, h = max(self.width, 1), max(self.height, 1)
+        scale = np.array([w, h, w, h], np.float32)
+        return {
+            "seq": self.seq,
+            "faces": [
+                {"box": [round(float(v), 4) for v in box / scale], "id": int(tid), "label": label,
+                 "score": round(float(p.max()), 3)}
+                for box, tid, label, p in zip(self.boxes, self.track_ids, self.dominant, self.probs, strict=True)
+            ],
+            "ms": round(self.timings.get("total", 0.0), 1),
+        }

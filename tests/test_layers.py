@@ -1,0 +1,77 @@
+"""The layout: a numpy-only vocabulary at the bottom, MediaPipe only in ``detect``, offline tools that speak
+about results (class log, report, CLI) without the runtime stack, and an ``__all__`` checked both ways."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+
+from conftest import CLIPS, ROOT, video_frames
+
+import emowidgets
+from emowidgets import errors
+from emowidgets.classlog import ClassLog
+from emowidgets.pipeline import Pipeline
+
+PACKAGE = ROOT / "emowidgets"
+HEAVY = ("jax", "flax", "cv2", "scipy", "mediapipe", "ipywidgets", "anywidget")
+
+
+def imported(module: str) -> set[str]:
+    """Top-level modules ``module`` imports at module level (``emowidgets.x`` kept whole)."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {a.name if a.name.startswith("emowidgets") else a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module if node.module.startswith("emowidgets") else node.module.split(".")[0])
+    return names
+
+
+def heavy_after(code: str) -> list[str]:
+    probe = f"import sys\n{code}\nprint(__import__('json').dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_vocabulary_layer_imports_nothing_heavy():
+    for module in ("vocab", "boxes", "errors"):
+        assert imported(module) <= {"__future__", "dataclasses", "typing", "numpy"}, module
+    assert heavy_after("import emowidgets.vocab, emowidgets.boxes, emowidgets.errors") == []
+
+
+def test_only_detect_imports_mediapipe():
+    importers = {p.stem for p in PACKAGE.glob("*.py") if "mediapipe" in p.read_text()
+                 and any(isinstance(n, ast.Import | ast.ImportFrom) and "mediapipe" in ast.dump(n)
+                         for n in ast.walk(ast.parse(p.read_text())))}
+    assert importers == {"detect"}
+    leaves = {"emowidgets.boxes", "emowidgets.decode", "emowidgets.errors", "emowidgets.assets", "emowidgets.nativelog"}
+    assert {m for m in imported("detect") if m.startswith("emowidgets")} <= leaves  # no pipeline stage above it
+    for module in ("assets", "nativelog"):  # file locations and native log capture: standard library only
+        assert {m for m in imported(module) if m.startswith("emowidgets")} <= {"emowidgets.errors"}, module
+    assert heavy_after("import emowidgets.assets, emowidgets.nativelog") == []
+
+
+def test_report_runs_without_the_runtime_stack(tmp_path, pipeline: Pipeline):
+    pipeline.tracker.reset()
+    log = tmp_path / "class.parquet"
+    with ClassLog(log) as writer:
+        for i, frame in enumerate(video_frames(CLIPS / "multi_face.mp4", every=50)):
+            writer.log(pipeline.process_array(frame, i, i * 2000), time_ms=1_700_000_000_000 + i * 2000)
+    code = f"from emowidgets.cli import main\nassert main(['report', {str(log)!r}]) == 0"
+    assert heavy_after(code) == []
+    assert log.with_suffix(".html").is_file()
+    assert heavy_after("import emowidgets.classlog, emowidgets.report, emowidgets.cli") == []
+
+
+def test_all_is_checked_both_ways():
+    exported = set(emowidgets.__all__) - {"__version__"}
+    assert exported == set(emowidgets._EXPORTS)  # nothing listed that does not load, nothing loadable unlisted
+    leaves = {n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Exception)}
+    assert leaves <= exported  # every error a caller may catch is importable from the package
+    for name, module in emowidgets._EXPORTS.items():
+        assert hasattr(importlib.import_module(module), name), (name, module)

@@ -1,0 +1,61 @@
+"""Session: one wiring from a source to the views, with one close path (real pipeline, real clip)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import CLIPS
+
+from emowidgets.errors import ClosedError
+from emowidgets.pipeline import Pipeline, PipelineState
+from emowidgets.session import Session
+from emowidgets.sources import VideoFileSource
+from emowidgets.vocab import FrameResult
+
+SHORT = CLIPS / "single_face_short.mp4"  # 72 frames, one face
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_kernel_source_feeds_every_view_in_order_and_a_failing_view_does_not_stop_it(pipeline: Pipeline):
+    statuses: list[str] = []
+    calls: list[tuple[str, int]] = []
+
+    def broken(result: FrameResult) -> None:
+        raise RuntimeError("a view with a bug")
+
+    session = Session(pipeline, VideoFileSource(SHORT, realtime=False), owns_pipeline=False,
+                      on_status=statuses.append)
+    session.add_view(lambda r: calls.append(("first", r.seq)))
+    session.add_view(broken)
+    session.add_view(lambda r: calls.append(("second", r.seq)))
+    session.start()
+    wait_for(lambda: statuses[-1:] == ["video ended"])
+    assert statuses == ["playing single_face_short.mp4", "video ended"]
+    assert calls == [(name, seq) for seq in range(72) for name in ("first", "second")]
+    session.close()
+    assert pipeline.state is not PipelineState.CLOSED  # not owned: left open
+
+
+def test_close_stops_the_source_joins_its_thread_and_closes_an_owned_pipeline():
+    before = set(threading.enumerate())
+    statuses: list[str] = []
+    owned = Pipeline.create_from_options(warmup=False)
+    session = Session(owned, VideoFileSource(SHORT, realtime=True), on_status=statuses.append)
+    seen: list[int] = []
+    session.add_view(lambda r: seen.append(r.seq))
+    session.start()
+    wait_for(lambda: len(seen) >= 3)
+    session.close()
+    assert set(threading.enumerate()) <= before and statuses[-1] == "stopped"
+    assert owned.state is PipelineState.CLOSED
+    with pytest.raises(ClosedError):
+        owned.process_image(b"")
+    session.close()  # again: a no-op
