@@ -33,7 +33,8 @@ def test_pipelines_write_nothing_to_stderr_and_the_native_lines_reach_logging_at
     proc = subprocess.run([sys.executable, "-c", RUN, str(IMAGES / "single_man_smiling.jpg"),
                            str(CLIPS / "multi_face.mp4")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n").count("faces 1") == 2 and "gallery done" in proc.stdout
+    # counted in the whole text: a log line from another thread (JAX's compiler) can land inside a printed line
+    assert proc.stdout.count("faces 1") == 2 and "gallery done" in proc.stdout
     assert proc.stderr == ""
     assert "emowidgets.native DEBUG INFO: Created TensorFlow Lite XNNPACK delegate for CPU." in proc.stdout
     assert "emowidgets.native DEBUG WARNING: [model_load.cc:402] Sparsity tensors" in proc.stdout
