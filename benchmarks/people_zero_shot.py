@@ -17,8 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emowidgets.detect import DetectorOptions, FaceDetector
-from emowidgets.evaluation import detect_largest_crop
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
+from emowidgets.tools.evaluation import detect_largest_crop
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -30,7 +30,7 @@ _EXPORTS = {
     "PipelineOptions": "emowidgets.pipeline",
     "PipelineState": "emowidgets.pipeline",
     "FrameResult": "emowidgets.vocab",
-    "evaluate": "emowidgets.evaluation",
+    "evaluate": "emowidgets.tools.evaluation",
     "live": "emowidgets.liveview",
     "LiveView": "emowidgets.liveview",
     "CameraWidget": "emowidgets.widgets",
@@ -101,10 +101,10 @@ if TYPE_CHECKING:
         OptionsError,
         VideoFileError,
     )
-    from emowidgets.evaluation import evaluate
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
     from emowidgets.liveview import LiveView, live
     from emowidgets.pipeline import Pipeline, PipelineOptions, PipelineState
+    from emowidgets.tools.evaluation import evaluate
     from emowidgets.vocab import EMOTIONS, FrameResult
     from emowidgets.widgets import CameraWidget, EmotionGauge
 

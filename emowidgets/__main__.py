@@ -1,5 +1,5 @@
 """``python -m emowidgets`` is the same as the ``emowidgets`` command."""
 
-from emowidgets.cli import main
+from emowidgets.tools.cli import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@
     └── CameraError         a camera the kernel cannot open
 
 The leaves also derive from the built-in error they replace, so ``except ValueError`` written before this
-tree still works. The command line maps them to one-line messages and exit codes (see :mod:`emowidgets.cli`).
+tree still works. The command line maps them to one-line messages and exit codes (see :mod:`emowidgets.tools.cli`).
 """
 
 

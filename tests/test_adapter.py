@@ -22,7 +22,7 @@ from emowidgets.adapter import (
 )
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.errors import DataFileError, ModelFileError
-from emowidgets.fewshot import draw_split, evaluate_fewshot_file
+from emowidgets.tools.fewshot import draw_split, evaluate_fewshot_file
 from emowidgets.vocab import EMOTIONS
 
 N_IMAGES = 700

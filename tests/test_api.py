@@ -29,7 +29,7 @@ def test_cli_help():
 def test_evaluate_stays_the_function_after_submodule_imports():
     """``emowidgets.evaluate`` is the exported function even once the CLI's modules are imported."""
     import emowidgets
-    import emowidgets.cli
-    import emowidgets.fewshot  # imports the evaluation module
+    import emowidgets.tools.cli
+    import emowidgets.tools.fewshot  # imports the evaluation module
 
     assert callable(emowidgets.evaluate)

@@ -9,10 +9,10 @@ import pytest
 from conftest import CLIPS, video_frames
 
 from emowidgets.classlog import COLUMNS, ClassLog, read_log
-from emowidgets.cli import main as cli_main
 from emowidgets.errors import ClosedError, DataFileError
 from emowidgets.pipeline import Pipeline
-from emowidgets.report import summarize, write_report
+from emowidgets.tools.cli import main as cli_main
+from emowidgets.tools.report import summarize, write_report
 from emowidgets.vocab import EMOTIONS, FrameResult
 
 T0 = 1_700_000_000_000  # a fixed Unix time (ms) so the logs are reproducible

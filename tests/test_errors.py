@@ -17,7 +17,6 @@ from emowidgets import errors
 from emowidgets.adapter import AdapterSet, BaseHead, fit_adapter
 from emowidgets.assets import model_path
 from emowidgets.classlog import ClassLog, read_log
-from emowidgets.cli import main as cli
 from emowidgets.decode import decode
 from emowidgets.errors import (
     AdapterError,
@@ -30,8 +29,9 @@ from emowidgets.errors import (
 )
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.pipeline import Pipeline
-from emowidgets.report import write_report
 from emowidgets.sources import detector_for
+from emowidgets.tools.cli import main as cli
+from emowidgets.tools.report import write_report
 
 PEOPLE = SHARED / "data" / "people.npz"
 

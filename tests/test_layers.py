@@ -62,10 +62,10 @@ def test_report_runs_without_the_runtime_stack(tmp_path, pipeline: Pipeline):
     with ClassLog(log) as writer:
         for i, frame in enumerate(video_frames(CLIPS / "multi_face.mp4", every=50)):
             writer.log(pipeline.process_array(frame, i, i * 2000), time_ms=1_700_000_000_000 + i * 2000)
-    code = f"from emowidgets.cli import main\nassert main(['report', {str(log)!r}]) == 0"
+    code = f"from emowidgets.tools.cli import main\nassert main(['report', {str(log)!r}]) == 0"
     assert heavy_after(code) == []
     assert log.with_suffix(".html").is_file()
-    assert heavy_after("import emowidgets.classlog, emowidgets.report, emowidgets.cli") == []
+    assert heavy_after("import emowidgets.classlog, emowidgets.tools.report, emowidgets.tools.cli") == []
 
 
 def test_all_is_checked_both_ways():
@@ -75,3 +75,13 @@ def test_all_is_checked_both_ways():
     assert leaves <= exported  # every error a caller may catch is importable from the package
     for name, module in emowidgets._EXPORTS.items():
         assert hasattr(importlib.import_module(module), name), (name, module)
+
+
+def test_runtime_never_imports_the_offline_tools():
+    """The live path stays apart from training/evaluation: only ``emowidgets/__init__`` names one tool
+    (``evaluate``, loaded lazily on first use), and no runtime module imports ``emowidgets.tools``."""
+    for path in PACKAGE.glob("*.py"):
+        if path.stem in ("__init__", "__main__"):
+            continue
+        assert not any(m.startswith("emowidgets.tools") for m in imported(path.stem)), path.stem
+    assert heavy_after("import emowidgets.tools") == []

@@ -14,11 +14,11 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from emowidgets.assets import model_path
-from emowidgets.cli import main as cli
 from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
-from emowidgets.train import TrainConfig, train
+from emowidgets.tools.cli import main as cli
+from emowidgets.tools.train import TrainConfig, train
 
 
 def test_shapes():

@@ -27,7 +27,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (OSError, 6))
 """Exit code of each error kind, most specific first (argparse's own usage errors also exit with 2)."""
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013.npz"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013.npz"
 
 
 def _emit(result: dict[str, Any], as_json: bool) -> None:
@@ -52,7 +52,7 @@ def _emit(result: dict[str, Any], as_json: bool) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from emowidgets.train import TrainConfig, train
+    from emowidgets.tools.train import TrainConfig, train
 
     cfg = TrainConfig.load(args.config)
     if args.teacher:
@@ -65,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.kind == "fewshot":
-        from emowidgets.fewshot import evaluate_fewshot_file
+        from emowidgets.tools.fewshot import evaluate_fewshot_file
 
         if not args.group_key or not args.shots:
             raise OptionsError("evaluate fewshot needs --group-key KEY and --shots K [K ...]")
@@ -74,7 +74,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                                        take_key=args.take_key, min_votes=args.min_votes,
                                        prior_correction=args.prior_correction, progress=not args.json)
     else:
-        from emowidgets.evaluation import evaluate, load_labelled
+        from emowidgets.tools.evaluation import evaluate, load_labelled
 
         x, y = load_labelled(args.data, args.split)
         result = evaluate(x, y, model=args.model, detect=args.detect, flip_tta=args.tta,
@@ -84,7 +84,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from emowidgets.report import write_report
+    from emowidgets.tools.report import write_report
 
     out = write_report(args.log, args.out)
     print(f"report written to {out}")

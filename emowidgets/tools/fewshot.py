@@ -30,11 +30,11 @@ from tqdm.auto import tqdm
 from emowidgets.adapter import AdapterOptions, BaseHead, fit_adapter
 from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import DataFileError, OptionsError
-from emowidgets.evaluation import _as_crops, detect_largest_crop, load_labelled
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.model import CROP_SIZE, EMOTIONS
+from emowidgets.tools.evaluation import _as_crops, detect_largest_crop, load_labelled
 
-log = logging.getLogger("emowidgets.fewshot")
+log = logging.getLogger("emowidgets.tools.fewshot")
 HEADS = ("zero_shot", "few_shot", "prototype", "logistic")
 """Heads scored on every split: base model, shipped adapter, cosine prototypes, logistic regression."""
 

@@ -32,12 +32,12 @@ from tqdm.auto import tqdm
 from emowidgets.errors import DataFileError, ModelFileError, OptionsError
 from emowidgets.model import CROP_SIZE, EmotionNet, ModelConfig, load_model, save_model
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CACHE_DIR = Path.home() / ".cache" / "emowidgets"
 # FER+ vote columns (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF)
 # that correspond to FER2013 classes 0..6 (angry, disgust, fear, happy, sad, surprise, neutral).
 FERPLUS_TO_FER = (4, 5, 6, 1, 3, 2, 0)
-log = logging.getLogger("emowidgets.train")
+log = logging.getLogger("emowidgets.tools.train")
 
 
 @dataclasses.dataclass(frozen=True)
