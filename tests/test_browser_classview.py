@@ -1,4 +1,5 @@
-"""End to end: classroom("camera") in JupyterLab + headless Chromium, the 2x2 gallery clip as the fake camera."""
+"""End to end: classroom("camera") in JupyterLab + headless Chromium, the 2x2 gallery clip as the fake camera:
+tiles, chart, a name, the stream's end, and absent faces retiring into the "left" summary."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ END_STREAM_JS = """() => { const t = document.querySelector('.emow-camera video'
                            t.stop(); t.dispatchEvent(new Event('ended')); }"""
 
 
-def test_class_view_tiles_chart_names_and_stream_end(tmp_path):
+def test_class_view_tiles_chart_names_stream_end_and_retirement(tmp_path):
     y4m = make_y4m(CLIPS / "multi_face.mp4", tmp_path / "gallery.y4m", seconds=10.0, fps=25)
     # The shipped notebook, with the fake camera instead of a window share (headless Chromium cannot pick a
     # window) and without the after-class cell, which closes the view.
@@ -70,6 +71,18 @@ def test_class_view_tiles_chart_names_and_stream_end(tmp_path):
             page.evaluate(END_STREAM_JS)
             page.wait_for_selector(".emow-cv-status[data-status='stream ended']", timeout=20000)
             assert page.text_content(".emow-status").startswith("stream ended")
+
+            # The teacher shortens the retention time: the now-absent faces retire from the tiles into "left",
+            # the named one under its name.
+            assert page.text_content(".emow-cv-left-count") == "0"
+            page.click(".emow-cv-settings summary")
+            page.fill("input[data-trait='retention_seconds']", "2")
+            page.press("input[data-trait='retention_seconds']", "Enter")
+            poll(page, "() => document.querySelectorAll('.emow-cv-tile').length === 0", timeout=20)
+            assert int(page.text_content(".emow-cv-left-count")) >= 4
+            page.click(".emow-cv-left summary")
+            assert page.locator(".emow-cv-left-list li", has_text="Ana").count() == 1
+            assert page.text_content(".emow-cv-presence").startswith("0 present")
         finally:
             page.context.close()
             browser.close()

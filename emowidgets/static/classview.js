@@ -10,6 +10,10 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
+function clock(seconds) {  // 75 -> "1:15"
+  return `${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`;
+}
+
 function nameOf(model, id) {
   return model.get("names")[String(id)] || `#${id}`;
 }
@@ -73,11 +77,14 @@ function render({ model, el }) {
         <div class="emow-cv-chartbox"></div><div class="emow-cv-legend"></div>
         <div class="emow-cv-presence"></div>
         <h4>Needs attention</h4><ul class="emow-cv-attention"></ul>
+        <details class="emow-cv-left"><summary>left: <span class="emow-cv-left-count">0</span></summary>
+          <ul class="emow-cv-left-list"></ul></details>
         <details class="emow-cv-settings"><summary>thresholds</summary>
           <label>negative ≥ <input type="number" step="0.05" min="0" max="1" data-trait="negative_threshold"></label>
           <label>over (s) <input type="number" step="1" min="1" data-trait="negative_seconds"></label>
           <label>absent &gt; (s) <input type="number" step="1" min="1" data-trait="absent_seconds"></label>
           <label>chart (min) <input type="number" step="1" min="1" data-trait="window_minutes"></label>
+          <label>retire absent after (s) <input type="number" step="10" min="1" data-trait="retention_seconds"></label>
         </details>
       </div>
     </div>`;
@@ -169,6 +176,18 @@ function render({ model, el }) {
       return li;
     }));
     if (!list.children.length) list.innerHTML = '<li class="emow-cv-none">nobody</li>';
+    drawLeft();
+  }
+
+  function drawLeft() {  // students absent longer than retention_seconds, most recent first
+    const left = model.get("left");
+    $(".emow-cv-left-count").textContent = left.length;
+    $(".emow-cv-left-list").replaceChildren(...left.map((f) => {
+      const li = document.createElement("li");
+      li.dataset.id = f.id;
+      li.textContent = `${f.name || `#${f.id}`}: ${clock(f.present_s)} in view, left at ${clock(f.left_s)}`;
+      return li;
+    }));
   }
 
   function drawHead() {
@@ -196,15 +215,17 @@ function render({ model, el }) {
 
   const onFaces = () => { drawTiles(); drawPanel(); };
   const headEvents = "change:status change:notice change:fps change:logging change:log_path change:negative_threshold " +
-    "change:negative_seconds change:absent_seconds change:window_minutes";
+    "change:negative_seconds change:absent_seconds change:window_minutes change:retention_seconds";
   const faceEvents = "change:faces change:names change:adapted change:room_labels";
   model.on(faceEvents, onFaces);
   model.on("change:history change:attention", drawPanel);
+  model.on("change:left", drawLeft);
   model.on(headEvents, drawHead);
   drawHead(); drawTiles(); drawPanel();
   return () => {
     model.off(faceEvents, onFaces);
     model.off("change:history change:attention", drawPanel);
+    model.off("change:left", drawLeft);
     model.off(headEvents, drawHead);
   };
 }
