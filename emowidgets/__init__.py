@@ -22,6 +22,7 @@ _EXPORTS = {
     "ClosedError": "emowidgets.errors",
     "AdapterError": "emowidgets.errors",
     "CameraError": "emowidgets.errors",
+    "BusyError": "emowidgets.errors",
     "DetectorOptions": "emowidgets.detect",
     "FaceDetector": "emowidgets.detect",
     "ClassifierOptions": "emowidgets.infer",
@@ -51,6 +52,7 @@ __all__ = [
     "AdapterOptions",
     "AdapterSet",
     "AutoCalibrationOptions",
+    "BusyError",
     "CalibrationWidget",
     "CameraError",
     "CameraWidget",
@@ -91,6 +93,7 @@ if TYPE_CHECKING:
     from emowidgets.detect import DetectorOptions, FaceDetector
     from emowidgets.errors import (
         AdapterError,
+        BusyError,
         CameraError,
         ClosedError,
         DataFileError,

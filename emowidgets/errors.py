@@ -3,6 +3,7 @@
     EmowidgetsError
     ├── OptionsError        an argument or option value that is not allowed (ValueError)
     ├── ClosedError         a pipeline or class log used after close() (RuntimeError)
+    ├── BusyError           a source asked to run while it already runs (RuntimeError)
     ├── ModelFileError      a weight or adapter file that is missing, corrupt or for another backbone (ValueError)
     ├── DataFileError       a data file or class log that is missing, malformed or empty (ValueError)
     ├── FrameError          a frame that cannot be decoded (ValueError; the live loop counts and skips these)
@@ -26,6 +27,10 @@ class OptionsError(EmowidgetsError, ValueError):
 
 class ClosedError(EmowidgetsError, RuntimeError):
     """The object was closed; make a new one (a closed pipeline's detector is released)."""
+
+
+class BusyError(EmowidgetsError, RuntimeError):
+    """The object is already doing what was asked (a frame source's ``run`` while it runs)."""
 
 
 class ModelFileError(EmowidgetsError, ValueError):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.errors import CameraError, EmowidgetsError, OptionsError, VideoFileError
+from emowidgets.errors import BusyError, CameraError, EmowidgetsError, OptionsError, VideoFileError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.nativelog import native_stderr_to_logging
 from emowidgets.pipeline import Pipeline, PipelineOptions
@@ -90,7 +90,7 @@ class FrameSource:
         :attr:`error`) if reading fails. Returns the number of frames processed.
         """
         if self.state is SourceState.RUNNING:
-            raise RuntimeError("this source is already running")
+            raise BusyError("this source is already running: stop() it first, or make another")
         self.state = SourceState.RUNNING
         processed = 0
         try:

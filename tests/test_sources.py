@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import CLIPS
 
-from emowidgets.errors import EmowidgetsError
+from emowidgets.errors import BusyError, EmowidgetsError
 from emowidgets.pipeline import Pipeline
 from emowidgets.sources import SourceState, VideoFileError, VideoFileSource
 from emowidgets.vocab import FrameResult
@@ -73,3 +73,17 @@ def test_truncated_video_fails_with_state_and_message(tmp_path, pipeline: Pipeli
     with pytest.raises(VideoFileError, match="corrupt after frame"):
         source.run(pipeline)
     assert source.state is SourceState.FAILED and "corrupt" in source.error
+
+
+def test_running_a_running_source_again_is_refused(pipeline: Pipeline):
+    source = VideoFileSource(SHORT, realtime=True)
+    thread = threading.Thread(target=source.run, args=(pipeline,))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while source.state is not SourceState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(BusyError, match="already running"):
+        source.run(pipeline)
+    source.stop()
+    thread.join(10)
+    assert source.state is SourceState.STOPPED
