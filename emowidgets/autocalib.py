@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 
 import numpy as np
 
 from emowidgets.errors import ModelFileError
+from emowidgets.model import metadata_vector
 
 REFERENCE_KEY = "neutral_reference"
 """Model-file metadata key holding the neutral reference embedding (a JSON list of floats)."""
@@ -47,14 +47,7 @@ def read_reference(metadata: dict[str, str], embed_dim: int) -> np.ndarray:
     if REFERENCE_KEY not in metadata:
         raise ModelFileError("this model file has no neutral reference, which auto-calibration needs: add one "
                              "with `python scripts/neutral_reference.py --model PATH` or turn auto_calibrate off")
-    try:
-        reference = np.asarray(json.loads(metadata[REFERENCE_KEY]), np.float32)
-    except (ValueError, TypeError) as exc:
-        raise ModelFileError(f"the model file's {REFERENCE_KEY!r} metadata is not a JSON list: {exc}") from exc
-    if reference.shape != (embed_dim,) or not np.isfinite(reference).all():
-        raise ModelFileError(f"the model file's {REFERENCE_KEY!r} must be {embed_dim} finite numbers, "
-                             f"got shape {reference.shape}")
-    return reference
+    return metadata_vector(metadata, REFERENCE_KEY, embed_dim)
 
 
 class AutoCalibrator:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import json
 import threading
 
 import jax
@@ -20,8 +19,7 @@ import numpy as np
 from scipy.special import softmax
 
 from emowidgets.assets import model_path
-from emowidgets.errors import ModelFileError
-from emowidgets.model import CROP_SIZE, EMOTIONS, EmotionNet, fold_batchnorm, load_model
+from emowidgets.model import CROP_SIZE, EMOTIONS, EmotionNet, fold_batchnorm, load_model, metadata_vector
 
 PRIOR_KEY = "logit_adjustment"
 """Model-file metadata key holding the prior correction added to the head's bias (a JSON list, one per class)."""
@@ -59,22 +57,6 @@ class Classification:
     embeddings: np.ndarray
 
 
-def read_adjustment(metadata: dict[str, str], num_classes: int) -> np.ndarray:
-    """The prior correction ``(num_classes,)`` stored under :data:`PRIOR_KEY` in a model file's metadata.
-
-    Raises:
-        ModelFileError: the entry is not a JSON list of ``num_classes`` finite numbers.
-    """
-    try:
-        adjustment = np.asarray(json.loads(metadata[PRIOR_KEY]), np.float32)
-    except (ValueError, TypeError) as exc:
-        raise ModelFileError(f"the model file's {PRIOR_KEY!r} metadata is not a JSON list: {exc}") from exc
-    if adjustment.shape != (num_classes,) or not np.isfinite(adjustment).all():
-        raise ModelFileError(f"the model file's {PRIOR_KEY!r} must be {num_classes} finite numbers, "
-                             f"got shape {adjustment.shape}")
-    return adjustment
-
-
 class EmotionClassifier:
     """Wraps an :class:`EmotionNet` with one compiled predict function per bucket size."""
 
@@ -86,11 +68,11 @@ class EmotionClassifier:
         self.config = net.config
         net.eval()
         folded = fold_batchnorm(net)
-        if options.prior_correction and PRIOR_KEY in metadata:
-            adjustment = read_adjustment(metadata, len(self.labels))
-            folded = dataclasses.replace(folded, head_bias=folded.head_bias + jnp.asarray(adjustment))
         self.prior_correction = options.prior_correction and PRIOR_KEY in metadata
         """Whether the stored prior correction is in the head (asked for, and the file has one)."""
+        if self.prior_correction:
+            adjustment = metadata_vector(metadata, PRIOR_KEY, len(self.labels))
+            folded = dataclasses.replace(folded, head_bias=folded.head_bias + jnp.asarray(adjustment))
         self.head = (np.asarray(folded.head_kernel), np.asarray(folded.head_bias))
         """The linear head ``(kernel (D, 7), bias (7,))``, for adapters that start from it."""
         flip = options.flip_tta if options.flip_tta is not None else options.model != "fast"

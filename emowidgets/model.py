@@ -222,6 +222,34 @@ def save_model(model: EmotionNet, path: str | Path, **metadata: str) -> None:
     save_file(arrays, str(path), metadata=meta)
 
 
+def metadata_vector(metadata: dict[str, str], key: str, length: int) -> np.ndarray:
+    """The vector stored as a JSON list under ``key`` in a model file's metadata (a neutral reference, a prior
+    correction), as float32 ``(length,)``.
+
+    Raises:
+        ModelFileError: the entry is not a JSON list of ``length`` finite numbers.
+    """
+    try:
+        vector = np.asarray(json.loads(metadata[key]), np.float32)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"the model file's {key!r} metadata is not a JSON list: {exc}") from exc
+    if vector.shape != (length,) or not np.isfinite(vector).all():
+        raise ModelFileError(f"the model file's {key!r} must be {length} finite numbers, got shape {vector.shape}")
+    return vector
+
+
+def update_metadata(path: str | Path, **entries: str) -> dict[str, str]:
+    """Add or replace metadata ``entries`` of the weights file ``path`` in place (tensors unchanged, so the
+    backbone id stays); returns the file's new metadata."""
+    with safe_open(str(path), framework="numpy") as f:
+        meta = dict(f.metadata() or {})
+    arrays = load_file(str(path))
+    meta.setdefault("backbone_id", backbone_id(arrays))
+    meta.update(entries)
+    save_file(arrays, str(path), metadata=meta)
+    return meta
+
+
 def load_model(path: str | Path) -> tuple[EmotionNet, dict[str, str]]:
     """Build an :class:`EmotionNet` from a safetensors file written by :func:`save_model`.
 

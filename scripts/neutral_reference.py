@@ -17,11 +17,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
 
 from emowidgets.autocalib import REFERENCE_KEY
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
+from emowidgets.model import update_metadata
 from emowidgets.vocab import EMOTIONS
 
 FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.npz"
@@ -39,11 +38,7 @@ def main() -> None:
         neutral = d["val_x"][d["val_y"] == EMOTIONS.index("neutral")]
     embs = np.concatenate([classifier.classify(neutral[i : i + 64].astype(np.float32) / 255).embeddings
                            for i in range(0, len(neutral), 64)])
-    with safe_open(str(path), framework="numpy") as f:
-        meta = dict(f.metadata() or {})
-    meta.setdefault("backbone_id", classifier.backbone_id)
-    meta[REFERENCE_KEY] = json.dumps([round(float(v), 6) for v in embs.mean(0)])
-    save_file(load_file(str(path)), str(path), metadata=meta)
+    meta = update_metadata(path, **{REFERENCE_KEY: json.dumps([round(float(v), 6) for v in embs.mean(0)])})
     print(json.dumps({"model": str(path), "neutral_images": len(neutral), "flip_tta": classifier.flip_tta,
                       "backbone_id": meta["backbone_id"]}))
 

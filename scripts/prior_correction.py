@@ -23,11 +23,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
 
 from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
-from emowidgets.model import EMOTIONS
+from emowidgets.model import EMOTIONS, update_metadata
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -97,13 +95,10 @@ def main() -> None:
         "people_rule_person_cv": round(correct / (10 * len(ppl_y)), 4), "allowed_pairs": len(grid),
     }
     if not args.dry_run:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = dict(f.metadata() or {})
-        meta[PRIOR_KEY] = json.dumps(report["logit_adjustment"])
-        meta["prior_correction"] = json.dumps({k: report[k] for k in ("tau", "neutral", "fer_val_before",
-                                                                        "fer_val_after", "people_before",
-                                                                        "people_after", "people_rule_person_cv")})
-        save_file(load_file(str(path)), str(path), metadata=meta)
+        recipe = {k: report[k] for k in ("tau", "neutral", "fer_val_before", "fer_val_after", "people_before",
+                                         "people_after", "people_rule_person_cv")}
+        update_metadata(path, **{PRIOR_KEY: json.dumps(report["logit_adjustment"]),
+                                 "prior_correction": json.dumps(recipe)})
     print(json.dumps(report))
 
 
