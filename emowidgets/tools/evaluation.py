@@ -84,6 +84,22 @@ def detect_largest_crop(detector: FaceDetector, gray: np.ndarray) -> np.ndarray 
     return crop_faces(rgb, det.take(np.array([largest])), detector.options.model)[0]
 
 
+def face_crops(x: np.ndarray, detect: bool, detector_model: str = "short",
+               progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Float crops ``(N, 48, 48)`` of uint8 images ``x`` and which ones have a face: the images themselves
+    (resized if need be), or with ``detect`` the largest detected face's crop (all zeros where none is found)."""
+    if not detect:
+        return _as_crops(x), np.ones(len(x), bool)
+    crops = np.zeros((len(x), CROP_SIZE, CROP_SIZE), np.float32)
+    found = np.zeros(len(x), bool)
+    with FaceDetector.create_from_options(DetectorOptions(model=detector_model)) as detector:  # type: ignore[arg-type]
+        for i, img in enumerate(tqdm(x, desc="detect", disable=not progress)):
+            crop = detect_largest_crop(detector, img)
+            if crop is not None:
+                crops[i], found[i] = crop, True
+    return crops, found
+
+
 def evaluate(
     x: np.ndarray,
     y: np.ndarray,
@@ -103,18 +119,8 @@ def evaluate(
         raise DataFileError(f"need at least one image and one label per image, got {len(x)} and {len(y)}")
     classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta,
                                                                          prior_correction=prior_correction))
-    misses = 0
-    if detect:
-        crops = np.zeros((len(x), CROP_SIZE, CROP_SIZE), np.float32)
-        found = np.zeros(len(x), bool)
-        with FaceDetector.create_from_options(DetectorOptions(model=detector_model)) as detector:  # type: ignore[arg-type]
-            for i, img in enumerate(tqdm(x, desc="detect", disable=not progress)):
-                crop = detect_largest_crop(detector, img)
-                if crop is not None:
-                    crops[i], found[i] = crop, True
-        misses = int((~found).sum())
-    else:
-        crops, found = _as_crops(x), np.ones(len(x), bool)
+    crops, found = face_crops(x, detect, detector_model, progress)
+    misses = int((~found).sum())
     classifier.classify(crops[:32])  # compile outside the timing
     t0 = time.perf_counter()
     probs = np.concatenate([classifier.classify(crops[i : i + 32]).probs for i in

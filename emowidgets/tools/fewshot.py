@@ -28,11 +28,10 @@ from scipy.special import log_softmax
 from tqdm.auto import tqdm
 
 from emowidgets.adapter import AdapterOptions, BaseHead, fit_adapter
-from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import DataFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.model import CROP_SIZE, EMOTIONS
-from emowidgets.tools.evaluation import _as_crops, detect_largest_crop, load_labelled
+from emowidgets.model import EMOTIONS
+from emowidgets.tools.evaluation import face_crops, load_labelled
 
 log = logging.getLogger("emowidgets.tools.fewshot")
 HEADS = ("zero_shot", "few_shot", "prototype", "logistic")
@@ -141,19 +140,6 @@ def _embed(classifier: EmotionClassifier, crops: np.ndarray, progress: bool) -> 
     return np.concatenate(probs), np.concatenate(embs)
 
 
-def _crops(x: np.ndarray, detect: bool, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    if not detect:
-        return _as_crops(x), np.ones(len(x), bool)
-    crops = np.zeros((len(x), CROP_SIZE, CROP_SIZE), np.float32)
-    found = np.zeros(len(x), bool)
-    with FaceDetector.create_from_options(DetectorOptions()) as detector:
-        for i, img in enumerate(tqdm(x, desc="detect", disable=not progress)):
-            crop = detect_largest_crop(detector, img)
-            if crop is not None:
-                crops[i], found[i] = crop, True
-    return crops, found
-
-
 def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequence[int] = (1, 2, 3, 5),
                           seeds: int = 1, detect: bool = False, model: str = "main", *, split: str | None = None,
                           flip_tta: bool | None = None, take_key: str = "take", min_votes: float | None = None,
@@ -206,7 +192,7 @@ def evaluate_fewshot_file(path: str | Path, group_key: str, shots: int | Sequenc
     classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=model, flip_tta=flip_tta,
                                                                          prior_correction=prior_correction))
     base = BaseHead.from_classifier(classifier)
-    crops, found = _crops(x, detect, progress)
+    crops, found = face_crops(x, detect, progress=progress)
     base_probs, embs = _embed(classifier, crops, progress)
 
     usable = keep & found
