@@ -34,8 +34,20 @@ BROWSER_MARKS = [pytest.mark.browser,
 """``pytestmark`` of every real-browser test module."""
 
 # Screenshots go to a temp folder; `EMOWIDGETS_SCREENSHOTS=docs/images make test` refreshes the README's pictures.
+BOX = ".emow-box:not([hidden])"
+"""A face box drawn over the camera preview."""
 SCREENSHOT_DIR = Path(os.environ.get("EMOWIDGETS_SCREENSHOTS") or Path(tempfile.gettempdir()) / "emowidgets-shots")
 SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """End a server process: politely, then by force after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def free_port() -> int:
@@ -144,12 +156,7 @@ class JupyterLab:
             return
         with contextlib.suppress(OSError, urllib.error.URLError):
             self.kill_kernels()
-        self._proc.terminate()
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        terminate(self._proc)
         self._proc = None
 
     def __enter__(self) -> JupyterLab:
@@ -188,12 +195,7 @@ class Voila:
 
     def __exit__(self, *exc: object) -> None:
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            terminate(self._proc)
             self._proc = None
 
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 
 from browser import (
+    BOX,
     BROWSER_MARKS,
     CALIB_COUNTS_JS,
     CHECK_CELL,
@@ -27,11 +28,12 @@ from browser import (
 from conftest import ROOT
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from emowidgets.vocab import EMOTIONS as VOCAB_EMOTIONS
+
 pytestmark = BROWSER_MARKS
 
-EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+EMOTIONS = list(VOCAB_EMOTIONS)  # as the page lists them
 MINE = ["neutral", "smile"]
-BOX = ".emow-box:not([hidden])"
 GAUGE_LABELS_JS = "[...document.querySelectorAll('.emow-gauge-row')].map(r => r.dataset.label)"
 
 

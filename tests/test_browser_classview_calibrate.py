@@ -29,9 +29,11 @@ from browser import (
 from conftest import CLIPS
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from emowidgets.vocab import EMOTIONS as VOCAB_EMOTIONS
+
 pytestmark = BROWSER_MARKS
 
-EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+EMOTIONS = list(VOCAB_EMOTIONS)  # as the page lists them
 MINE = ["neutral", "smile"]
 TILES_JS = """() => [...document.querySelectorAll('.emow-cv-tile')].map(t => ({id: t.dataset.id,
     labels: t.dataset.labels, adapter: t.dataset.adapter, dominant: t.dataset.dominant,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from browser import (
+    BOX,
     BROWSER_MARKS,
     SCREENSHOT_DIR,
     copy_notebook,
@@ -21,7 +22,6 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 pytestmark = BROWSER_MARKS
 
 SCREENSHOT = SCREENSHOT_DIR / "live.png"
-BOX = ".emow-box:not([hidden])"
 VALUES_JS = "[...document.querySelectorAll('.emow-gauge-value')].map(e => e.textContent).join(' ')"
 
 

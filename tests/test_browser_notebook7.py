@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from browser import (
+    BOX,
     BROWSER_MARKS,
     JupyterLab,
     copy_notebook,
@@ -22,7 +23,6 @@ from conftest import CLIPS, ROOT
 
 pytestmark = BROWSER_MARKS
 
-BOX = ".emow-box:not([hidden])"
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 INSECURE_HOST = "emowidgets-classroom.test"  # Chromium resolves it to 127.0.0.1; not localhost, so not secure
 

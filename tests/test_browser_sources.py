@@ -7,6 +7,7 @@ One JupyterLab and one Playwright per module; two Chromiums (fake camera, and no
 from __future__ import annotations
 
 from browser import (
+    BOX,
     BROWSER_MARKS,
     CHROMIUM,
     new_page,
@@ -20,7 +21,6 @@ from browser import (
 
 pytestmark = BROWSER_MARKS
 
-BOX = ".emow-box:not([hidden])"
 EMOTIONS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 STREAM_CELL = ("from ipywebrtc import CameraStream\nimport emowidgets\n"
                "cam = CameraStream(constraints={'audio': False, 'video': {'width': 640, 'height': 480}})\n"
