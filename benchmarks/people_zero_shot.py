@@ -23,8 +23,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def log_probs(classifier: EmotionClassifier, crops: np.ndarray) -> np.ndarray:
-    probs = np.concatenate([classifier.classify(crops[i : i + 64]).probs for i in range(0, len(crops), 64)])
-    return np.log(np.clip(probs, 1e-8, 1.0))
+    return np.log(np.clip(classifier.classify(crops).probs, 1e-8, 1.0))  # classify() batches any N itself
 
 
 def main() -> None:

@@ -35,9 +35,7 @@ NEUTRAL = EMOTIONS.index("neutral")
 
 def log_probs(classifier: EmotionClassifier, x: np.ndarray) -> np.ndarray:
     """Uncorrected log-probabilities of uint8 crops ``(N, 48, 48)``."""
-    probs = np.concatenate([classifier.classify(x[i : i + 64].astype(np.float32) / 255).probs
-                            for i in range(0, len(x), 64)])
-    return np.log(np.clip(probs, 1e-8, 1.0))
+    return np.log(np.clip(classifier.classify(x.astype(np.float32) / 255).probs, 1e-8, 1.0))
 
 
 def offset(log_prior: np.ndarray, tau: float, neutral: float) -> np.ndarray:
