@@ -176,7 +176,6 @@ function render({ model, el }) {
       return li;
     }));
     if (!list.children.length) list.innerHTML = '<li class="emow-cv-none">nobody</li>';
-    drawLeft();
   }
 
   function drawLeft() {  // students absent longer than retention_seconds, most recent first
@@ -221,7 +220,7 @@ function render({ model, el }) {
   model.on("change:history change:attention", drawPanel);
   model.on("change:left", drawLeft);
   model.on(headEvents, drawHead);
-  drawHead(); drawTiles(); drawPanel();
+  drawHead(); drawTiles(); drawPanel(); drawLeft();
   return () => {
     model.off(faceEvents, onFaces);
     model.off("change:history change:attention", drawPanel);
