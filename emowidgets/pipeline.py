@@ -116,6 +116,9 @@ class Pipeline:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self.state = PipelineState.CREATED
+        self.camera_fps = 0.0
+        """Frames per second the source delivers (0: unknown); the quality ladder compares the processed rate
+        with it. Set by the camera widget from each frame's header (:meth:`set_camera_rate`)."""
 
     @property
     def head(self) -> Head | None:
@@ -154,6 +157,10 @@ class Pipeline:
     def _check_open(self) -> None:
         if self.state is PipelineState.CLOSED:
             raise ClosedError("this pipeline is closed (its detector is released): make a new one")
+
+    def set_camera_rate(self, fps: float) -> None:
+        """Tell the pipeline how many frames per second the source delivers (the browser measures it)."""
+        self.camera_fps = max(0.0, float(fps))
 
     # -- synchronous API ---------------------------------------------------------------------------
     def process_bytes(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:

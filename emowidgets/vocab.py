@@ -54,6 +54,12 @@ class FrameResult:
         labels: class names.
         crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
         timings: milliseconds per stage (``decode``, ``detect``, ``crop``, ``classify``, ``total``).
+        ages_ms: ``(N,)`` milliseconds since each face was last classified (0: this frame); faces the
+            classification budget skipped keep their previous scores and grow older.
+        level: the quality level the frame was processed at, e.g. ``"main · TTA off · detect 5/s"``
+            (see :mod:`emowidgets.ladder`); ``""`` for a single photo.
+        frame_scale: how much smaller (< 1) or larger (> 1) the next frames could be and still keep every
+            face sharp at this level, relative to this frame; the camera widget resizes what it sends.
     """
 
     seq: int
@@ -69,6 +75,9 @@ class FrameResult:
     labels: tuple[str, ...]
     crops: np.ndarray
     timings: dict[str, float]
+    ages_ms: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
+    level: str = ""
+    frame_scale: float = 1.0
 
     @property
     def dominant(self) -> list[str]:
@@ -76,15 +85,20 @@ class FrameResult:
         return [self.labels[i] for i in self.probs.argmax(axis=1)] if len(self.probs) else []
 
     def to_message(self) -> dict[str, Any]:
-        """A small JSON-able summary for the browser: boxes in 0-1 units, ids, labels, scores."""
+        """A small JSON-able summary for the browser: boxes in 0-1 units, ids, labels, scores and ages, the
+        quality level and the frame scale asked for."""
         w, h = max(self.width, 1), max(self.height, 1)
         scale = np.array([w, h, w, h], np.float32)
+        ages = self.ages_ms if len(self.ages_ms) == len(self.boxes) else np.zeros(len(self.boxes))
         return {
             "seq": self.seq,
             "faces": [
                 {"box": [round(float(v), 4) for v in box / scale], "id": int(tid), "label": label,
-                 "score": round(float(p.max()), 3)}
-                for box, tid, label, p in zip(self.boxes, self.track_ids, self.dominant, self.probs, strict=True)
+                 "score": round(float(p.max()), 3), "age": int(age)}
+                for box, tid, label, p, age in zip(self.boxes, self.track_ids, self.dominant, self.probs, ages,
+                                                   strict=True)
             ],
             "ms": round(self.timings.get("total", 0.0), 1),
+            "level": self.level,
+            "scale": round(float(self.frame_scale), 3),
         }
