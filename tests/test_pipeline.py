@@ -116,8 +116,9 @@ def test_result_message_has_no_pixels(pipeline):
     msg = pipeline.process_array(frame).to_message()
     assert len(msg["faces"]) == 4
     for face in msg["faces"]:
-        assert set(face) == {"box", "id", "label", "score"}
+        assert set(face) == {"box", "id", "label", "score", "age"}
         assert all(0 <= v <= 1 for v in face["box"])
+    assert set(msg) == {"seq", "faces", "ms", "level", "scale"}
     assert len(str(msg)) < 2000
 
 
