@@ -79,7 +79,7 @@ class EmotionClassifier:
         self.flip_tta = flip
         """Whether the mirrored crop is averaged in (``options.flip_tta`` resolved)."""
 
-        def predict(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        def predict(x: jax.Array, flip: bool) -> tuple[jax.Array, jax.Array]:
             self.compile_count += 1  # runs only while tracing
             n = x.shape[0]
             if flip:
@@ -89,7 +89,7 @@ class EmotionClassifier:
                 emb = folded.embed(x)
             return jax.nn.softmax(folded.classify(emb)), emb
 
-        self._predict = jax.jit(predict)
+        self._predict = jax.jit(predict, static_argnums=1)
 
     @classmethod
     def create_from_options(cls, options: ClassifierOptions | None = None) -> EmotionClassifier:
@@ -118,22 +118,29 @@ class EmotionClassifier:
 
     def warmup(self, background: bool = True) -> None:
         """Compile the 1-face bucket now and the others (in a background thread unless told not to),
-        so no live frame waits for XLA and the first result comes quickly."""
+        so no live frame waits for XLA and the first result comes quickly. With flip TTA on, the variant
+        without it (a lower quality level, see :mod:`emowidgets.ladder`) is compiled too, after."""
 
         def compile_buckets(sizes: tuple[int, ...]) -> None:
-            for b in sizes:
-                self.classify(np.zeros((b, CROP_SIZE, CROP_SIZE), np.float32))
+            for flip in dict.fromkeys((self.flip_tta, False)):
+                for b in sizes:
+                    self.classify(np.zeros((b, CROP_SIZE, CROP_SIZE), np.float32), flip=flip)
 
-        compile_buckets(self.options.buckets[:1])
+        self.classify(np.zeros((1, CROP_SIZE, CROP_SIZE), np.float32))
         if background:
-            thread = threading.Thread(target=compile_buckets, args=(self.options.buckets[1:],), daemon=True)
+            thread = threading.Thread(target=compile_buckets, args=(self.options.buckets,), daemon=True)
             thread.start()
             atexit.register(thread.join)  # XLA aborts if the interpreter exits mid-compile
         else:
-            compile_buckets(self.options.buckets[1:])
+            compile_buckets(self.options.buckets)
 
-    def classify(self, crops: np.ndarray) -> Classification:
-        """Probabilities and embeddings for ``(N, 48, 48)`` float32 crops in ``[0, 1]``; N may be 0."""
+    def classify(self, crops: np.ndarray, flip: bool | None = None) -> Classification:
+        """Probabilities and embeddings for ``(N, 48, 48)`` float32 crops in ``[0, 1]``; N may be 0.
+
+        ``flip`` overrides :attr:`flip_tta` for this call (False: a quality level that drops TTA); only
+        ``False`` and the classifier's own setting are compiled at warm-up.
+        """
+        flip = self.flip_tta if flip is None else flip and self.flip_tta
         n = len(crops)
         if n == 0:
             return Classification(np.zeros((0, len(self.labels)), np.float32), np.zeros((0, self.embed_dim),
@@ -145,7 +152,7 @@ class EmotionClassifier:
             size = self.bucket(len(chunk))
             padded = np.zeros((size, CROP_SIZE, CROP_SIZE), np.float32)
             padded[: len(chunk)] = chunk
-            p, e = self._predict(jnp.asarray(padded))
+            p, e = self._predict(jnp.asarray(padded), flip)
             probs.append(np.asarray(p)[: len(chunk)])
             embs.append(np.asarray(e)[: len(chunk)])
         return Classification(np.concatenate(probs), np.concatenate(embs))

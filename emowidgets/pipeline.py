@@ -20,16 +20,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from emowidgets.autocalib import AutoCalibrationOptions, AutoCalibrator, read_reference
+from emowidgets.boxes import Detections
+from emowidgets.budget import BudgetOptions, ClassifyBudget, thumbnails
 from emowidgets.decode import as_rgb, decode
 from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import ClosedError, FrameError, ModelFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.preprocess import crop_faces
+from emowidgets.ladder import LadderOptions, QualityLadder
+from emowidgets.motion import FaceFollower, FollowOptions
+from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
 from emowidgets.vocab import EMOTIONS, FrameResult
 
@@ -67,6 +72,10 @@ class PipelineOptions:
         auto_calibrate: centre each tracked face on its own resting face, without labels (see
             :mod:`emowidgets.autocalib`); off by default.
         auto_calibration: window and memory settings of ``auto_calibrate``.
+        ladder: the quality levels and when to move between them (:mod:`emowidgets.ladder`); the level
+            sets the detection rate, the classification rate, flip TTA and the frame size asked for.
+        budget: which faces are classified on each frame (:mod:`emowidgets.budget`).
+        follow: how faces are followed between detections (:mod:`emowidgets.motion`).
     """
 
     detector: DetectorOptions = dataclasses.field(default_factory=DetectorOptions)
@@ -77,6 +86,9 @@ class PipelineOptions:
     keep_crops: bool = False
     auto_calibrate: bool = False
     auto_calibration: AutoCalibrationOptions = dataclasses.field(default_factory=AutoCalibrationOptions)
+    ladder: LadderOptions = dataclasses.field(default_factory=LadderOptions)
+    budget: BudgetOptions = dataclasses.field(default_factory=BudgetOptions)
+    follow: FollowOptions = dataclasses.field(default_factory=FollowOptions)
 
     def __post_init__(self) -> None:
         if not 0 < self.smoothing <= 1:
@@ -108,6 +120,13 @@ class Pipeline:
         self.autocalib = AutoCalibrator(read_reference(classifier.metadata, classifier.embed_dim),
                                         options.auto_calibration) if options.auto_calibrate else None
         """Label-free per-face calibration (None when ``options.auto_calibrate`` is off)."""
+        self.ladder = QualityLadder(options.ladder)
+        """The quality level frames are processed at (:mod:`emowidgets.ladder`); moved by the worker."""
+        self.budget = ClassifyBudget(options.budget)
+        self.follower = FaceFollower(options.follow)
+        self._detected_ms = -1e12  # time of the last full detection
+        self._last_ms = 0.0  # time of the last tracked frame
+        self._interval_ms = 0.0  # moving average of the time between tracked frames
         self.stats = PipelineStats()
         self._listeners: list[Callable[[FrameResult], None]] = []
         self._skip_listeners: list[Callable[[int], None]] = []
@@ -164,7 +183,11 @@ class Pipeline:
 
     # -- synchronous API ---------------------------------------------------------------------------
     def process_bytes(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
-        """Process one encoded frame (JPEG/PNG/WebP).
+        """Process one encoded frame (JPEG/PNG/WebP) of a stream.
+
+        ``timestamp_ms`` is the capture time (any clock that counts milliseconds up, > 0). With it, faces are
+        detected at the quality level's rate and followed in between, and classified within the budget
+        (:mod:`emowidgets.budget`); without it (0) every frame is detected and every face classified.
 
         Raises:
             FrameError: a bad frame.
@@ -176,7 +199,8 @@ class Pipeline:
         return self._process(rgb, seq, timestamp_ms, t0, (time.perf_counter() - t0) * 1000)
 
     def process_array(self, image: np.ndarray, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
-        """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA; ``uint8``, ``uint16`` or float in [0, 1]).
+        """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA; ``uint8``, ``uint16`` or float in [0, 1]);
+        ``timestamp_ms`` as in :meth:`process_bytes`.
 
         Raises:
             FrameError: a bad frame.
@@ -207,33 +231,93 @@ class Pipeline:
 
     def _process(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float,
                  track: bool = True) -> FrameResult:
+        if not track:
+            return self._process_photo(rgb, seq, timestamp_ms, t0, decode_ms)
+        # Time drives the detection rate and the classification budget, so only timestamped frames (a camera,
+        # a video) get them; a frame without a timestamp gets the full treatment.
+        timed = timestamp_ms > 0
+        now_ms = float(timestamp_ms)
+        if timed and self._last_ms and 0 < now_ms - self._last_ms < 5000:
+            gap = now_ms - self._last_ms
+            self._interval_ms = gap if not self._interval_ms else 0.9 * self._interval_ms + 0.1 * gap
+        self._last_ms = now_ms
+        level = self.ladder.level
         t1 = time.perf_counter()
-        det = self.detector.detect(rgb)
-        if len(det) > self.options.max_faces:
-            det = det.largest(self.options.max_faces)
+        gray = to_gray(rgb)
+        det = self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz else None
+        if det is None:  # time for a full detection, a face was lost, or the frame size changed
+            det = self._detect(rgb)
+            self.follower.reset(gray, det)
+            self._detected_ms = now_ms
         t2 = time.perf_counter()
-        crops = crop_faces(rgb, det, self.detector.options.model)
+        crops = crop_faces(gray, det, self.detector.options.model)
+        thumbs = thumbnails(crops)
         t3 = time.perf_counter()
-        out = self.classifier.classify(crops)
-        embeddings, base_probs, labels = out.embeddings, out.probs, EMOTIONS
+        held = self.tracker.match(det.boxes)  # faces not classified now are explained by their tracks
+        fresh = (self.budget.choose(held, thumbs, now_ms, level.max_classify_hz, self._interval_ms) if timed
+                 else np.ones(len(det), bool))
+        out = self.classifier.classify(crops[fresh], flip=level.flip_tta)
+        n = len(det)
+        embeddings = np.zeros((n, self.classifier.embed_dim), np.float32)
+        base_probs = np.zeros((n, len(EMOTIONS)), np.float32)
+        embeddings[fresh], base_probs[fresh] = out.embeddings, out.probs
         t4 = time.perf_counter()
-        ids = self.tracker.assign(det.boxes, embeddings) if track else np.zeros(len(embeddings), np.int64)
-        if track and self.autocalib is not None and len(ids):
-            embeddings = self.autocalib(ids, embeddings)
-            base_probs = self.classifier.probs_from_embeddings(embeddings)
-        probs, head = base_probs, self.head
-        if head is not None and len(ids):
-            probs, labels = head(embeddings, base_probs, ids)
-        elif head is not None:  # no face: keep the head's label set so a gauge doesn't flip back to the 7 emotions
-            labels = tuple(getattr(head, "labels", labels))
-            probs = np.zeros((0, len(labels)), probs.dtype)
-        smoothed = self.tracker.smooth(ids, probs) if track else probs
+        ages = np.zeros(n, np.float32)
+        for i in np.flatnonzero(~fresh):
+            memory = self.budget.memory[int(held[i])]
+            embeddings[i], base_probs[i], ages[i] = memory.embedding, memory.probs, now_ms - memory.classified_ms
+        ids = self.tracker.assign(det.boxes, embeddings, fresh)
+        if self.autocalib is not None and fresh.any():
+            embeddings[fresh] = self.autocalib(ids[fresh], embeddings[fresh])
+            base_probs[fresh] = self.classifier.probs_from_embeddings(embeddings[fresh])
+        self.budget.remember(ids[fresh], thumbs[fresh], embeddings[fresh], base_probs[fresh], now_ms)
+        self.budget.forget({t.track_id for t in self.tracker.tracks})
+        probs, labels = self._apply_head(embeddings, base_probs, ids)
+        smoothed = self.tracker.smooth(ids, probs)
         t5 = time.perf_counter()
         timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,
                    "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
         kept = crops if self.options.keep_crops else crops[:0]
+        name = Path(self.options.classifier.model).stem
+        scale = level.min_face_px / float(det.boxes[:, 2:].min()) if n else 4.0
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, smoothed,
-                           probs, embeddings, tuple(labels), kept, timings)
+                           probs, embeddings, labels, kept, timings, ages,
+                           level.describe(name, self.classifier.flip_tta), scale)
+
+    def _process_photo(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float
+                       ) -> FrameResult:
+        """One frame on its own: detect, classify every face, no tracking, smoothing or budget."""
+        t1 = time.perf_counter()
+        det = self._detect(rgb)
+        t2 = time.perf_counter()
+        crops = crop_faces(rgb, det, self.detector.options.model)
+        t3 = time.perf_counter()
+        out = self.classifier.classify(crops)
+        t4 = time.perf_counter()
+        ids = np.zeros(len(det), np.int64)
+        probs, labels = self._apply_head(out.embeddings, out.probs, ids)
+        t5 = time.perf_counter()
+        timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,
+                   "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
+        kept = crops if self.options.keep_crops else crops[:0]
+        return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, probs,
+                           probs, out.embeddings, labels, kept, timings, np.zeros(len(det), np.float32))
+
+    def _detect(self, rgb: np.ndarray) -> Detections:
+        det = self.detector.detect(rgb)
+        return det.largest(self.options.max_faces) if len(det) > self.options.max_faces else det
+
+    def _apply_head(self, embeddings: np.ndarray, base_probs: np.ndarray, ids: np.ndarray
+                    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The head's ``(probs, labels)`` if one is set, else the base model's."""
+        head = self.head
+        if head is None:
+            return base_probs, EMOTIONS
+        if len(ids):
+            probs, labels = head(embeddings, base_probs, ids)
+            return probs, tuple(labels)
+        labels = tuple(getattr(head, "labels", EMOTIONS))  # no face: keep the head's labels, no gauge flip-flop
+        return np.zeros((0, len(labels)), base_probs.dtype), labels
 
     # -- threaded API ------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[FrameResult], None], *, slot: str | None = None) -> None:
@@ -346,6 +430,7 @@ class Pipeline:
                     return
                 data, seq, ts = self._queue.popleft()
                 listeners = list(self._listeners)
+            started = time.perf_counter()
             try:
                 result = self.process_bytes(data, seq, ts)
             except ClosedError:
@@ -365,6 +450,9 @@ class Pipeline:
                     fn(result)
                 except Exception:
                     log.exception("listener %r failed", fn)
+            done = time.perf_counter()
+            if self.ladder.observe(done, (done - started) * 1000, self.camera_fps):
+                log.info("quality level %d: %s", self.ladder.index, self.ladder.level)
 
     def close(self) -> None:
         """Stop the worker, drop every listener and release the detector (again is a no-op); final."""

@@ -20,11 +20,16 @@ BOX_FRACTION = {"short": 0.861, "full": 0.882}
 EYE_Y = 0.395
 
 
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of an RGB ``uint8`` frame, as FER2013's grayscale: ``(H, W)`` uint8."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
 def crop_faces(rgb: np.ndarray, det: Detections, model: str = "short", size: int = CROP_SIZE) -> np.ndarray:
     """Aligned grayscale crops ``(N, size, size)`` float32 in ``[0, 1]`` for the faces in ``det``.
 
     Args:
-        rgb: the frame, ``(H, W, 3)`` uint8.
+        rgb: the frame, ``(H, W, 3)`` uint8 RGB, or its ``(H, W)`` grayscale (:func:`to_gray`).
         det: faces found in that frame.
         model: detector that produced ``det`` (``"short"`` or ``"full"``); their boxes differ in size.
         size: output side in pixels.
@@ -45,7 +50,7 @@ def crop_faces(rgb: np.ndarray, det: Detections, model: str = "short", size: int
     cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
     xs = mid[:, 0, None, None] + cos * u - sin * v
     ys = mid[:, 1, None, None] + sin * u + cos * v
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # ITU-R 601 luma, as FER2013's grayscale
+    gray = rgb if rgb.ndim == 2 else to_gray(rgb)
     h, w = gray.shape
     xs = np.clip(xs - 0.5, 0, w - 1.001)
     ys = np.clip(ys - 0.5, 0, h - 1.001)

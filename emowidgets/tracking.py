@@ -83,20 +83,34 @@ class Tracker:
         self.lost: list[Track] = []
         self._next_id = 1
 
-    def assign(self, boxes: np.ndarray, embeddings: np.ndarray | None = None) -> np.ndarray:
+    def match(self, boxes: np.ndarray) -> np.ndarray:
+        """The ids that :meth:`assign` will give ``boxes`` ``(N, 4)`` by overlap alone, 0 where no active track
+        overlaps enough (a new or re-identified face); changes nothing. The pipeline asks this first, to
+        classify only the faces that need it (:mod:`emowidgets.budget`)."""
+        ids = np.zeros(len(boxes), np.int64)
+        for i, track in self._overlap_matches(boxes).items():
+            ids[i] = track.track_id
+        return ids
+
+    def _overlap_matches(self, boxes: np.ndarray) -> dict[int, Track]:
+        if not len(boxes) or not self.tracks:
+            return {}
+        iou = iou_matrix(boxes, np.stack([t.box for t in self.tracks]))
+        rows, cols = linear_sum_assignment(-iou)
+        return {int(r): self.tracks[c] for r, c in zip(rows, cols, strict=True) if iou[r, c] >= self.min_iou}
+
+    def assign(self, boxes: np.ndarray, embeddings: np.ndarray | None = None, fresh: np.ndarray | None = None
+               ) -> np.ndarray:
         """Match this frame's boxes ``(N, 4)`` to tracks; return ids ``(N,)`` (new ids for new faces).
 
         With ``embeddings`` ``(N, D)`` the detections no box overlap explains are re-identified
-        against unmatched and lost tracks; without them only the overlap counts.
+        against unmatched and lost tracks; without them only the overlap counts. ``fresh`` ``(N,)`` marks
+        the rows whose embeddings were computed on this frame (default: all); only those join a track's
+        mean embedding, and a row that is not fresh must be one :meth:`match` explains.
         """
         n = len(boxes)
         ids = np.zeros(n, np.int64)
-        assigned: dict[int, Track] = {}
-        if n and self.tracks:
-            iou = iou_matrix(boxes, np.stack([t.box for t in self.tracks]))
-            rows, cols = linear_sum_assignment(-iou)
-            assigned = {int(r): self.tracks[c] for r, c in zip(rows, cols, strict=True)
-                        if iou[r, c] >= self.min_iou}
+        assigned = self._overlap_matches(boxes)
         units = _unit(np.asarray(embeddings, np.float32)) if embeddings is not None and n else None
         if units is not None:
             assigned.update(self._reidentify(boxes, units, assigned))
@@ -110,7 +124,7 @@ class Tracker:
                 self._next_id += 1
                 self.tracks.append(track)
             track.box, track.missed = boxes[i].copy(), 0
-            if units is not None:
+            if units is not None and (fresh is None or fresh[i]):
                 track.add_embedding(units[i], self.embedding_window)
             ids[i] = track.track_id
         seen = {int(t) for t in ids}

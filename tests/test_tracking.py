@@ -82,5 +82,7 @@ def test_different_face_in_vacated_tile_gets_new_id(pipeline: Pipeline, gallery:
     frames[30:50, :TILE_H, :TILE_W] = 0
     frames[50:, :TILE_H, :TILE_W] = frames[50:, TILE_H:, :TILE_W]  # the woman's tile, also in the top-left
     per_frame = quadrant_ids(pipeline, frames)
-    assert per_frame[50][0] not in {t for ids in per_frame[:50] for t in ids.values()}
+    # Faces are followed between detections (5 a second at the top level), so the newcomer is found by the
+    # next detection: within 3 frames 80 ms apart.
+    assert per_frame[53][0] not in {t for ids in per_frame[:50] for t in ids.values()}
 
