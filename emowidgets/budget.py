@@ -31,12 +31,13 @@ class BudgetOptions:
     Attributes:
         min_hz: every face is re-classified at least this often (if the frame rate allows it).
         change: mean absolute difference of the normalised thumbnails (0..1 grey levels) above which a
-            face counts as changed; measured on the shared clips, where a still face stays under 0.02.
+            face counts as changed. On the shared clips a change under 0.01 moved the probabilities by a
+            median 0.006-0.015 (total variation); over 0.03, by 0.07-0.27 (`benchmarks/tracking.py`).
         headroom: the per-frame cap covers ``min_hz`` for every face times this, so late faces catch up.
     """
 
     min_hz: float = 5.0
-    change: float = 0.03
+    change: float = 0.01
     headroom: float = 1.5
 
     def __post_init__(self) -> None:

@@ -245,11 +245,12 @@ class Pipeline:
         t1 = time.perf_counter()
         gray = to_gray(rgb)
         det = self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz else None
+        t_follow = t2 = time.perf_counter()
         if det is None:  # time for a full detection, a face was lost, or the frame size changed
             det = self._detect(rgb)
             self.follower.reset(gray, det)
             self._detected_ms = now_ms
-        t2 = time.perf_counter()
+            t2 = time.perf_counter()
         crops = crop_faces(gray, det, self.detector.options.model)
         thumbs = thumbnails(crops)
         t3 = time.perf_counter()
@@ -275,8 +276,9 @@ class Pipeline:
         probs, labels = self._apply_head(embeddings, base_probs, ids)
         smoothed = self.tracker.smooth(ids, probs)
         t5 = time.perf_counter()
-        timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,
-                   "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
+        timings = {"decode": decode_ms, "follow": (t_follow - t1) * 1000, "detect": (t2 - t_follow) * 1000,
+                   "crop": (t3 - t2) * 1000, "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000,
+                   "total": (t5 - t0) * 1000}
         kept = crops if self.options.keep_crops else crops[:0]
         name = Path(self.options.classifier.model).stem
         scale = level.min_face_px / float(det.boxes[:, 2:].min()) if n else 4.0

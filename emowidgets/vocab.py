@@ -53,7 +53,8 @@ class FrameResult:
         embeddings: ``(N, D)`` backbone embeddings as the head saw them (auto-calibrated, if on).
         labels: class names.
         crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
-        timings: milliseconds per stage (``decode``, ``detect``, ``crop``, ``classify``, ``total``).
+        timings: milliseconds per stage (``decode``, ``follow``, ``detect``, ``crop``, ``classify``, ``head``,
+            ``total``); ``detect`` is 0 on a frame whose faces were followed, not detected.
         ages_ms: ``(N,)`` milliseconds since each face was last classified (0: this frame); faces the
             classification budget skipped keep their previous scores and grow older.
         level: the quality level the frame was processed at, e.g. ``"main · TTA off · detect 5/s"``

@@ -1,0 +1,147 @@
+"""Doing less per frame (issue 14): faces followed between detections, the classification budget, the ladder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CLIPS, video_frames
+
+from emowidgets.boxes import iou_matrix
+from emowidgets.budget import BudgetOptions, ClassifyBudget
+from emowidgets.detect import FaceDetector
+from emowidgets.errors import OptionsError
+from emowidgets.infer import ClassifierOptions
+from emowidgets.ladder import LEVELS, LadderOptions, QualityLadder
+from emowidgets.motion import FaceFollower, FollowOptions
+from emowidgets.pipeline import Pipeline, PipelineOptions
+from emowidgets.preprocess import to_gray
+
+
+@pytest.fixture(scope="module")
+def single() -> np.ndarray:
+    return video_frames(CLIPS / "single_face.mp4")[:60]
+
+
+def test_followed_box_stays_on_the_face(single: np.ndarray):
+    """Four frames after a detection, the followed box still overlaps a fresh detection almost exactly; a
+    frame without the face loses it, so the pipeline detects again."""
+    with FaceDetector.create_from_options() as detector:
+        follower = FaceFollower()
+        for start in range(0, 50, 5):
+            follower.reset(to_gray(single[start]), detector.detect(single[start]))
+            for frame in single[start + 1 : start + 5]:
+                followed = follower.follow(to_gray(frame))
+                assert followed is not None and len(followed) == 1
+            truth = detector.detect(single[start + 4])
+            assert iou_matrix(followed.boxes, truth.boxes)[0, 0] > 0.9
+        blank = np.full_like(single[0], 128)
+        assert follower.follow(to_gray(blank)) is None
+        assert follower.follow(to_gray(single[10][:240])) is None  # another frame size: detect again
+
+
+def test_follow_options_are_checked():
+    with pytest.raises(OptionsError):
+        FollowOptions(window=1)
+    with pytest.raises(OptionsError):
+        BudgetOptions(min_hz=0)
+    with pytest.raises(OptionsError):
+        LadderOptions(low=0.9, high=0.5)
+
+
+def test_budget_new_faces_first_then_overdue_and_changed():
+    budget = ClassifyBudget(BudgetOptions(min_hz=5, change=0.01))
+    still = np.zeros((3, 12, 12), np.float32)
+    ids = np.array([1, 2, 3])
+    budget.remember(ids, still, np.zeros((3, 4)), np.zeros((3, 7)), now_ms=1000)
+    # 40 ms later nothing is due; a changed face is, once max_hz allows it
+    assert not budget.choose(ids, still, 1040, max_hz=30, frame_interval_ms=40).any()
+    moved = still.copy()
+    moved[1] += 0.02
+    assert budget.choose(ids, moved, 1040, max_hz=30, frame_interval_ms=40).tolist() == [False, True, False]
+    assert not budget.choose(ids, moved, 1040, max_hz=10, frame_interval_ms=40).any()  # 40 ms < 1/10 s
+    # 200 ms later every face is overdue, but the cap (5 Hz x 1.5 for 3 faces at 40 ms) takes one a frame,
+    # after a face with no track yet (id 0)
+    pick = budget.choose(np.array([0, 1, 2, 3]), np.zeros((4, 12, 12)), 1200, max_hz=30, frame_interval_ms=40)
+    assert pick.tolist() == [True, True, False, False]
+
+
+def test_ladder_steps_down_under_load_and_up_with_headroom():
+    ladder = QualityLadder(LadderOptions(down_s=1.0, up_s=2.0, probation_s=10.0))
+    t = 0.0
+
+    def run(seconds: float, fps: float, busy_ms: float) -> None:
+        nonlocal t
+        end = t + seconds
+        while t < end:
+            t += 1 / fps
+            ladder.observe(t, busy_ms, camera_fps=25)
+
+    run(3, fps=25, busy_ms=10)  # keeping up, busy 25 % of the time: stays at the top
+    assert ladder.index == 0
+    run(3, fps=10, busy_ms=100)  # a tenth of a second per frame: 10 of 25 frames
+    assert ladder.index >= 1
+    run(20, fps=10, busy_ms=100)
+    assert ladder.index == len(LEVELS) - 1  # the bottom, and it stays there
+    down = ladder.steps
+    run(4, fps=25, busy_ms=8)  # load gone: back up one level after up_s, then the next
+    assert ladder.index == len(LEVELS) - 2 and ladder.steps == down + 1
+    run(20, fps=25, busy_ms=8)
+    assert ladder.index == 0
+
+
+def test_ladder_backs_off_from_a_level_that_does_not_hold():
+    ladder = QualityLadder(LadderOptions(levels=LEVELS[:2], down_s=1.0, up_s=2.0, probation_s=10.0))
+    t = 0.0
+
+    def run(seconds: float, fps: float, busy_ms: float) -> None:
+        nonlocal t
+        end = t + seconds
+        while t < end:
+            t += 1 / fps
+            ladder.observe(t, busy_ms, camera_fps=25)
+
+    run(3, fps=10, busy_ms=100)
+    assert ladder.index == 1
+    run(3.5, fps=25, busy_ms=8)
+    assert ladder.index == 0  # tried again after 2 s
+    run(3, fps=10, busy_ms=100)  # ... and it did not hold
+    assert ladder.index == 1
+    run(3.5, fps=25, busy_ms=8)
+    assert ladder.index == 1  # the next try waits 4 s, not 2
+    run(2, fps=25, busy_ms=8)
+    assert ladder.index == 0
+
+
+def test_ladder_holds_without_a_camera_rate():
+    ladder = QualityLadder()
+    for i in range(500):
+        ladder.observe(i * 0.2, 150.0, camera_fps=0)
+    assert ladder.index == 0
+
+
+def test_timestamped_stream_detects_and_classifies_less(single: np.ndarray):
+    """At 25 fps: the detector runs about 5 times a second, each face is classified at least 5 times a
+    second, the level is named in every result and the frames could be smaller (a big face)."""
+    with Pipeline.create_from_options(warmup=False) as pipe:
+        pipe.classifier.warmup(background=False)
+        compiled = pipe.classifier.compile_count
+        results = [pipe.process_array(f, i, 1000 + i * 40) for i, f in enumerate(single)]
+        detected = sum(r.timings["detect"] > 0 for r in results)
+        assert 10 <= detected <= 16  # 60 frames = 2.4 s at 5 detections a second
+        ages = np.concatenate([r.ages_ms for r in results])
+        assert ages.max() <= 200 and (ages == 0).mean() < 0.6
+        assert {r.level for r in results} == {"main · TTA on · detect 5/s"}
+        assert 0.3 < results[-1].frame_scale < 0.6  # a 266-px face; 112 px are enough
+        pipe.ladder.index = len(LEVELS) - 1  # the bottom level: TTA off, compiled at warm-up
+        low = [pipe.process_array(f, i, 4000 + i * 40) for i, f in enumerate(single)]
+        assert low[-1].level == "main · TTA off · detect 2/s"
+        assert pipe.classifier.compile_count == compiled  # nothing compiles live
+        untimed = [pipe.process_array(f) for f in single[:5]]
+        assert all(r.timings["detect"] > 0 and (r.ages_ms == 0).all() for r in untimed)
+
+
+def test_fast_model_level_names_no_tta():
+    options = PipelineOptions(classifier=ClassifierOptions(model="fast"))
+    with Pipeline.create_from_options(options, warmup=False) as pipe:
+        frame = video_frames(CLIPS / "single_face.mp4", every=100)[0]
+        assert pipe.process_array(frame, 1, 1000).level == "fast · detect 5/s"
