@@ -52,7 +52,15 @@ LEVELS = (
     Level(flip_tta=False, detect_hz=3, max_classify_hz=10, min_face_px=80),
     Level(flip_tta=False, detect_hz=2, max_classify_hz=5, min_face_px=64),
 )
-"""The default ladder, best first."""
+"""The default ladder (a webcam: one or a few large faces), best first."""
+
+GALLERY_LEVELS = (
+    Level(flip_tta=True, detect_hz=2, max_classify_hz=10, min_face_px=96),
+    Level(flip_tta=False, detect_hz=2, max_classify_hz=10, min_face_px=80),
+    Level(flip_tta=False, detect_hz=1, max_classify_hz=5, min_face_px=64),
+)
+"""The ladder of a video-call gallery: its tiled detection costs nine single passes, and a student who joins
+can wait half a second to be found."""
 
 
 @dataclasses.dataclass(frozen=True)

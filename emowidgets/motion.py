@@ -33,8 +33,8 @@ class FollowOptions:
         min_good: fraction of a face's points that must be good, or the face is lost.
     """
 
-    window: int = 15
-    levels: int = 2
+    window: int = 9
+    levels: int = 3
     max_error: float = 1.0
     min_good: float = 0.5
 

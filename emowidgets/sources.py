@@ -21,6 +21,7 @@ import numpy as np
 from emowidgets.detect import DetectorOptions
 from emowidgets.errors import BusyError, CameraError, EmowidgetsError, OptionsError, VideoFileError
 from emowidgets.infer import ClassifierOptions
+from emowidgets.ladder import GALLERY_LEVELS, LEVELS, LadderOptions
 from emowidgets.nativelog import native_stderr_to_logging
 from emowidgets.pipeline import Pipeline, PipelineOptions
 from emowidgets.vocab import FrameResult
@@ -37,6 +38,7 @@ CLASSIFIER_BUCKETS: dict[str, tuple[int, ...]] = {
     "camera": ClassifierOptions().buckets,
     "gallery": (1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 36, 48, 64),
 }
+LADDERS = {"camera": LEVELS, "gallery": GALLERY_LEVELS}
 
 
 def detector_for(kind: str) -> DetectorOptions:
@@ -49,7 +51,8 @@ def detector_for(kind: str) -> DetectorOptions:
 def pipeline_options(kind: str, model: str = "main") -> PipelineOptions:
     """Pipeline settings for ``"camera"`` or ``"gallery"`` with the classifier ``model``."""
     return PipelineOptions(detector=detector_for(kind),
-                           classifier=ClassifierOptions(model=model, buckets=CLASSIFIER_BUCKETS[kind]))
+                           classifier=ClassifierOptions(model=model, buckets=CLASSIFIER_BUCKETS[kind]),
+                           ladder=LadderOptions(levels=LADDERS[kind]))
 
 
 class SourceState(enum.Enum):
