@@ -181,6 +181,13 @@ class Pipeline:
         """Tell the pipeline how many frames per second the source delivers (the browser measures it)."""
         self.camera_fps = max(0.0, float(fps))
 
+    def record_load(self, busy_ms: float) -> None:
+        """Count one frame's work (processing plus listeners, ``busy_ms``) toward the quality ladder. The worker
+        thread does this itself; a kernel source that calls ``process_*`` on its own thread does it after each
+        frame (:class:`~emowidgets.sources.FrameSource`)."""
+        if self.ladder.observe(time.perf_counter(), busy_ms, self.camera_fps):
+            log.info("quality level %d: %s", self.ladder.index, self.ladder.level)
+
     # -- synchronous API ---------------------------------------------------------------------------
     def process_bytes(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
         """Process one encoded frame (JPEG/PNG/WebP) of a stream.
@@ -452,9 +459,7 @@ class Pipeline:
                     fn(result)
                 except Exception:
                     log.exception("listener %r failed", fn)
-            done = time.perf_counter()
-            if self.ladder.observe(done, (done - started) * 1000, self.camera_fps):
-                log.info("quality level %d: %s", self.ladder.index, self.ladder.level)
+            self.record_load((time.perf_counter() - started) * 1000)
 
     def close(self) -> None:
         """Stop the worker, drop every listener and release the detector (again is a no-op); final."""

@@ -85,6 +85,12 @@ class FrameSource:
         """Yield ``(rgb (H, W, 3) uint8, timestamp_ms)`` in order; timestamps strictly increase."""
         raise NotImplementedError
 
+    @property
+    def rate(self) -> float:
+        """Frames per second the source delivers whether or not they are processed (0: as fast as they are
+        taken); the quality ladder compares the processed rate with it."""
+        return 0.0
+
     def run(self, pipeline: Pipeline, on_result: Callable[[FrameResult], None] | None = None) -> int:
         """Process the frames with ``pipeline`` (synchronously, on this thread) until the end or :meth:`stop`.
 
@@ -96,12 +102,15 @@ class FrameSource:
             raise BusyError("this source is already running: stop() it first, or make another")
         self.state = SourceState.RUNNING
         processed = 0
+        pipeline.set_camera_rate(self.rate)
         try:
             for seq, (rgb, ts) in enumerate(self.frames()):
+                started = time.perf_counter()
                 result = pipeline.process_array(rgb, seq, ts)
                 processed += 1
                 if on_result is not None:
                     on_result(result)
+                pipeline.record_load((time.perf_counter() - started) * 1000)
         except EmowidgetsError as exc:
             self.state, self.error = SourceState.FAILED, str(exc)
             raise
@@ -149,6 +158,11 @@ class VideoFileSource(FrameSource):
             raise VideoFileError(f"cannot read video file {self.path}: {exc} (is it a complete video file?)"
                                  ) from exc
         self.size = size or native
+
+    @property
+    def rate(self) -> float:
+        """The clip's frame rate in real-time mode; 0 otherwise (every frame is taken)."""
+        return self.fps if self.realtime else 0.0
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
         """Yield ``(rgb (H, W, 3) uint8, timestamp_ms)`` in order; timestamps strictly increase.
@@ -213,6 +227,13 @@ class CameraSource(FrameSource):
 
     def __str__(self) -> str:
         return f"camera {self.device!r}"
+
+    @property
+    def rate(self) -> float:
+        """The frame rate the camera reports (0 if it does not)."""
+        import cv2
+
+        return max(0.0, float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0))
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
         """Yield ``(rgb, timestamp_ms)`` until the camera stops delivering (unplugged, end of a file) or
