@@ -167,9 +167,11 @@ function render({ model, el }) {
   let canvas = null, ctx = null; // the fallback encoder's canvas
   let encoder; // the worker encoder; null: encode with canvas.toBlob (undefined: not tried yet)
   // Measurements for tests and benchmarks (performance.now() milliseconds), read via el.emowStats.
-  // fresh: face id -> results in which that face was classified on that frame (age 0).
-  const stats = { cameraFrames: 0, sent: 0, sentAsText: 0, acked: 0, results: 0, latencies: [], faces: [], kernelMs: [],
-    encodeMs: [], ackMs: [], encoder: "", cameraFps: 0, frameScale: 1, frameSize: [0, 0], level: "", fresh: {} };
+  // ids: each sampled result's face ids; fresh: face id -> results in which that face was classified on that
+  // frame (age 0); sizes: "WxH" -> frames sent at that size; encoder: "worker" or "canvas".
+  const stats = { cameraFrames: 0, sent: 0, sentAsText: 0, acked: 0, results: 0, latencies: [], faces: [], ids: [],
+    kernelMs: [], encodeMs: [], ackMs: [], encoder: "", cameraFps: 0, frameScale: 1, frameSize: [0, 0], sizes: {},
+    level: "", fresh: {} };
   el.emowStats = stats;
 
   let alive = true;
@@ -248,6 +250,7 @@ function render({ model, el }) {
       stats.sent++;
       stats.frameScale = scale;
       stats.frameSize = [w, h];
+      stats.sizes[`${w}x${h}`] = (stats.sizes[`${w}x${h}`] || 0) + 1; // a few steps per camera size
       if (stats.encodeMs.length < MAX_SAMPLES) stats.encodeMs.push(sentAt - t);
     }, (err) => {
       pending.delete(s);
@@ -348,6 +351,7 @@ function render({ model, el }) {
       if (t !== undefined && stats.latencies.length < MAX_SAMPLES) {
         stats.latencies.push(now - t);
         stats.faces.push(msg.faces.length);
+        stats.ids.push(msg.faces.map((f) => f.id));
         stats.kernelMs.push(msg.ms);
       }
     }
