@@ -12,6 +12,7 @@ const MAX_SAMPLES = 10000;
 const MAX_FACE_IDS = 500; // stats.fresh counts results per face id for at most this many ids
 const SCALE_STEPS = [1, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.0625]; // frame scales sent, largest first
 const SHRINK_HOLD_MS = 1000; // a smaller frame scale must be asked for this long before frames shrink
+const SHRINK_MARGIN = 1.1; // and leave the faces 10 % to spare, so a face near a step does not flip between two
 
 // The frame scale a result asks for: the scale its frame was sent at times the result's `scale`, clamped to
 // [min, 1] and rounded UP to a step (a face is never sent smaller than the kernel asked for).
@@ -260,15 +261,21 @@ function render({ model, el }) {
   }
 
   // Take a result's `scale` (how much smaller or larger the next frames could be than its frame): bigger frames
-  // at once, smaller ones once every result for SHRINK_HOLD_MS has asked for them.
+  // at once, smaller ones (with SHRINK_MARGIN to spare) once every result for SHRINK_HOLD_MS has asked for them.
   function resizeFrom(msg) {
     const sent = sentScales.get(msg.seq);
     for (const s of sentScales.keys()) if (s <= msg.seq) sentScales.delete(s);
     if (!model.get("resize")) { frameScale = 1; shrink = null; return; }
     if (sent === undefined || typeof msg.scale !== "number" || !(msg.scale > 0)) return;
-    const target = targetScale(sent, msg.scale, model.get("min_frame_scale"));
+    const min = model.get("min_frame_scale");
+    const up = targetScale(sent, msg.scale, min);
+    if (up > frameScale) {
+      frameScale = up;
+      shrink = null;
+      return;
+    }
+    const target = targetScale(sent, msg.scale * SHRINK_MARGIN, min);
     if (target >= frameScale) {
-      frameScale = target;
       shrink = null;
       return;
     }
