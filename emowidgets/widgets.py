@@ -13,7 +13,8 @@ trait: a saved notebook holds no face.
 Frames are sized to need (``resize``): a result's ``scale`` says how much smaller the next frames could be
 and still keep every face sharp; the browser sends the smallest of the steps 1, 3/4, 1/2, 3/8, 1/4 (not below
 ``min_frame_scale``) that does, at once when that is bigger; smaller only after a second of results asking for
-it with 10 % to spare (so a face near a step does not make frames flip between two sizes). JPEGs are encoded in a Worker (``OffscreenCanvas``) off the page's main thread where the browser can.
+it with 10 % to spare (so a face near a step does not make frames flip between two sizes). JPEGs are encoded in
+a Worker (``OffscreenCanvas``) off the page's main thread where the browser can.
 
 Where a frontend's widget manager drops binary buffers (reported for Colab's), the first frame arrives without
 one; the kernel then sets ``transport`` to ``"text"`` and the browser sends each JPEG base64-encoded in the
