@@ -9,6 +9,7 @@
 const DEFAULT_SIZE = { camera: [640, 480], screen: [1280, 720] };
 const ACK_TIMEOUT_MS = 5000; // a frame never acked (kernel restarted) stops counting as in flight
 const MAX_SAMPLES = 10000;
+const MAX_UNANSWERED = 64; // frames remembered while waiting for their result (with on_frame, none comes)
 const MAX_FACE_IDS = 500; // stats.fresh counts results per face id for at most this many ids
 const SCALE_STEPS = [1, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.0625]; // frame scales sent, largest first
 const SHRINK_HOLD_MS = 1000; // a smaller frame scale must be asked for this long before frames shrink
@@ -366,18 +367,36 @@ function render({ model, el }) {
 
   let lastCount = 0;
   let lastCameraCount = 0;
+  let lastTrack = null, lastTrackFrames = 0;
   let lastTick = performance.now();
+
+  // Frames the camera delivered over the last `seconds`: the track's own count where the browser keeps one
+  // (MediaStreamTrack.stats), else the frames the preview showed (requestVideoFrameCallback).
+  function measureCameraFps(seconds) {
+    const track = current && current.track;
+    const delivered = track && track.stats && track.stats.totalFrames;
+    let fps;
+    if (typeof delivered === "number") {
+      fps = track === lastTrack ? (delivered - lastTrackFrames) / seconds : 0;
+      lastTrack = track;
+      lastTrackFrames = delivered;
+    } else fps = (stats.cameraFrames - lastCameraCount) / seconds;
+    lastCameraCount = stats.cameraFrames;
+    return Math.round(fps * 10) / 10;
+  }
   const ticker = setInterval(() => {
     const now = performance.now();
     for (const [s, t] of pending) if (now - t > ACK_TIMEOUT_MS) pending.delete(s);
+    for (const map of [captured, sentScales]) { // frames acked without a result (a plain on_frame callback)
+      for (const s of map.keys()) { if (s >= seq - MAX_UNANSWERED) break; map.delete(s); }
+    }
     if (current && current.track && current.track.readyState === "ended") streamEnded();
     if (current && now - lastFrameAt > 250) { fresh = true; pump(); } // rVFC stalls while hidden
     if (now - lastTick >= 1000) {
       const fps = Math.round(((stats.sent - lastCount) * 10000) / (now - lastTick)) / 10;
-      cameraFps = Math.round(((stats.cameraFrames - lastCameraCount) * 10000) / (now - lastTick)) / 10;
+      cameraFps = measureCameraFps((now - lastTick) / 1000);
       stats.cameraFps = cameraFps;
       lastCount = stats.sent;
-      lastCameraCount = stats.cameraFrames;
       lastTick = now;
       const size = stats.frameSize;
       const [w0, h0] = model.get("frame_size") || [0, 0];
