@@ -4,8 +4,9 @@
 
 The gallery (``faces`` real faces in a grid, ``benchmarks/gallery_util.py``) is built at run time and played
 looped by Chromium's fake camera. Processed fps: results drawn back over the preview per second; latency:
-camera frame grabbed (drawImage) -> its result drawn, both in the page. Last stdout line (with --json): one
-JSON object.
+camera frame grabbed -> its result drawn, both in the page. ``per_face_hz_min``/``_median``: fresh
+classifications (age 0) per second of the slowest / median face among those in at least 90 % of the window's
+results. Last stdout line (with --json): one JSON object.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from browser import (
     write_notebook,
 )
 from gallery_util import write_gallery_video
-from live_browser import emit, figures, measure
+from live_browser import emit, figures, measure, per_face_hz
 
 PAGE_JS = """() => ({boxes: [...document.querySelectorAll('.emow-camera .emow-box')].filter(b => !b.hidden).length,
   tiles: document.querySelectorAll('.emow-cv-tile:not(.emow-cv-absent)').length,
@@ -80,6 +81,7 @@ def main() -> None:
         "faces": args.faces, "size": args.size, "camera_size": f"{video[0]}x{video[1]}", "model": args.model,
         "preset": args.preset, "max_in_flight": args.max_in_flight,
         **figures(w),
+        **per_face_hz(w),
         "faces_per_frame": round(float(faces.mean()), 2) if len(faces) else 0.0,
         "faces_min": int(faces.min()) if len(faces) else 0,
         "faces_max": int(faces.max()) if len(faces) else 0,

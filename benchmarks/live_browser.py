@@ -2,8 +2,10 @@
 
     python benchmarks/live_browser.py --clip ../shared/assets/clips/single_face.mp4 --seconds 10 --json
 
-Latency is measured in the page: from the moment the widget grabs a camera frame (drawImage) to the moment
-the result for that frame is drawn over the preview. Last stdout line (with --json): one JSON object.
+Latency is measured in the page: from the moment the widget grabs a camera frame to the moment the result for
+that frame is drawn over the preview. ``processed_ratio`` is processed over camera frames per second, ``level``
+the quality level of the last result drawn and ``frame_size`` the size of the last frame sent (frames are sized
+to the faces). Last stdout line (with --json): one JSON object.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from browser import (
 )
 
 WINDOW_JS = """([s0, s1]) => { const s = document.querySelector('.emow-camera').emowStats;
-  return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n), kernel: s.kernelMs.slice(s0.n, s1.n),
+  return {lat: s.latencies.slice(s0.n, s1.n), faces: s.faces.slice(s0.n, s1.n), ids: s.ids.slice(s0.n, s1.n),
+          kernel: s.kernelMs.slice(s0.n, s1.n),
           encode: s.encodeMs.slice(s0.e, s1.e), ack: s.ackMs.slice(s0.a, s1.a)}; }"""
 STATS_JS = """() => { const s = document.querySelector('.emow-camera').emowStats;
   return {t: performance.now(), camera: s.cameraFrames, sent: s.sent, results: s.results, n: s.latencies.length,
-          e: s.encodeMs.length, a: s.ackMs.length}; }"""
+          e: s.encodeMs.length, a: s.ackMs.length, fresh: {...s.fresh}, level: s.level, size: s.frameSize,
+          encoder: s.encoder}; }"""
 
 
 def rss_mb(pid: int) -> float:
@@ -97,17 +101,37 @@ def figures(w: Window) -> dict[str, Any]:
     """Rates (per second), latency percentiles (ms) and medians of the window, as the JSON reports them."""
     dt = (w.s1["t"] - w.s0["t"]) / 1000
     lat = np.asarray(w.samples["lat"], float)
+    processed, camera = (w.s1["results"] - w.s0["results"]) / dt, (w.s1["camera"] - w.s0["camera"]) / dt
     return {
         "seconds": round(dt, 2),
-        "processed_fps": round((w.s1["results"] - w.s0["results"]) / dt, 2),
-        "camera_fps": round((w.s1["camera"] - w.s0["camera"]) / dt, 2),
+        "processed_fps": round(processed, 2),
+        "camera_fps": round(camera, 2),
+        "processed_ratio": round(processed / camera, 2) if camera else None,
         "sent_fps": round((w.s1["sent"] - w.s0["sent"]) / dt, 2),
         "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
         "p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
         "kernel_ms_p50": median(w.samples["kernel"]),
         "encode_ms_p50": median(w.samples["encode"]),
         "ack_rtt_ms_p50": median(w.samples["ack"]),
+        "level": w.s1["level"],
+        "frame_size": "x".join(str(v) for v in w.s1["size"]),
+        "encoder": w.s1["encoder"],
     }
+
+
+def per_face_hz(w: Window, present: float = 0.9) -> dict[str, float | None]:
+    """Fresh classifications per second of each face present in at least ``present`` of the window's results
+    (results where its age was 0): the slowest face's rate and the median."""
+    ids = w.samples["ids"]
+    counts: dict[str, int] = {}
+    for frame in ids:
+        for tid in set(frame):
+            counts[str(tid)] = counts.get(str(tid), 0) + 1
+    steady = [tid for tid, n in counts.items() if ids and n >= present * len(ids)]
+    dt = (w.s1["t"] - w.s0["t"]) / 1000
+    rates = [(w.s1["fresh"].get(tid, 0) - w.s0["fresh"].get(tid, 0)) / dt for tid in steady]
+    return {"per_face_hz_min": round(min(rates), 2) if rates else None,
+            "per_face_hz_median": round(float(np.median(rates)), 2) if rates else None}
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, pipeline_options
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, negative_score, valence
-from emowidgets.widgets import CameraWidget
+from emowidgets.widgets import CameraWidget, face_ages, level_text
 
 STATIC = Path(__file__).parent / "static"
 @functools.lru_cache(maxsize=32)
@@ -61,6 +61,7 @@ class _Face:
     frames: int = 0
     probs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS)))
     scores: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS)))
+    age_ms: float = 0.0
     score_labels: tuple[str, ...] = EMOTIONS
     spark: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
     negative: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
@@ -100,7 +101,8 @@ class ClassView(anywidget.AnyWidget):
     labels = traitlets.List(traitlets.Unicode(), list(EMOTIONS)).tag(sync=True)
     colors = traitlets.List(traitlets.Unicode(), list(COLORS)).tag(sync=True)
     faces = traitlets.List(traitlets.Dict(), help="one dict per face: id, present, absent_s, probs (7 base "
-                           "emotions), top ([label, score] in its adapter's labels), spark").tag(sync=True)
+                           "emotions), top ([label, score] in its adapter's labels), spark, age_ms (since its "
+                           "scores were last computed)").tag(sync=True)
     names = traitlets.Dict(help="track id (as text) -> name given by clicking the tile").tag(sync=True)
     history = traitlets.List(traitlets.List(), help="[t_s, 7 class shares, faces present] per second"
                              ).tag(sync=True)
@@ -112,6 +114,8 @@ class ClassView(anywidget.AnyWidget):
     room_labels = traitlets.List(traitlets.Unicode(), help="labels of the room adapter (empty: none)"
                                  ).tag(sync=True)
     fps = traitlets.Float(0.0).tag(sync=True)
+    level = traitlets.Unicode("", help="quality level · frame size · processed fps of the latest result"
+                              ).tag(sync=True)
     negative_threshold = traitlets.Float(0.5, min=0.0, max=1.0).tag(sync=True)
     negative_seconds = traitlets.Float(20.0, min=1.0).tag(sync=True)
     absent_seconds = traitlets.Float(30.0, min=1.0).tag(sync=True)
@@ -135,6 +139,7 @@ class ClassView(anywidget.AnyWidget):
         self._t0 = time.monotonic()
         self._last_push = self._last_sample = self._last_log = -1e9
         self._frame_times: collections.deque[float] = collections.deque(maxlen=30)
+        self._level: tuple[str, int, int] | None = None  # the latest result's level, width, height
         self._log: ClassLog | None = None
         self.on_calibrate: Callable[[int | None], None] | None = None
         self.observe(self._on_logging, "logging")
@@ -160,9 +165,11 @@ class ClassView(anywidget.AnyWidget):
         now = time.monotonic() if now is None else now
         names = {int(k): v for k, v in self.names.items()}
         base = base_scores(result.probs, result.labels)
+        ages = face_ages(result)
         with self._lock:
             self._frame_times.append(now)
-            for tid, scores, probs in zip(result.track_ids, result.probs, base, strict=True):
+            self._level = (result.level, result.width, result.height)
+            for tid, scores, probs, age in zip(result.track_ids, result.probs, base, ages, strict=True):
                 face = self._faces.get(int(tid))
                 if face is None:  # a new face, or a retired one the tracker re-identified: its tile comes back
                     old = self._left.pop(int(tid), None)
@@ -172,6 +179,7 @@ class ClassView(anywidget.AnyWidget):
                 face.last_seen, face.frames = now, face.frames + 1
                 face.probs = probs.astype(np.float64)
                 face.scores, face.score_labels = scores, result.labels
+                face.age_ms = float(age)
                 face.negative.append((now, negative_score(face.probs)))
                 if not face.spark or now - face.spark[-1][0] >= 1.0:
                     face.spark.append((now, valence(face.probs)))
@@ -235,7 +243,8 @@ class ClassView(anywidget.AnyWidget):
             present = absent_s <= 1.0
             faces.append({"id": f.track_id, "present": present, "absent_s": round(absent_s, 1),
                           "probs": [round(float(v), 3) for v in f.probs], "top": list(self._top(f)),
-                          "spark": [[round(t - now, 1), round(v, 3)] for t, v in f.spark]})
+                          "spark": [[round(t - now, 1), round(v, 3)] for t, v in f.spark],
+                          "age_ms": round(f.age_ms)})
             covered = f.negative and now - f.negative[0][0] >= self.negative_seconds / 2
             negative = float(np.mean([v for _, v in f.negative])) if f.negative else 0.0
             if absent_s > self.absent_seconds:
@@ -246,6 +255,8 @@ class ClassView(anywidget.AnyWidget):
         times = self._frame_times
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         self.set_trait("fps", round(fps, 1))
+        if self._level is not None:
+            self.level = level_text(*self._level, fps)
         self.faces = faces
         self.attention = attention
 

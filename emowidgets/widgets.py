@@ -1,12 +1,20 @@
 """Jupyter widgets: :class:`CameraWidget` streams frames to the kernel, :class:`EmotionGauge` shows scores.
 
 Frames travel browser -> kernel as JPEG buffers of custom comm messages (``{"type": "frame", "seq",
-"timestamp_ms", "width", "height"}`` + one buffer). The browser keeps at most ``max_in_flight`` frames
-un-acked and skips camera frames while that many are out, so frames are dropped in the browser, never
-queued. With a pipeline, a result ``{"type": "result", "seq", "faces", "ms"}`` acks every frame up to its
-``seq`` and a frame the pipeline drops or cannot decode is acked when it does, so the browser never
-encodes frames the kernel has no time for; with a plain ``on_frame`` callback frames are acked on receipt.
-No pixels are ever stored in a trait: a saved notebook holds no face.
+"timestamp_ms", "width", "height", "scale", "camera_fps"}`` + one buffer; ``width``/``height`` are the sent
+size, ``scale`` that size over the video's own, ``camera_fps`` the rate the page's camera delivered over the
+last second). The browser keeps at most ``max_in_flight`` frames un-acked and skips camera frames while that
+many are out, so frames are dropped in the browser, never queued. With a pipeline, a result ``{"type":
+"result", "seq", "faces", "ms", "level", "scale"}`` acks every frame up to its ``seq`` and a frame the
+pipeline drops or cannot decode is acked when it does, so the browser never encodes frames the kernel has no
+time for; with a plain ``on_frame`` callback frames are acked on receipt. No pixels are ever stored in a
+trait: a saved notebook holds no face.
+
+Frames are sized to need (``resize``): a result's ``scale`` says how much smaller the next frames could be
+and still keep every face sharp; the browser sends the smallest of the steps 1, 3/4, 1/2, 3/8, 1/4 (not below
+``min_frame_scale``) that does, at once when that is bigger; smaller only after a second of results asking for
+it with 10 % to spare (so a face near a step does not make frames flip between two sizes). JPEGs are encoded in
+a Worker (``OffscreenCanvas``) off the page's main thread where the browser can.
 
 Where a frontend's widget manager drops binary buffers (reported for Colab's), the first frame arrives without
 one; the kernel then sets ``transport`` to ``"text"`` and the browser sends each JPEG base64-encoded in the
@@ -40,6 +48,9 @@ STATIC = Path(__file__).parent / "static"
 
 FrameCallback = Callable[[bytes | memoryview, int, int], None]
 """``fn(jpeg, seq, timestamp_ms)``; called on the kernel's shell thread for each received frame."""
+
+STALE_MS = 500
+"""A face's scores older than this (ms since it was last classified) are shown with their age."""
 
 STATUSES = ("waiting for permission", "waiting for stream", "permission denied", "no camera", "camera unavailable",
             "stream ended", "share cancelled", "running", "error")
@@ -95,6 +106,14 @@ class CameraWidget(anywidget.AnyWidget):
     error = traitlets.Unicode("", help="browser error text behind an error status").tag(sync=True)
     fps = traitlets.Float(0.0, help="frames sent per second (browser clock)").tag(sync=True)
     frames_sent = traitlets.Int(0).tag(sync=True)
+    resize = traitlets.Bool(True, help="send frames only as large as the faces need (False: always the video's "
+                            "own size)").tag(sync=True)
+    min_frame_scale = traitlets.Float(0.25, min=0.05, max=1.0, help="smallest frame scale sent, of the video's "
+                                      "own size").tag(sync=True)
+    frame_scale = traitlets.Float(1.0, help="scale of the last frame sent, of the video's own size (set by the "
+                                  "browser, about once a second)").tag(sync=True)
+    frame_size = traitlets.List(traitlets.Int(), [0, 0], help="[width, height] of the last frame sent (set by the "
+                                "browser)").tag(sync=True)
     frames_received = traitlets.Int(0, help="frames that reached the kernel (kernel-only, not synced)")
     last_result = traitlets.Dict(help="latest result message: boxes, labels, no pixels (kernel-only)")
 
@@ -123,6 +142,9 @@ class CameraWidget(anywidget.AnyWidget):
         seq = int(content.get("seq", 0))
         with self._lock:
             self.frames_received += 1
+        camera_fps = content.get("camera_fps")
+        if self._pipeline is not None and isinstance(camera_fps, int | float) and camera_fps > 0:
+            self._pipeline.set_camera_rate(float(camera_fps))
         if self._pipeline is not None and not self._pipeline.has_listener(self.show_result):
             self._ack(seq)  # replaced by a newer camera on this pipeline, or the pipeline is closed
             return
@@ -169,12 +191,27 @@ class CameraWidget(anywidget.AnyWidget):
         super().close()
 
 
+def level_text(level: str, width: int, height: int, fps: float) -> str:
+    """What the pipeline gave up, in one line: ``"main · TTA off · detect 5/s · 320x240 · 12 fps"`` (a result's
+    quality level, its frame size with a multiplication sign and the processed rate; without the level where it
+    has none)."""
+    return " · ".join([*([level] if level else []), f"{width}\N{MULTIPLICATION SIGN}{height}", f"{fps:.0f} fps"])
+
+
+def face_ages(result: FrameResult) -> np.ndarray:
+    """``(N,)`` ms since each face of ``result`` was last classified (zeros where the result has no ages)."""
+    ages = np.asarray(result.ages_ms)
+    return ages if len(ages) == len(result.boxes) else np.zeros(len(result.boxes))
+
+
 class EmotionGauge(anywidget.AnyWidget):
     """Bars of class probabilities, the dominant class, processed fps and face count.
 
     ``aggregate`` picks what the bars show when several faces are found: ``"largest"`` (default; the face
     nearest the camera) or ``"mean"`` (average over faces). Trait updates are throttled to ``max_rate``
-    per second; the fps counts every result.
+    per second; the fps counts every result. ``level`` says what the pipeline gave up to keep up (quality
+    level, frame size, processed fps); ``age`` how old the shown scores are (the oldest face's, for ``"mean"``),
+    shown from :data:`STALE_MS` on.
     """
 
     _esm = STATIC / "gauge.js"
@@ -186,6 +223,9 @@ class EmotionGauge(anywidget.AnyWidget):
     fps = traitlets.Float(0.0, help="processed frames per second over the last second").tag(sync=True)
     faces = traitlets.Int(0).tag(sync=True)
     aggregate = traitlets.Enum(("largest", "mean"), "largest").tag(sync=True)
+    level = traitlets.Unicode("", help="quality level · frame size · processed fps of the latest result"
+                              ).tag(sync=True)
+    age = traitlets.Int(0, help="ms since the shown face was last classified").tag(sync=True)
     max_rate = traitlets.Float(15.0, help="most trait updates per second")
 
     def __init__(self, **kwargs: Any) -> None:
@@ -212,11 +252,21 @@ class EmotionGauge(anywidget.AnyWidget):
                 self.labels = list(result.labels)
             self.faces = len(result.probs)
             self.fps = round(fps, 1)
+            self.level = level_text(result.level, result.width, result.height, fps)
+            self.age = self._age(result)
             if values is not None:
                 self.values = [round(float(v), 3) for v in values]
                 self.dominant = result.labels[int(values.argmax())]
             else:
                 self.dominant = ""
+
+    def _age(self, result: FrameResult) -> int:
+        ages = face_ages(result)
+        if not len(ages):
+            return 0
+        if self.aggregate == "mean":
+            return int(ages.max())
+        return int(ages[largest_face(result.boxes) or 0])
 
     def _aggregate(self, result: FrameResult) -> np.ndarray | None:
         if not len(result.probs):

@@ -4,6 +4,7 @@ tiles, chart, a name, the stream's end, and absent faces retiring into the "left
 from __future__ import annotations
 
 import json
+import sys
 
 from browser import (
     BROWSER_MARKS,
@@ -16,9 +17,13 @@ from browser import (
     outputs_text,
     poll,
     run_all,
+    write_notebook,
 )
 from conftest import CLIPS, ROOT
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gallery_util import write_gallery_video
 
 pytestmark = BROWSER_MARKS
 
@@ -83,6 +88,38 @@ def test_class_view_tiles_chart_names_stream_end_and_retirement(tmp_path):
             page.click(".emow-cv-left summary")
             assert page.locator(".emow-cv-left-list li", has_text="Ana").count() == 1
             assert page.text_content(".emow-cv-presence").startswith("0 present")
+        finally:
+            page.context.close()
+            browser.close()
+            lab.kill_kernels()
+
+
+def test_gallery_of_small_faces_is_sent_at_full_size(tmp_path):
+    """25 faces in a 1280x720 video-call gallery are each too small to lose pixels: every frame goes at full size,
+    and the class view says at what size and level it runs."""
+    mp4 = write_gallery_video(25, (1280, 720), tmp_path / "gallery.mp4", seconds=3.0, fps=15)
+    y4m = make_y4m(mp4, tmp_path / "gallery.y4m", seconds=3.0, size=(1280, 720), fps=15)
+    code = ("import emowidgets\nroom = emowidgets.classroom('camera', model='fast', preset='gallery', width=1280, "
+            "height=720)\nroom")
+    with JupyterLab(tmp_path / "lab") as lab, sync_playwright() as p:
+        browser = launch_chromium(p, y4m)
+        page = new_page(browser, camera=True, viewport=(1400, 1000))
+        stats = "document.querySelector('.emow-camera').emowStats"
+        try:
+            open_notebook(page, lab, write_notebook(lab.root, "gallery.ipynb", code))
+            run_all(page)
+            try:
+                poll(page, "() => document.querySelectorAll('.emow-cv-tile').length >= 10", timeout=180)
+            except Exception as exc:
+                raise AssertionError(f"no tiles; outputs: {outputs_text(page)}") from exc
+            first = page.evaluate(f"() => {stats}.results")
+            poll(page, f"(n) => {stats}.results >= n + 15", arg=first, timeout=60)
+            page.wait_for_timeout(1500)  # longer than the hold before frames shrink
+            s = page.evaluate(f"() => {stats}")
+            assert s["frameSize"] == [1280, 720]
+            assert set(s["sizes"]) == {"1280x720"}, s["sizes"]  # never smaller, not even for a frame
+            level = page.text_content(".emow-cv-level")
+            assert "1280\N{MULTIPLICATION SIGN}720 · " in level and level.endswith(" fps"), level
         finally:
             page.context.close()
             browser.close()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
+import re
 
+import numpy as np
 from browser import (
     BOX,
     BROWSER_MARKS,
@@ -14,15 +18,49 @@ from browser import (
     outputs_text,
     poll,
     run_all,
+    run_cell,
     write_notebook,
 )
-from conftest import ROOT
+from conftest import CLIPS, ROOT, video_frames
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = BROWSER_MARKS
 
 SCREENSHOT = SCREENSHOT_DIR / "live.png"
 VALUES_JS = "[...document.querySelectorAll('.emow-gauge-value')].map(e => e.textContent).join(' ')"
+STATS = "document.querySelector('.emow-camera')?.emowStats"
+TIMES = "\N{MULTIPLICATION SIGN}"
+LEVEL = re.compile(rf"(.+ · )?(\d+){TIMES}(\d+) · \d+ fps")
+"""The gauge's level line: [quality level · ]W x H · N fps."""
+# The first face box over the preview as x, y, w, h in units of the video (mirroring undone).
+DRAWN_BOX_JS = """() => { const v = document.querySelector('.emow-camera video').getBoundingClientRect();
+  const b = document.querySelector('.emow-box:not([hidden])').getBoundingClientRect();
+  const x = (b.left - v.left) / v.width, w = b.width / v.width;
+  return [1 - x - w, (b.top - v.top) / v.height, w, b.height / v.height]; }"""
+
+
+@functools.cache
+def clip_face_boxes() -> np.ndarray:
+    """The face box (x, y, w, h in 0-1) of every 5th frame of the fake camera's 7 s of single_face.mp4 at 640x480,
+    found by the detector on full-size frames."""
+    from emowidgets.detect import FaceDetector
+
+    detector = FaceDetector.create_from_options()
+    boxes = []
+    for frame in video_frames(CLIPS / "single_face.mp4", size=(640, 480), every=5)[: 7 * 25 // 5]:
+        found = detector.detect(frame).boxes
+        if len(found):
+            boxes.append(found[0] / np.array([640, 480, 640, 480], np.float32))
+    return np.array(boxes)
+
+
+def best_iou(box: list[float], boxes: np.ndarray) -> float:
+    """IoU of ``box`` with the closest of ``boxes`` (all x, y, w, h)."""
+    x, y, w, h = box
+    iw = np.clip(np.minimum(x + w, boxes[:, 0] + boxes[:, 2]) - np.maximum(x, boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(y + h, boxes[:, 1] + boxes[:, 3]) - np.maximum(y, boxes[:, 1]), 0, None)
+    inter = iw * ih
+    return float((inter / (w * h + boxes[:, 2] * boxes[:, 3] - inter)).max())
 
 
 def gauge_state(page) -> dict:
@@ -50,6 +88,10 @@ def test_quickstart_shows_face_box_and_gauge(lab, browser):
         later = gauge_state(page)
         assert later["fps"] > 0
         assert later["dominant"] not in ("", "no face")
+        level = page.text_content(".emow-gauge-level")
+        assert LEVEL.fullmatch(level), level
+        assert page.evaluate(f"() => {STATS}.encoder") == "worker"
+        poll(page, f"() => {STATS}.cameraFps > 5", timeout=10)  # the fake camera plays 30 fps
         poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 20", timeout=20)
         with contextlib.suppress(PlaywrightTimeout):  # the clip turns to a smile (and loops every 7 s)
             poll(page, "() => document.querySelector('.emow-gauge-dominant').textContent === 'happy'", timeout=10)
@@ -90,6 +132,50 @@ def test_text_transport_boxes_the_face(lab, browser):
         poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 5", timeout=20)
         stats = page.evaluate("() => document.querySelector('.emow-camera').emowStats")
         assert stats["sentAsText"] == stats["sent"] > 5  # every frame went as base64 text
+    finally:
+        page.context.close()
+        lab.kill_kernels()
+
+
+def test_big_face_is_sent_smaller_and_still_boxed(lab, browser):
+    """The face fills much of the 640x480 camera: frames go smaller (needs the pipeline's frame scale), the box
+    stays on the face, the gauge says what was given up, and the pipeline learns the camera's rate."""
+    reference = clip_face_boxes()
+    assert len(reference) > 30
+    name = write_notebook(lab.root, "sized.ipynb", "import json\nimport emowidgets\nview = emowidgets.live()\nview",
+                          "print(json.dumps([view.pipeline.camera_fps, view.camera.frame_size]))")
+    page = new_page(browser, camera=True)
+    try:
+        open_notebook(page, lab, name)
+        run_cell(page, 0, timeout=180)
+        try:
+            poll(page, f"() => document.querySelector('{BOX} .emow-label')", timeout=120)
+        except Exception as exc:
+            raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
+        page.wait_for_timeout(2500)
+        run_cell(page, 1)
+        cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+        camera_fps, trait_size = json.loads(str(cell.locator(".jp-OutputArea-output").text_content()))
+        assert camera_fps > 5  # measured in the page, sent with each frame, given to Pipeline.set_camera_rate
+        assert trait_size[0] > 0
+        assert best_iou(page.evaluate(DRAWN_BOX_JS), reference) > 0.5
+        # Needs the kernel side of issue 14 (FrameResult.frame_scale < 1 for a big face): frames shrink.
+        try:
+            poll(page, f"() => {STATS}.frameSize[0] < 640 && {STATS}.results > 10", timeout=30)
+        except Exception as exc:
+            s = page.evaluate(f"() => {STATS}")
+            raise AssertionError(f"frames stayed at {s['sizes']}; level: {page.text_content('.emow-gauge-level')}") \
+                from exc
+        drawn = f"() => {STATS}.frameSize[0] < 640 && ({DRAWN_BOX_JS})()"
+        page.wait_for_timeout(1500)  # results for the smaller frames are drawn
+        s = page.evaluate(f"() => {STATS}")
+        width, height = s["frameSize"]
+        assert width * 480 == height * 640 and width >= 160
+        assert best_iou(poll(page, drawn), reference) > 0.5  # the box still lands on the face
+        poll(page, "(size) => document.querySelector('.emow-gauge-level').textContent.includes(size)",
+             arg=f"{width}{TIMES}{height}", timeout=10)
+        level = LEVEL.fullmatch(page.text_content(".emow-gauge-level"))
+        assert level and level.group(1), "the gauge names the quality level"
     finally:
         page.context.close()
         lab.kill_kernels()

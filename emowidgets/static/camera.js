@@ -1,9 +1,101 @@
 // CameraWidget: preview a MediaStream, send JPEG frames to the kernel, draw the results it sends back.
 // At most `max_in_flight` frames are un-acked; camera frames arriving meanwhile are skipped (never queued).
 
+// Frames are sized to need: each result's `scale` says how much smaller the next frames could be and keep every
+// face sharp; the widget sends the smallest step that does (bigger at once, smaller after SHRINK_HOLD_MS).
+// JPEG encoding runs in a Worker (OffscreenCanvas) so the preview never waits for it; canvas.toBlob where the
+// page has no Worker, OffscreenCanvas or createImageBitmap.
+
 const DEFAULT_SIZE = { camera: [640, 480], screen: [1280, 720] };
 const ACK_TIMEOUT_MS = 5000; // a frame never acked (kernel restarted) stops counting as in flight
 const MAX_SAMPLES = 10000;
+const MAX_UNANSWERED = 64; // frames remembered while waiting for their result (with on_frame, none comes)
+const MAX_FACE_IDS = 500; // stats.fresh counts results per face id for at most this many ids
+const SCALE_STEPS = [1, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.0625]; // frame scales sent, largest first
+const SHRINK_HOLD_MS = 1000; // a smaller frame scale must be asked for this long before frames shrink
+const SHRINK_MARGIN = 1.1; // and leave the faces 10 % to spare, so a face near a step does not flip between two
+
+// The frame scale a result asks for: the scale its frame was sent at times the result's `scale`, clamped to
+// [min, 1] and rounded UP to a step (a face is never sent smaller than the kernel asked for).
+function targetScale(sentScale, asked, min) {
+  const t = Math.min(1, Math.max(min, sentScale * asked));
+  let best = 1;
+  for (const step of SCALE_STEPS) if (step >= t - 1e-6) best = step;
+  return best;
+}
+
+// The encoder worker: draws each transferred ImageBitmap on an OffscreenCanvas and answers with its JPEG
+// (an ArrayBuffer, transferred back, or base64 text for text transport).
+const WORKER_SOURCE = `
+let canvas = null, ctx = null;
+onmessage = async ({ data: { id, bitmap, quality, text } }) => {
+  try {
+    if (!canvas) { canvas = new OffscreenCanvas(bitmap.width, bitmap.height); ctx = canvas.getContext("2d"); }
+    if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
+      canvas.width = bitmap.width; canvas.height = bitmap.height;
+    }
+    ctx.drawImage(bitmap, 0, 0);
+    bitmap.close();
+    const blob = await canvas.convertToBlob({ type: "image/jpeg", quality });
+    if (text) {
+      const url = new FileReaderSync().readAsDataURL(blob);
+      postMessage({ id, data: url.slice(url.indexOf(",") + 1) });
+    } else {
+      const buf = await blob.arrayBuffer();
+      postMessage({ id, data: buf }, [buf]);
+    }
+  } catch (err) {
+    postMessage({ id, error: String((err && err.message) || err) });
+  }
+};`;
+
+// A JPEG encoder in a Worker made from WORKER_SOURCE; null where the page cannot run one.
+function workerEncoder() {
+  if (typeof Worker === "undefined" || typeof OffscreenCanvas === "undefined" || typeof createImageBitmap === "undefined") {
+    return null;
+  }
+  let url = null, worker;
+  try {
+    url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
+    worker = new Worker(url);
+  } catch (err) {
+    if (url) URL.revokeObjectURL(url);
+    return null;
+  }
+  const jobs = new Map(); // id -> { resolve, reject }
+  let next = 0;
+  let failed = null;
+  const failAll = (err) => {
+    for (const job of jobs.values()) job.reject(err);
+    jobs.clear();
+  };
+  worker.onmessage = ({ data }) => {
+    const job = jobs.get(data.id);
+    if (!job) return;
+    jobs.delete(data.id);
+    if (data.error) job.reject(new Error(data.error));
+    else job.resolve(data.data);
+  };
+  worker.onerror = (event) => { // e.g. a page policy that forbids blob: workers
+    failed = new Error(`encoder worker failed: ${event.message || "no detail"}`);
+    failAll(failed);
+  };
+  return {
+    encode(bitmap, quality, text) {
+      if (failed) { bitmap.close(); return Promise.reject(failed); }
+      return new Promise((resolve, reject) => {
+        const id = ++next;
+        jobs.set(id, { resolve, reject });
+        worker.postMessage({ id, bitmap, quality, text }, [bitmap]);
+      });
+    },
+    close() {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+      failAll(new Error("encoder closed"));
+    },
+  };
+}
 
 const KERNEL_HINT = 'or, if the kernel runs on this computer, read its camera there: emowidgets.live("kernel")';
 const PERMISSION_HINT = "allow the camera for this site (camera icon in the address bar) and re-run the cell";
@@ -74,10 +166,14 @@ function render({ model, el }) {
   statusEl.className = "emow-status";
   el.append(stage, statusEl);
 
-  const canvas = document.createElement("canvas");
-  const ctx = canvas.getContext("2d");
+  let canvas = null, ctx = null; // the fallback encoder's canvas
+  let encoder; // the worker encoder; null: encode with canvas.toBlob (undefined: not tried yet)
   // Measurements for tests and benchmarks (performance.now() milliseconds), read via el.emowStats.
-  const stats = { cameraFrames: 0, sent: 0, sentAsText: 0, acked: 0, results: 0, latencies: [], faces: [], kernelMs: [], encodeMs: [], ackMs: [] };
+  // ids: each sampled result's face ids; fresh: face id -> results in which that face was classified on that
+  // frame (age 0); sizes: "WxH" -> frames sent at that size; encoder: "worker" or "canvas".
+  const stats = { cameraFrames: 0, sent: 0, sentAsText: 0, acked: 0, results: 0, latencies: [], faces: [], ids: [],
+    kernelMs: [], encodeMs: [], ackMs: [], encoder: "", cameraFps: 0, frameScale: 1, frameSize: [0, 0], sizes: {},
+    level: "", fresh: {} };
   el.emowStats = stats;
 
   let alive = true;
@@ -88,7 +184,11 @@ function render({ model, el }) {
   let lastDrawnSeq = 0;
   const pending = new Map(); // seq -> send time, until acked
   const captured = new Map(); // seq -> capture time, until its result is drawn
+  const sentScales = new Map(); // seq -> frame scale it was sent at, until its result arrives
   const boxes = [];
+  let frameScale = 1; // of the video's own size; what the next frame is sent at (1 while `resize` is off)
+  let shrink = null; // { since, to }: results have asked for a smaller scale since `since`
+  let cameraFps = 0;
 
   function setStatus(status, error = "") {
     statusEl.textContent = error ? `${status}: ${error}` : status;
@@ -99,33 +199,94 @@ function render({ model, el }) {
     }
   }
 
+  // One frame's JPEG (an ArrayBuffer, or base64 text) at w x h: in the worker, else with canvas.toBlob.
+  async function encode(w, h, quality, text) {
+    if (encoder === undefined) encoder = workerEncoder();
+    if (encoder) {
+      const native = w === video.videoWidth && h === video.videoHeight;
+      try {
+        const bitmap = await createImageBitmap(video, native ? {} : { resizeWidth: w, resizeHeight: h, resizeQuality: "medium" });
+        if (!alive) { bitmap.close(); throw new Error("widget closed"); }
+        stats.encoder = "worker";
+        return await encoder.encode(bitmap, quality, text);
+      } catch (err) {
+        if (!alive || !encoder) throw err;
+        console.warn("emowidgets: JPEG worker failed, encoding on the page from now on:", err);
+        encoder.close();
+        encoder = null;
+      }
+    }
+    stats.encoder = "canvas";
+    if (!canvas) { canvas = document.createElement("canvas"); ctx = canvas.getContext("2d"); }
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    ctx.drawImage(video, 0, 0, w, h);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+    if (!blob) throw new Error("canvas.toBlob gave no JPEG");
+    return text ? base64Of(blob) : blob.arrayBuffer();
+  }
+
   function pump() {
     if (!alive || !current || !fresh || pending.size >= model.get("max_in_flight")) return;
-    const w = video.videoWidth, h = video.videoHeight;
-    if (video.readyState < 2 || !w || !h) return;
+    const vw = video.videoWidth, vh = video.videoHeight;
+    if (video.readyState < 2 || !vw || !vh) return;
     fresh = false;
-    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const scale = model.get("resize") ? frameScale : 1;
+    const w = Math.max(1, Math.round(vw * scale)), h = Math.max(1, Math.round(vh * scale));
     const t = performance.now();
-    ctx.drawImage(video, 0, 0, w, h);
     const s = ++seq;
     const source = current; // encoding is async: a frame whose stream has since stopped is not sent
+    const text = model.get("transport") === "text"; // set by the kernel when buffers are lost on the way
     pending.set(s, t);
     captured.set(s, t);
-    canvas.toBlob(async (blob) => {
-      if (!alive || !blob || current !== source) { pending.delete(s); return; }
-      const text = model.get("transport") === "text"; // set by the kernel when buffers are lost on the way
-      const buf = text ? await base64Of(blob) : await blob.arrayBuffer();
+    sentScales.set(s, scale);
+    encode(w, h, model.get("quality"), text).then((data) => {
       if (!alive || current !== source) { pending.delete(s); return; }
-      const header = { type: "frame", seq: s, timestamp_ms: Math.round(performance.timeOrigin + t), width: w, height: h };
+      const header = { type: "frame", seq: s, timestamp_ms: Math.round(performance.timeOrigin + t), width: w, height: h,
+        scale, camera_fps: cameraFps };
       const sentAt = performance.now();
       if (text) {
-        model.send({ ...header, jpeg: buf });
+        model.send({ ...header, jpeg: data });
         stats.sentAsText++;
-      } else model.send(header, undefined, [buf]);
+      } else model.send(header, undefined, [data]);
       pending.set(s, sentAt);
       stats.sent++;
+      stats.frameScale = scale;
+      stats.frameSize = [w, h];
+      stats.sizes[`${w}x${h}`] = (stats.sizes[`${w}x${h}`] || 0) + 1; // a few steps per camera size
       if (stats.encodeMs.length < MAX_SAMPLES) stats.encodeMs.push(sentAt - t);
-    }, "image/jpeg", model.get("quality"));
+    }, (err) => {
+      pending.delete(s);
+      sentScales.delete(s);
+      if (alive) console.warn("emowidgets: a frame could not be encoded:", err);
+    });
+  }
+
+  // Take a result's `scale` (how much smaller or larger the next frames could be than its frame): bigger frames
+  // at once, smaller ones (with SHRINK_MARGIN to spare) once every result for SHRINK_HOLD_MS has asked for them.
+  function resizeFrom(msg) {
+    const sent = sentScales.get(msg.seq);
+    for (const s of sentScales.keys()) if (s <= msg.seq) sentScales.delete(s);
+    if (!model.get("resize")) { frameScale = 1; shrink = null; return; }
+    if (sent === undefined || typeof msg.scale !== "number" || !(msg.scale > 0)) return;
+    const min = model.get("min_frame_scale");
+    const up = targetScale(sent, msg.scale, min);
+    if (up > frameScale) {
+      frameScale = up;
+      shrink = null;
+      return;
+    }
+    const target = targetScale(sent, msg.scale * SHRINK_MARGIN, min);
+    if (target >= frameScale) {
+      shrink = null;
+      return;
+    }
+    const now = performance.now();
+    if (!shrink) shrink = { since: now, to: target };
+    else shrink.to = Math.max(shrink.to, target); // the largest asked for during the hold
+    if (now - shrink.since >= SHRINK_HOLD_MS) {
+      frameScale = shrink.to;
+      shrink = null;
+    }
   }
 
   function onFrame() {
@@ -183,7 +344,14 @@ function render({ model, el }) {
     // A result can arrive after the stream stopped (its frame was in flight): don't draw it on a dead stream.
     if (msg.type === "result" && current && msg.seq > lastDrawnSeq) {
       lastDrawnSeq = msg.seq;
+      resizeFrom(msg);
       drawFaces(msg.faces);
+      stats.level = msg.level || "";
+      for (const face of msg.faces) {
+        if (face.age === 0 && (face.id in stats.fresh || Object.keys(stats.fresh).length < MAX_FACE_IDS)) {
+          stats.fresh[face.id] = (stats.fresh[face.id] || 0) + 1;
+        }
+      }
       const now = performance.now();
       const t = captured.get(msg.seq);
       for (const s of captured.keys()) if (s <= msg.seq) captured.delete(s);
@@ -191,24 +359,50 @@ function render({ model, el }) {
       if (t !== undefined && stats.latencies.length < MAX_SAMPLES) {
         stats.latencies.push(now - t);
         stats.faces.push(msg.faces.length);
+        stats.ids.push(msg.faces.map((f) => f.id));
         stats.kernelMs.push(msg.ms);
       }
     }
   }
 
   let lastCount = 0;
+  let lastCameraCount = 0;
+  let lastTrack = null, lastTrackFrames = 0;
   let lastTick = performance.now();
+
+  // Frames the camera delivered over the last `seconds`: the track's own count where the browser keeps one
+  // (MediaStreamTrack.stats), else the frames the preview showed (requestVideoFrameCallback).
+  function measureCameraFps(seconds) {
+    const track = current && current.track;
+    const delivered = track && track.stats && track.stats.totalFrames;
+    let fps;
+    if (typeof delivered === "number") {
+      fps = track === lastTrack ? (delivered - lastTrackFrames) / seconds : 0;
+      lastTrack = track;
+      lastTrackFrames = delivered;
+    } else fps = (stats.cameraFrames - lastCameraCount) / seconds;
+    lastCameraCount = stats.cameraFrames;
+    return Math.round(fps * 10) / 10;
+  }
   const ticker = setInterval(() => {
     const now = performance.now();
     for (const [s, t] of pending) if (now - t > ACK_TIMEOUT_MS) pending.delete(s);
+    for (const map of [captured, sentScales]) { // frames acked without a result (a plain on_frame callback)
+      for (const s of map.keys()) { if (s >= seq - MAX_UNANSWERED) break; map.delete(s); }
+    }
     if (current && current.track && current.track.readyState === "ended") streamEnded();
     if (current && now - lastFrameAt > 250) { fresh = true; pump(); } // rVFC stalls while hidden
     if (now - lastTick >= 1000) {
       const fps = Math.round(((stats.sent - lastCount) * 10000) / (now - lastTick)) / 10;
+      cameraFps = measureCameraFps((now - lastTick) / 1000);
+      stats.cameraFps = cameraFps;
       lastCount = stats.sent;
       lastTick = now;
-      if (fps !== model.get("fps") || stats.sent !== model.get("frames_sent")) {
-        model.set({ fps, frames_sent: stats.sent });
+      const size = stats.frameSize;
+      const [w0, h0] = model.get("frame_size") || [0, 0];
+      if (fps !== model.get("fps") || stats.sent !== model.get("frames_sent") || stats.frameScale !== model.get("frame_scale")
+          || size[0] !== w0 || size[1] !== h0) {
+        model.set({ fps, frames_sent: stats.sent, frame_scale: stats.frameScale, frame_size: [...size] });
         model.save_changes();
       }
     }
@@ -227,6 +421,9 @@ function render({ model, el }) {
     video.srcObject = null;
     pending.clear();
     captured.clear();
+    sentScales.clear();
+    frameScale = 1; // a new stream starts at its full size
+    shrink = null;
     drawFaces([]);
   }
 
@@ -277,6 +474,8 @@ function render({ model, el }) {
     model.off("msg:custom", onMessage);
     model.off("change:source change:stream change:width change:height", start);
     stop();
+    if (encoder) encoder.close();
+    encoder = null;
   };
 }
 

@@ -3,6 +3,7 @@
 // histories, label names); it never sees a pixel.
 
 const SVG = "http://www.w3.org/2000/svg";
+const STALE_MS = 500; // a tile whose scores are older than this shows their age
 
 function svg(tag, attrs = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -68,6 +69,7 @@ function render({ model, el }) {
   el.classList.add("emow-classview");
   el.innerHTML = `
     <div class="emow-cv-head"><span class="emow-cv-status"></span><span class="emow-cv-fps"></span>
+      <span class="emow-cv-level"></span>
       <label><input type="checkbox" class="emow-cv-logging"> log numbers</label>
       <button class="emow-cv-calibrate-room" title="fit an adapter on every face in view">calibrate room</button>
       <span class="emow-cv-notice"></span></div>
@@ -153,6 +155,13 @@ function render({ model, el }) {
       button.addEventListener("click", () => model.send({ type: "calibrate", id: f.id }));
       tile.querySelector(".emow-cv-emotion").textContent = f.present
         ? `${top} ${Math.round(100 * score)}%` : `absent ${Math.round(f.absent_s)} s`;
+      if (f.present && f.age_ms > STALE_MS) { // scores kept from an earlier frame (the classification budget)
+        const age = document.createElement("span");
+        age.className = "emow-cv-age";
+        age.dataset.age = f.age_ms;
+        age.textContent = `${(f.age_ms / 1000).toFixed(1)} s ago`;
+        tile.querySelector(".emow-cv-emotion").append(age);
+      }
       tile.append(sparkline(f.spark));
       tile.querySelector(".emow-cv-name").addEventListener("click", () => rename(f.id, tile));
       return tile;
@@ -195,6 +204,8 @@ function render({ model, el }) {
     status.dataset.status = model.get("status");
     $(".emow-cv-notice").textContent = model.get("notice");
     $(".emow-cv-fps").textContent = `${model.get("fps").toFixed(1)} fps`;
+    $(".emow-cv-level").textContent = model.get("level");
+    $(".emow-cv-level").hidden = !model.get("level");
     $(".emow-cv-logging").checked = model.get("logging");
     $(".emow-cv-logging").title = model.get("log_path");
     el.querySelectorAll("input[data-trait]").forEach((input) => {
@@ -213,7 +224,7 @@ function render({ model, el }) {
   });
 
   const onFaces = () => { drawTiles(); drawPanel(); };
-  const headEvents = "change:status change:notice change:fps change:logging change:log_path change:negative_threshold " +
+  const headEvents = "change:status change:notice change:fps change:level change:logging change:log_path change:negative_threshold " +
     "change:negative_seconds change:absent_seconds change:window_minutes change:retention_seconds";
   const faceEvents = "change:faces change:names change:adapted change:room_labels";
   model.on(faceEvents, onFaces);

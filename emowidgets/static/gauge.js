@@ -1,4 +1,7 @@
-// EmotionGauge: one bar per class label, plus dominant class, processed fps and face count.
+// EmotionGauge: one bar per class label, plus dominant class, processed fps and face count; below, what the
+// pipeline gave up to keep up (quality level, frame size) and, when the shown scores are old, their age.
+
+const STALE_MS = 500; // scores older than this say so
 
 function render({ model, el }) {
   el.classList.add("emow-gauge");
@@ -13,7 +16,11 @@ function render({ model, el }) {
   header.append(dominant, faces, fps);
   const rows = document.createElement("div");
   rows.className = "emow-gauge-rows";
-  el.append(header, rows);
+  const stale = document.createElement("div");
+  stale.className = "emow-gauge-stale";
+  const level = document.createElement("div");
+  level.className = "emow-gauge-level";
+  el.append(header, rows, stale, level);
 
   function buildRows() {
     rows.replaceChildren(...model.get("labels").map((label) => {
@@ -40,9 +47,15 @@ function render({ model, el }) {
     faces.textContent = `${model.get("faces")} face${model.get("faces") === 1 ? "" : "s"}`;
     fps.textContent = `${model.get("fps").toFixed(1)} fps`;
     fps.dataset.value = model.get("fps");
+    const age = model.get("age");
+    stale.hidden = !(age > STALE_MS && model.get("faces") > 0);
+    stale.dataset.age = age;
+    stale.textContent = stale.hidden ? "" : `updated ${(age / 1000).toFixed(1)} s ago`;
+    level.textContent = model.get("level");
+    level.hidden = !model.get("level");
   }
 
-  const events = "change:values change:dominant change:fps change:faces";
+  const events = "change:values change:dominant change:fps change:faces change:level change:age";
   model.on("change:labels", buildRows);
   model.on(events, update);
   buildRows();

@@ -1,0 +1,208 @@
+"""Frames sized to need and what was given up, in JupyterLab + headless Chromium (single_face.mp4 as the camera).
+
+The sizing tests answer each frame from a plain ``on_frame`` CameraWidget with result messages that ask for the
+scale a face of ``WANT`` pixels needs, the way the pipeline does: the widget's sizing logic (steps, the hold
+before shrinking, growing at once, ``min_frame_scale``, ``resize``) runs in the real page against a real kernel.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from browser import BROWSER_MARKS, new_page, open_notebook, outputs_text, poll, run_cell, write_notebook
+
+pytestmark = BROWSER_MARKS
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+STATS = "document.querySelector('.emow-camera')?.emowStats"
+
+# The kernel side of the sizing tests: each frame's real JPEG size is read from its header, and the result asks
+# for the scale at which the face (a quarter of the frame's width) would be WANT pixels wide. The widget shrinks
+# frames only with 10 % to spare: 70 px of a 160 px face (scale 0.44) gives half-size frames, 80 would not.
+SIZING_CELL = '''
+import json, time
+import ipywidgets as w
+import simplejpeg
+from emowidgets.widgets import CameraWidget
+
+WANT = 70
+FACE = [0.3, 0.2, 0.25, 0.4]
+frames = []  # (kernel time, width, height) of every JPEG received
+marks = {}
+info = w.Label()
+info.add_class("emow-test-info")
+
+
+def on_frame(jpeg, seq, timestamp_ms):
+    height, width, _, _ = simplejpeg.decode_jpeg_header(bytes(jpeg))
+    frames.append((time.monotonic(), width, height))
+    face = {"box": FACE, "id": 1, "label": "happy", "score": 0.9, "age": 0}
+    cam.send({"type": "result", "seq": seq, "faces": [face], "ms": 1.0, "level": "",
+              "scale": WANT / (FACE[2] * width)})
+    info.value = f"trait={cam.frame_size[0]}x{cam.frame_size[1]} scale={cam.frame_scale}"
+
+
+cam = CameraWidget(on_frame=on_frame)
+w.VBox([cam, info])
+'''
+
+
+def stats(page: Any) -> dict[str, Any]:
+    return dict(page.evaluate(f"() => {STATS}"))
+
+
+def wait_size(page: Any, size: tuple[int, int], timeout: float = 20) -> None:
+    try:
+        poll(page, f"([w, h]) => {{ const s = {STATS}; return s && s.frameSize[0] === w && s.frameSize[1] === h; }}",
+             arg=list(size), timeout=timeout)
+    except Exception as exc:
+        raise AssertionError(f"frames never reached {size}: {stats(page)['sizes']}; {outputs_text(page)}") from exc
+
+
+def cell_stdout(page: Any, index: int) -> str:
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
+    return str(cell.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stdout']").text_content())
+
+
+def test_frames_follow_the_scale_results_ask_for(lab, browser):
+    name = write_notebook(
+        lab.root, "sizing.ipynb", SIZING_CELL,
+        'print(json.dumps([cam.frame_size, cam.frame_scale]))\nmarks["min"] = len(frames)\nWANT = 10',
+        'marks["big"] = len(frames)\nWANT = 400',
+        'marks["off"] = len(frames)\ncam.resize = False\nWANT = 70',
+        'print(json.dumps({"frames": [f[1:] for f in frames], "t": [f[0] for f in frames], "marks": marks}))',
+        "cam.close()")
+    page = new_page(browser, camera=True)
+    try:
+        open_notebook(page, lab, name)
+        workers_before = len(page.workers)
+        run_cell(page, 0)
+        poll(page, f"() => {STATS}?.sent > 0", timeout=30)
+        # The face is 160 px wide in a 640x480 frame, 70 are asked for: after the hold, frames go at half size.
+        wait_size(page, (320, 240))
+        poll(page, "() => document.querySelector('.emow-test-info')?.textContent === 'trait=320x240 scale=0.5'",
+             timeout=10)
+        s = stats(page)
+        assert s["encoder"] == "worker"
+        assert len(page.workers) == workers_before + 1
+        assert s["frameScale"] == 0.5
+        poll(page, f"() => {STATS}.cameraFps > 5", timeout=10)
+        run_cell(page, 1)  # 10 px asked for: not below min_frame_scale (1/4)
+        assert json.loads(cell_stdout(page, 1)) == [[320, 240], 0.5]
+        wait_size(page, (160, 120))
+        page.wait_for_timeout(1500)
+        run_cell(page, 2)  # 400 px asked for: back to full size at once
+        wait_size(page, (640, 480))
+        run_cell(page, 3)  # resize off: full size even though half would do
+        page.wait_for_timeout(2500)
+        run_cell(page, 4)
+        got = json.loads(cell_stdout(page, 4))
+        sizes = [tuple(f) for f in got["frames"]]
+        t, marks = got["t"], got["marks"]
+        assert sizes[0] == (640, 480)
+        assert set(sizes) == {(640, 480), (320, 240), (160, 120)}, set(sizes)
+        half = sizes.index((320, 240))
+        assert t[half] - t[0] >= 0.9  # smaller only once the results asked for it for a second
+        assert sizes.index((160, 120)) > marks["min"]
+        assert min(t[i] for i, f in enumerate(sizes) if f == (160, 120)) - t[marks["min"]] >= 0.9
+        big = sizes.index((640, 480), marks["big"])
+        assert big - marks["big"] <= 3  # bigger at once: only frames already in flight went small
+        assert set(sizes[marks["off"] + 3:]) == {(640, 480)}
+        assert len(sizes) - marks["off"] > 10
+        run_cell(page, 5)  # closing the widget ends its encoder worker
+        page.wait_for_timeout(1000)
+        assert len(page.workers) == workers_before
+    finally:
+        page.context.close()
+        lab.kill_kernels()
+
+
+def test_frames_are_sized_without_a_worker_too(lab, browser):
+    """Where the page has no OffscreenCanvas the JPEG comes from canvas.toBlob on the page, sized the same way."""
+    name = write_notebook(lab.root, "sizing_canvas.ipynb", SIZING_CELL)
+    page = new_page(browser, camera=True)
+    page.add_init_script("delete globalThis.OffscreenCanvas;")
+    try:
+        open_notebook(page, lab, name)
+        assert page.evaluate("() => typeof OffscreenCanvas") == "undefined"
+        workers_before = len(page.workers)
+        run_cell(page, 0)
+        wait_size(page, (320, 240))
+        s = stats(page)
+        assert s["encoder"] == "canvas"
+        assert len(page.workers) == workers_before
+        assert s["sizes"]["640x480"] >= 1
+    finally:
+        page.context.close()
+        lab.kill_kernels()
+
+
+# Results as the pipeline builds them (a quality level, per-face ages), fed to a gauge and a class view.
+DISPLAY_CELL = '''
+import numpy as np
+import ipywidgets as w
+from emowidgets.classview import ClassView
+from emowidgets.vocab import EMOTIONS, FrameResult
+from emowidgets.widgets import EmotionGauge
+
+
+def result(ages, level="main · TTA off · detect 5/s"):
+    n = len(ages)
+    boxes = np.array([[20 + 150 * i, 60, 60 + 20 * i, 80 + 20 * i] for i in range(n)], np.float32)
+    probs = np.tile(np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("happy")], (n, 1))
+    return FrameResult(seq=1, timestamp_ms=0, width=320, height=240, boxes=boxes, scores=np.ones(n, np.float32),
+                       track_ids=np.arange(1, n + 1), probs=probs, raw_probs=probs,
+                       embeddings=np.zeros((n, 8), np.float32), labels=EMOTIONS,
+                       crops=np.zeros((0, 48, 48), np.float32), timings={"total": 5.0},
+                       ages_ms=np.array(ages, np.float32), level=level)
+
+
+gauge = EmotionGauge()
+view = ClassView(min_frames=1)
+gauge.update(result([0, 1234]))  # the gauge shows the largest face: the second, classified 1.2 s ago
+for _ in range(2):
+    view.update(result([0, 1234]))
+view.refresh()
+w.VBox([gauge, view])
+'''
+FRESH_CELL = '''
+import time
+time.sleep(0.2)
+gauge.update(result([0, 0], level=""))
+view.update(result([0, 0], level=""))
+view.refresh()
+'''
+DISPLAY_JS = """() => { const q = (s) => document.querySelector(s);
+  return {level: q('.emow-gauge-level')?.textContent, levelShown: !q('.emow-gauge-level')?.hidden,
+          stale: q('.emow-gauge-stale')?.textContent, staleShown: !q('.emow-gauge-stale')?.hidden,
+          cvLevel: q('.emow-cv-level')?.textContent,
+          ages: Object.fromEntries([...document.querySelectorAll('.emow-cv-tile')].map(
+            (t) => [t.dataset.id, t.querySelector('.emow-cv-age')?.textContent || '']))}; }"""
+
+
+def test_gauge_and_class_view_show_level_and_stale_ages(lab, browser):
+    name = write_notebook(lab.root, "display.ipynb", DISPLAY_CELL, FRESH_CELL)
+    page = new_page(browser, camera=True)
+    try:
+        open_notebook(page, lab, name)
+        run_cell(page, 0)
+        try:
+            poll(page, "() => document.querySelectorAll('.emow-cv-tile').length === 2", timeout=30)
+        except Exception as exc:
+            raise AssertionError(f"no tiles; outputs: {outputs_text(page)}") from exc
+        shown = page.evaluate(DISPLAY_JS)
+        assert shown["levelShown"] and shown["level"] == f"main · TTA off · detect 5/s · 320{TIMES}240 · 0 fps"
+        assert shown["staleShown"] and shown["stale"] == "updated 1.2 s ago"
+        assert shown["cvLevel"].startswith(f"main · TTA off · detect 5/s · 320{TIMES}240 · ")
+        assert shown["ages"] == {"1": "", "2": "1.2 s ago"}
+        run_cell(page, 1)  # fresh scores, no level: the age lines go, the level line keeps size and fps
+        poll(page, "() => document.querySelector('.emow-gauge-stale').hidden", timeout=10)
+        poll(page, "() => !document.querySelector('.emow-cv-age')", timeout=10)
+        shown = page.evaluate(DISPLAY_JS)
+        assert shown["level"].startswith(f"320{TIMES}240 · ") and shown["level"].endswith(" fps")
+        assert shown["cvLevel"].startswith(f"320{TIMES}240 · ")
+        assert shown["ages"] == {"1": "", "2": ""}
+    finally:
+        page.context.close()
+        lab.kill_kernels()
