@@ -127,6 +127,7 @@ class Pipeline:
         self._detected_ms = -1e12  # time of the last full detection
         self._last_ms = 0.0  # time of the last tracked frame
         self._interval_ms = 0.0  # moving average of the time between tracked frames
+        self._size: tuple[int, int] | None = None  # (width, height) of the last tracked frame
         self.stats = PipelineStats()
         self._listeners: list[Callable[[FrameResult], None]] = []
         self._skip_listeners: list[Callable[[int], None]] = []
@@ -249,6 +250,10 @@ class Pipeline:
             self._interval_ms = gap if not self._interval_ms else 0.9 * self._interval_ms + 0.1 * gap
         self._last_ms = now_ms
         level = self.ladder.level
+        size = (rgb.shape[1], rgb.shape[0])
+        if self._size and size != self._size:  # the camera resized its frames: keep the tracks on their faces
+            self.tracker.rescale(size[0] / self._size[0], size[1] / self._size[1])
+        self._size = size
         t1 = time.perf_counter()
         gray = to_gray(rgb)
         det = self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz else None

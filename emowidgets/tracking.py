@@ -174,6 +174,13 @@ class Tracker:
         ids = self.assign(boxes, embeddings)
         return ids, self.smooth(ids, probs)
 
+    def rescale(self, sx: float, sy: float) -> None:
+        """Scale every track's last box by ``(sx, sy)``: the frames changed size (the camera sends smaller or
+        larger frames), and overlap matching must compare boxes at the new size."""
+        scale = np.array([sx, sy, sx, sy], np.float32)
+        for track in self.tracks + self.lost:
+            track.box = track.box * scale
+
     def reset(self) -> None:
         """Forget every track, lost ones included (ids keep counting up)."""
         self.tracks = []

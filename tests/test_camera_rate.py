@@ -145,3 +145,16 @@ def test_fast_model_level_names_no_tta():
     with Pipeline.create_from_options(options, warmup=False) as pipe:
         frame = video_frames(CLIPS / "single_face.mp4", every=100)[0]
         assert pipe.process_array(frame, 1, 1000).level == "fast · detect 5/s"
+
+
+def test_face_keeps_its_id_when_the_camera_sends_smaller_frames(single: np.ndarray):
+    """The browser shrinks frames to the faces' need: the face's track (and its smoothing, adapter, name)
+    must carry over to the smaller frames."""
+    import cv2
+
+    with Pipeline.create_from_options(warmup=False) as pipe:
+        big = [pipe.process_array(f, i, 1000 + i * 40) for i, f in enumerate(single[:10])]
+        small = [pipe.process_array(cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA), i, 2000 + i * 40)
+                 for i, f in enumerate(single[10:20])]
+        assert {int(r.track_ids[0]) for r in big + small} == {int(big[0].track_ids[0])}
+        assert small[0].width == 320 and 0.8 < small[-1].frame_scale < 1.3  # ~110 px face: about right now
