@@ -1,17 +1,17 @@
 """JAX's persistent compilation cache, so a new kernel loads the classifier's compiled batch buckets from disk.
 
 Compiling the main model's 1-face bucket takes 0.35-0.4 s on a 2-core machine and every other bucket about as
-long; with the cache, a second kernel reads each executable back instead (see ``benchmarks/cold_start.py``).
-The weights are compiled in as constants, so the cache key changes with the weights: another model file never
-gets a stale executable.
+long; with the cache, a second kernel still traces the function (0.1-0.2 s) but reads the executable back
+instead of compiling it (see ``benchmarks/cold_start.py``). The weights are compiled in as constants, so the
+cache key changes with the weights: another model file never gets a stale executable.
 
 The cache lives in ``$EMOWIDGETS_CACHE_DIR/jax`` (default ``$XDG_CACHE_HOME/emowidgets/jax``, i.e.
-``~/.cache/emowidgets/jax``); ``EMOWIDGETS_CACHE_DIR=off`` turns it off. Delete the folder to clear it (about
-35 MB per model and test-time-augmentation setting once every bucket has been compiled). JAX's cache is one per
-process: once on, the kernel's other JAX code is cached there too, and every compile, however quick, is kept
-(emowidgets' thresholds are 0 s and 0 bytes). A cache already configured through JAX (``jax_compilation_cache_dir``
-or ``JAX_COMPILATION_CACHE_DIR``) is left as it is and used. JAX trusts what it reads from the cache: keep the
-folder private to your user.
+``~/.cache/emowidgets/jax``); ``EMOWIDGETS_CACHE_DIR=off`` turns it off. Delete the folder to clear it (30 MB
+for the main model once every bucket has been compiled, 7.5 MB for the fast one; as much again per other
+setting). JAX's cache is one per process: once on, the kernel's other JAX code is cached there too, and every
+compile, however quick, is kept (emowidgets' thresholds are 0 s and 0 bytes). A cache already configured through
+JAX (``jax_compilation_cache_dir`` or ``JAX_COMPILATION_CACHE_DIR``) is left as it is and used. JAX trusts what
+it reads from the cache: keep the folder private to your user.
 """
 
 from __future__ import annotations
