@@ -63,14 +63,14 @@ def enable() -> Path | None:
         if configured:  # the user's own JAX setting wins
             _active = Path(configured)
             return _active
-        path = cache_dir()
-        if path is None or not jax.config.jax_enable_compilation_cache:  # type: ignore[attr-defined]
-            return None
         try:
+            path = cache_dir()
+            if path is None or not jax.config.jax_enable_compilation_cache:  # type: ignore[attr-defined]
+                return None
             path.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
                 pass
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # RuntimeError: Path.home() without a home directory
             warnings.warn(f"emowidgets: no compilation cache ({exc}); each new kernel compiles the classifier "
                           f"again. Point ${CACHE_DIR_ENV} at a writable folder, or set it to 'off'.",
                           RuntimeWarning, stacklevel=2)
