@@ -2,7 +2,9 @@
 
 Usage: python benchmarks/pipeline.py --clip VIDEO [--model main|fast] [--frames N] [--json]
 Frames are JPEG-encoded first (quality 80, as the browser sends them), then timed through
-`Pipeline.process_bytes`. Also measures, in a fresh interpreter, `import emowidgets` -> first result.
+`Pipeline.process_bytes`. Also measures, in a fresh interpreter, `import emowidgets` -> first result
+(`first_result_s`, with the user's JAX compilation cache, ~/.cache/emowidgets/jax, so warm after a first run;
+`benchmarks/cold_start.py` breaks it down and compares the cache warm, cold and off).
 The last stdout line is one JSON object.
 """
 

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from emowidgets.errors import ModelFileError
-from emowidgets.model import metadata_vector
+from emowidgets.modelfile import metadata_vector
 
 REFERENCE_KEY = "neutral_reference"
 """Model-file metadata key holding the neutral reference embedding (a JSON list of floats)."""

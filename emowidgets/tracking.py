@@ -17,9 +17,15 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from emowidgets.boxes import iou_matrix
+
+
+def linear_sum_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SciPy's Hungarian matching, imported on first use: ``scipy.optimize`` takes 0.3 s to import."""
+    from scipy.optimize import linear_sum_assignment as hungarian
+
+    return hungarian(cost)  # type: ignore[no-any-return]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

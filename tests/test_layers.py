@@ -85,3 +85,12 @@ def test_runtime_never_imports_the_offline_tools():
             continue
         assert not any(m.startswith("emowidgets.tools") for m in imported(path.stem)), path.stem
     assert heavy_after("import emowidgets.tools") == []
+
+
+def test_live_path_imports_neither_flax_nor_scipy():
+    """Inference reads weights without Flax (``emowidgets.modelfile``) and SciPy loads on first use: 0.8 s of
+    a cold start on 2 cores. MediaPipe loads with the first detector."""
+    assert heavy_after("import emowidgets.pipeline, emowidgets.liveview") == ["jax", "cv2", "ipywidgets",
+                                                                              "anywidget"]
+    for module in ("modelfile", "jaxcache", "infer", "autocalib", "tracking"):
+        assert "flax" not in imported(module) and "scipy" not in imported(module), module

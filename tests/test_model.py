@@ -17,6 +17,7 @@ from emowidgets.assets import model_path
 from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
+from emowidgets.modelfile import load_folded
 from emowidgets.tools.cli import main as cli
 from emowidgets.tools.train import TrainConfig, train
 
@@ -112,7 +113,8 @@ def weights(tmp_path):
     return path
 
 
-def test_bad_weight_files(tmp_path, weights):
+@pytest.mark.parametrize("load", [load_model, load_folded], ids=["nnx", "folded"])
+def test_bad_weight_files(tmp_path, weights, load):
     arrays = load_file(str(weights))
     with safe_open(str(weights), framework="numpy") as f:
         header_meta = f.metadata()
@@ -141,7 +143,7 @@ def test_bad_weight_files(tmp_path, weights):
     cases["missing"] = (tmp_path / "nope.safetensors", "not found")
     for name, (path, message) in cases.items():
         with pytest.raises(ModelFileError, match=message):
-            load_model(path)
+            load(path)
         assert name
 
 
