@@ -159,7 +159,7 @@ class EmotionClassifier:
             size = self.bucket(len(chunk))
             padded = np.zeros((size, CROP_SIZE, CROP_SIZE), np.float32)
             padded[: len(chunk)] = chunk
-            p, e = self._predict(jnp.asarray(padded), flip)
+            p, e = self._predict(padded, flip)
             probs.append(np.asarray(p)[: len(chunk)])
             embs.append(np.asarray(e)[: len(chunk)])
         return Classification(np.concatenate(probs), np.concatenate(embs))
