@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--preset", default="gallery", choices=["gallery", "camera"])
     parser.add_argument("--clip-seconds", type=float, default=8.0, help="length of the looped gallery clip")
     parser.add_argument("--fps", type=int, default=25, help="fake camera frame rate")
-    parser.add_argument("--max-in-flight", type=int, default=2)
+    parser.add_argument("--max-in-flight", type=int, default=3)
     parser.add_argument("--quality", type=float, default=0.8)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()

@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--model", default="main")
     parser.add_argument("--detector", default="short", choices=["short", "full"])
     parser.add_argument("--size", default="640x480", help="camera size (the clip is scaled to it)")
-    parser.add_argument("--max-in-flight", type=int, default=2)
+    parser.add_argument("--max-in-flight", type=int, default=3)
     parser.add_argument("--quality", type=float, default=0.8)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()

@@ -1,8 +1,8 @@
 """Which faces to classify on this frame: a per-frame classification budget, shared round-robin.
 
 Classifying every face on every frame costs N network runs per frame, and a class of 25 cannot
-afford that at camera rate. The budget classifies a face when it is new, when its last scores are
-older than ``1 / min_hz`` (every face is refreshed at least that often) or when its crop changed
+afford that at camera rate. The budget classifies a face when it is new, when its last scores would be
+older than ``1 / min_hz`` by the next frame (every face is refreshed at least that often) or when its crop changed
 since it was last classified (an expression change) and it may be refreshed again (``max_hz``). Up to
 ``cap`` faces a frame, chosen in that order: new faces, then the most overdue or changed ones; every
 other face keeps its last scores, and :attr:`FaceMemory.classified_ms` says how old they are.
@@ -29,14 +29,16 @@ class BudgetOptions:
     """How often faces are classified.
 
     Attributes:
-        min_hz: every face is re-classified at least this often (if the frame rate allows it).
+        min_hz: every face is re-classified at least this often (if the frame rate allows it). Frames arrive
+            unevenly, so the default asks for 6 to keep the slowest face of a 25-face class view above 5 Hz
+            (at 5, the slowest measured 4.9 Hz; ``benchmarks/classview_browser.py``).
         change: mean absolute difference of the normalised thumbnails (0..1 grey levels) above which a
             face counts as changed. On the shared clips a change under 0.01 moved the probabilities by a
             median 0.006-0.015 (total variation); over 0.03, by 0.07-0.27 (`benchmarks/tracking.py`).
         headroom: the per-frame cap covers ``min_hz`` for every face times this, so late faces catch up.
     """
 
-    min_hz: float = 5.0
+    min_hz: float = 6.0
     change: float = 0.01
     headroom: float = 1.5
 
@@ -92,7 +94,7 @@ class ClassifyBudget:
                 new[i] = True
                 continue
             age = now_ms - mem.classified_ms
-            overdue = age * o.min_hz / 1000
+            overdue = (age + frame_interval_ms) * o.min_hz / 1000  # would be too old by the next frame
             changed = float(np.abs(thumbs[i] - mem.thumb).mean()) / o.change if o.change else math.inf
             if overdue >= 1 or (changed >= 1 and age * max_hz >= 1000):
                 urgency[i] = max(overdue, changed)

@@ -6,10 +6,12 @@ followed in between, :mod:`emowidgets.motion`), how often a face may be re-class
 shrinks frames to that). Nothing recompiles between levels: both TTA variants are compiled at warm-up.
 
 :class:`QualityLadder` watches the processed rate against the camera's rate and the worker's busy time
-per frame. It steps down when fewer than ``low`` of the camera's frames were processed for ``down_s``;
-it steps up when nearly all were (``high``) and the worker was idle more than half the time for
-``up_s``. A step up that is followed by a step down within ``probation_s`` doubles the wait before the
-next try at that level (up to ``max_up_s``), so the ladder does not oscillate.
+per camera frame (its *load*: 1.0 means every frame interval is spent working). It steps down when fewer
+than ``low`` of the camera's frames were processed *and* the worker was busy more than ``busy_down`` of
+the time, for ``down_s``: a kernel that keeps up while frames are lost on the way (the browser's encoder,
+the comm round trip) gains nothing from doing less. It steps up when the load stayed under ``busy_up``
+for ``up_s``. A step up that is followed by a step down within ``probation_s`` doubles the wait before
+the next try at that level (up to ``max_up_s``), so the ladder does not oscillate.
 """
 
 from __future__ import annotations
@@ -69,10 +71,10 @@ class LadderOptions:
 
     Attributes:
         levels: the rungs, best first.
-        low: processed / camera frames below this for ``down_s`` seconds steps down.
-        high: processed / camera frames at least this, with the worker busy less than ``busy`` of the
-            camera's frame interval, for ``up_s`` seconds steps up.
-        busy: see ``high``.
+        low: processed / camera frames below this, with a load over ``busy_down``, for ``down_s`` seconds
+            steps down.
+        busy_down: see ``low``.
+        busy_up: a load under this for ``up_s`` seconds steps up (the level above may cost twice as much).
         down_s, up_s: seconds a condition must hold (and the least time between two steps).
         probation_s: a step up followed by a step down within this doubles that level's ``up_s``.
         max_up_s: the longest wait before retrying a level.
@@ -81,8 +83,8 @@ class LadderOptions:
 
     levels: tuple[Level, ...] = LEVELS
     low: float = 0.85
-    high: float = 0.95
-    busy: float = 0.5
+    busy_down: float = 0.6
+    busy_up: float = 0.3
     down_s: float = 1.5
     up_s: float = 3.0
     probation_s: float = 10.0
@@ -90,9 +92,9 @@ class LadderOptions:
     adaptive: bool = True
 
     def __post_init__(self) -> None:
-        if not self.levels or not 0 < self.low <= self.high <= 1 or not 0 < self.busy <= 1:
-            raise OptionsError("levels must not be empty, and 0 < low <= high <= 1, 0 < busy <= 1; got "
-                               f"{len(self.levels)} levels, {self.low}, {self.high}, {self.busy}")
+        if not self.levels or not 0 < self.low <= 1 or not 0 < self.busy_up < self.busy_down:
+            raise OptionsError("levels must not be empty, 0 < low <= 1 and 0 < busy_up < busy_down; got "
+                               f"{len(self.levels)} levels, {self.low}, {self.busy_up}, {self.busy_down}")
         if min(self.down_s, self.up_s, self.probation_s) <= 0 or self.max_up_s < self.up_s:
             raise OptionsError("down_s, up_s and probation_s must be > 0 and max_up_s >= up_s")
 
@@ -135,7 +137,7 @@ class QualityLadder:
             return False
         ratio = self.ratio(camera_fps)
         load = self._busy_ms * camera_fps / 1000
-        want = 1 if ratio < o.low else -1 if ratio >= o.high and load < o.busy else 0
+        want = 1 if ratio < o.low and load > o.busy_down else -1 if load < o.busy_up else 0
         want = 0 if not 0 <= self.index + want < len(o.levels) else want
         if want == 0:
             self._since = None

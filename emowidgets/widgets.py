@@ -98,7 +98,7 @@ class CameraWidget(anywidget.AnyWidget):
     width = traitlets.Int(0, help="requested width; 0: 640 (camera), 1280 (screen)").tag(sync=True)
     height = traitlets.Int(0, help="requested height; 0: 480 (camera), 720 (screen)").tag(sync=True)
     quality = traitlets.Float(0.8, min=0.05, max=1.0, help="JPEG quality").tag(sync=True)
-    max_in_flight = traitlets.Int(2, min=1, help="frames sent but not yet acked").tag(sync=True)
+    max_in_flight = traitlets.Int(3, min=1, help="frames sent but not yet acked").tag(sync=True)
     transport = traitlets.Enum(("binary", "text"), "binary",
                                help="frames as binary buffers, or base64 text where buffers are lost").tag(sync=True)
     mirror = traitlets.Bool(True, help="mirror the camera preview (frames go unmirrored)").tag(sync=True)

@@ -45,7 +45,7 @@ def test_follow_options_are_checked():
     with pytest.raises(OptionsError):
         BudgetOptions(min_hz=0)
     with pytest.raises(OptionsError):
-        LadderOptions(low=0.9, high=0.5)
+        LadderOptions(busy_up=0.7, busy_down=0.5)
 
 
 def test_budget_new_faces_first_then_overdue_and_changed():
@@ -112,6 +112,14 @@ def test_ladder_backs_off_from_a_level_that_does_not_hold():
     assert ladder.index == 0
 
 
+def test_ladder_holds_when_frames_are_lost_outside_the_kernel():
+    """Half the camera's frames processed, but the kernel idles most of the time: doing less would not help."""
+    ladder = QualityLadder(LadderOptions(down_s=1.0))
+    for i in range(200):
+        ladder.observe(i / 12, 10.0, camera_fps=25)
+    assert ladder.index == 0
+
+
 def test_ladder_holds_without_a_camera_rate():
     ladder = QualityLadder()
     for i in range(500):
@@ -120,7 +128,7 @@ def test_ladder_holds_without_a_camera_rate():
 
 
 def test_timestamped_stream_detects_and_classifies_less(single: np.ndarray):
-    """At 25 fps: the detector runs about 5 times a second, each face is classified at least 5 times a
+    """At 25 fps: the detector runs about 5 times a second, each face is classified at least 6 times a
     second, the level is named in every result and the frames could be smaller (a big face)."""
     with Pipeline.create_from_options(warmup=False) as pipe:
         pipe.classifier.warmup(background=False)
@@ -129,7 +137,7 @@ def test_timestamped_stream_detects_and_classifies_less(single: np.ndarray):
         detected = sum(r.timings["detect"] > 0 for r in results)
         assert 10 <= detected <= 16  # 60 frames = 2.4 s at 5 detections a second
         ages = np.concatenate([r.ages_ms for r in results])
-        assert ages.max() <= 200 and (ages == 0).mean() < 0.6
+        assert ages.max() <= 1000 / 6 and (ages == 0).mean() < 0.6
         assert {r.level for r in results} == {"main · TTA on · detect 5/s"}
         assert 0.3 < results[-1].frame_scale < 0.6  # a 266-px face; 112 px are enough
         pipe.ladder.index = len(LEVELS) - 1  # the bottom level: TTA off, compiled at warm-up
