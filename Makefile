@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 CLIPS := $(SHARED)/assets/clips
+FER_PYTHON ?= $(HOME)/.cache/emowidgets/fervenv/bin/python
 
 .PHONY: install demo test lint bench clean
 
@@ -30,6 +31,10 @@ bench: install  ## benchmarks: each prints one JSON object on its last stdout li
 	$(BIN)/python benchmarks/model_latency.py --model main --json
 	$(BIN)/python benchmarks/model_latency.py --model fast --json
 	$(BIN)/python benchmarks/pipeline.py --clip $(CLIPS)/single_face.mp4 --json
+	$(BIN)/python benchmarks/cold_start.py --model main --json
+	$(BIN)/python benchmarks/tracking.py --json
+	if [ -x $(FER_PYTHON) ]; then $(BIN)/python benchmarks/vs_fer.py --clip $(CLIPS)/single_face.mp4 --fer-python $(FER_PYTHON) --json; \
+	else echo "skipping benchmarks/vs_fer.py: no fer venv at $(FER_PYTHON) (see the script's docstring)"; fi
 	$(BIN)/python benchmarks/live_browser.py --clip $(CLIPS)/single_face.mp4 --seconds 15 --json
 	$(BIN)/python benchmarks/gallery.py --faces 25 --size 1280x720 --json
 	$(BIN)/python benchmarks/gallery.py --faces 25 --size 1280x720 --model fast --json
