@@ -5,7 +5,9 @@
 Latency is measured in the page: from the moment the widget grabs a camera frame to the moment the result for
 that frame is drawn over the preview. ``processed_ratio`` is processed over camera frames per second, ``level``
 the quality level of the last result drawn and ``frame_size`` the size of the last frame sent (frames are sized
-to the faces). Last stdout line (with --json): one JSON object.
+to the faces). With ``--echo`` there is no pipeline: the kernel acks each frame on receipt, and
+``ack_rtt_ms_*`` is the comm round trip alone, the floor under the live latency. Last stdout line (with
+--json): one JSON object.
 """
 
 from __future__ import annotations
@@ -78,12 +80,14 @@ class Window:
     kernel_rss_mb: float
 
 
-def measure(page: Any, lab: JupyterLab, warmup: float, seconds: float, first_result_timeout: float) -> Window:
-    """Run the open notebook, wait for the first result, stream ``warmup`` seconds, then measure ``seconds``."""
+def measure(page: Any, lab: JupyterLab, warmup: float, seconds: float, first_result_timeout: float,
+            counter: str = "results") -> Window:
+    """Run the open notebook, wait for the first result (or ``counter``: ``"acked"`` frames), stream ``warmup``
+    seconds, then measure ``seconds``."""
     t_start = time.monotonic()
     run_all(page)
     try:
-        poll(page, "() => document.querySelector('.emow-camera')?.emowStats?.results > 0",
+        poll(page, f"() => document.querySelector('.emow-camera')?.emowStats?.{counter} > 0",
              timeout=first_result_timeout)
     except Exception as exc:
         raise RuntimeError(f"no results; outputs: {outputs_text(page)}") from exc
@@ -113,6 +117,7 @@ def figures(w: Window) -> dict[str, Any]:
         "kernel_ms_p50": median(w.samples["kernel"]),
         "encode_ms_p50": median(w.samples["encode"]),
         "ack_rtt_ms_p50": median(w.samples["ack"]),
+        "ack_rtt_ms_p95": round(float(np.percentile(w.samples["ack"], 95)), 1) if w.samples["ack"] else None,
         "level": w.s1["level"],
         "frame_size": "x".join(str(v) for v in w.s1["size"]),
         "encoder": w.s1["encoder"],
@@ -144,9 +149,12 @@ def main() -> None:
     parser.add_argument("--size", default="640x480", help="camera size (the clip is scaled to it)")
     parser.add_argument("--max-in-flight", type=int, default=3)
     parser.add_argument("--quality", type=float, default=0.8)
+    parser.add_argument("--echo", action="store_true", help="no pipeline: the kernel acks each frame on receipt, "
+                        "so ack_rtt_ms_* is the comm round trip alone (frames at --echo-size)")
+    parser.add_argument("--echo-size", default="320x240", help="camera (and frame) size in --echo mode")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
+    width, height = (int(v) for v in (args.echo_size if args.echo else args.size).split("x"))
 
     with tempfile.TemporaryDirectory(prefix="emow-bench-") as tmp:
         root = Path(tmp)
@@ -154,18 +162,24 @@ def main() -> None:
         code = (f"import emowidgets\nview = emowidgets.live(model={args.model!r}, detector={args.detector!r}, "
                 f"width={width}, height={height}, max_in_flight={args.max_in_flight}, quality={args.quality})\n"
                 "view")
+        if args.echo:
+            code = ("from emowidgets.widgets import CameraWidget\n"
+                    f"CameraWidget(on_frame=lambda *_: None, width={width}, height={height}, "
+                    f"max_in_flight={args.max_in_flight}, quality={args.quality})")
         name = write_notebook(root, "bench.ipynb", code)
         with JupyterLab(root) as lab, sync_playwright() as p:
             browser = launch_chromium(p, y4m)
             page = new_page(browser, camera=True)
             open_notebook(page, lab, name)
-            w = measure(page, lab, args.warmup, args.seconds, first_result_timeout=180)
+            w = measure(page, lab, args.warmup, args.seconds, first_result_timeout=180,
+                        counter="acked" if args.echo else "results")
             status = page.text_content(".emow-status")
             browser.close()
 
     faces = w.samples["faces"]
     out = {
-        "clip": args.clip.name, "size": args.size, "model": args.model, "max_in_flight": args.max_in_flight,
+        "clip": args.clip.name, "size": f"{width}x{height}", "model": "none (echo)" if args.echo else args.model,
+        "max_in_flight": args.max_in_flight,
         **figures(w),
         "faces_per_frame": round(float(np.mean(faces)), 2) if faces else 0.0,
         "kernel_rss_mb": round(w.kernel_rss_mb, 1),
