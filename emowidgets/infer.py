@@ -69,6 +69,7 @@ class EmotionClassifier:
         self.metadata = metadata
         self.labels = EMOTIONS
         self.compile_count = 0
+        self._warmup_thread: threading.Thread | None = None
         self.config = net.config
         net.eval()
         folded = fold_batchnorm(net)
@@ -109,6 +110,11 @@ class EmotionClassifier:
         return self.metadata["backbone_id"]
 
     @property
+    def warming_up(self) -> bool:
+        """Whether the background warm-up is still compiling (the first frames are slower meanwhile)."""
+        return self._warmup_thread is not None and self._warmup_thread.is_alive()
+
+    @property
     def embed_dim(self) -> int:
         """Size of the embeddings."""
         return self.config.embed_dim
@@ -137,6 +143,7 @@ class EmotionClassifier:
         if background:
             thread = threading.Thread(target=compile_buckets, args=(self.options.buckets,), daemon=True)
             thread.start()
+            self._warmup_thread = thread
             atexit.register(thread.join)  # XLA aborts if the interpreter exits mid-compile
         else:
             compile_buckets(self.options.buckets)

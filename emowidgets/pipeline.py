@@ -185,7 +185,10 @@ class Pipeline:
     def record_load(self, busy_ms: float) -> None:
         """Count one frame's work (processing plus listeners, ``busy_ms``) toward the quality ladder. The worker
         thread does this itself; a kernel source that calls ``process_*`` on its own thread does it after each
-        frame (:class:`~emowidgets.sources.FrameSource`)."""
+        frame (:class:`~emowidgets.sources.FrameSource`). Frames processed while the classifier still compiles
+        in the background do not count: they say nothing about the machine."""
+        if self.classifier.warming_up:
+            return
         if self.ladder.observe(time.perf_counter(), busy_ms, self.camera_fps):
             log.info("quality level %d: %s", self.ladder.index, self.ladder.level)
 

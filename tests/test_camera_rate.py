@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
@@ -166,3 +168,25 @@ def test_face_keeps_its_id_when_the_camera_sends_smaller_frames(single: np.ndarr
                  for i, f in enumerate(single[10:20])]
         assert {int(r.track_ids[0]) for r in big + small} == {int(big[0].track_ids[0])}
         assert small[0].width == 320 and 0.8 < small[-1].frame_scale < 1.3  # ~110 px face: about right now
+
+
+def test_ladder_waits_for_the_background_warm_up():
+    """Frames processed while the other batch sizes still compile are slow for a reason that passes."""
+    import threading
+
+    with Pipeline.create_from_options(warmup=False) as pipe:
+        release = threading.Event()
+        compiling = threading.Thread(target=release.wait)
+        compiling.start()
+        pipe.classifier._warmup_thread = compiling  # stands for the warm-up thread, still compiling
+        pipe.set_camera_rate(25)
+        for _ in range(100):
+            pipe.record_load(200.0)
+        assert pipe.ladder.index == 0 and pipe.classifier.warming_up
+        release.set()
+        compiling.join()
+        deadline = time.monotonic() + 10
+        while pipe.ladder.index == 0 and time.monotonic() < deadline:
+            pipe.record_load(200.0)
+            time.sleep(0.05)
+        assert pipe.ladder.index == 1
