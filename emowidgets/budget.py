@@ -34,7 +34,7 @@ class BudgetOptions:
             (at 5, the slowest measured 4.9 Hz; ``benchmarks/classview_browser.py``).
         change: mean absolute difference of the normalised thumbnails (0..1 grey levels) above which a
             face counts as changed. On the shared clips a change under 0.01 moved the probabilities by a
-            median 0.006-0.015 (total variation); over 0.03, by 0.07-0.27 (`benchmarks/tracking.py`).
+            median 0.006-0.015 (total variation); over 0.03, by 0.11-0.19 (`benchmarks/tracking.py`).
         headroom: the per-frame cap covers ``min_hz`` for every face times this, so late faces catch up.
     """
 
