@@ -38,7 +38,7 @@ from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, pipeline_options
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, negative_score, valence
-from emowidgets.widgets import CameraWidget, face_ages, level_text
+from emowidgets.widgets import CameraWidget, level_text
 
 STATIC = Path(__file__).parent / "static"
 @functools.lru_cache(maxsize=32)
@@ -165,7 +165,7 @@ class ClassView(anywidget.AnyWidget):
         now = time.monotonic() if now is None else now
         names = {int(k): v for k, v in self.names.items()}
         base = base_scores(result.probs, result.labels)
-        ages = face_ages(result)
+        ages = result.ages_ms
         with self._lock:
             self._frame_times.append(now)
             self._level = (result.level, result.width, result.height)

@@ -56,7 +56,7 @@ class FrameResult:
         timings: milliseconds per stage (``decode``, ``follow``, ``detect``, ``crop``, ``classify``, ``head``,
             ``total``); ``detect`` is 0 on a frame whose faces were followed, not detected.
         ages_ms: ``(N,)`` milliseconds since each face was last classified (0: this frame); faces the
-            classification budget skipped keep their previous scores and grow older.
+            classification budget skipped keep their previous scores and grow older. Left out, all zeros.
         level: the quality level the frame was processed at, e.g. ``"main · TTA off · detect 5/s"``
             (see :mod:`emowidgets.ladder`); ``""`` for a single photo.
         frame_scale: how much smaller (< 1) or larger (> 1) the next frames could be and still keep every
@@ -80,6 +80,10 @@ class FrameResult:
     level: str = ""
     frame_scale: float = 1.0
 
+    def __post_init__(self) -> None:
+        if len(self.ages_ms) != len(self.boxes):  # built without ages: every face classified on this frame
+            object.__setattr__(self, "ages_ms", np.zeros(len(self.boxes), np.float32))
+
     @property
     def dominant(self) -> list[str]:
         """Most likely label of each face."""
@@ -90,14 +94,13 @@ class FrameResult:
         quality level and the frame scale asked for."""
         w, h = max(self.width, 1), max(self.height, 1)
         scale = np.array([w, h, w, h], np.float32)
-        ages = self.ages_ms if len(self.ages_ms) == len(self.boxes) else np.zeros(len(self.boxes))
         return {
             "seq": self.seq,
             "faces": [
                 {"box": [round(float(v), 4) for v in box / scale], "id": int(tid), "label": label,
                  "score": round(float(p.max()), 3), "age": int(age)}
-                for box, tid, label, p, age in zip(self.boxes, self.track_ids, self.dominant, self.probs, ages,
-                                                   strict=True)
+                for box, tid, label, p, age in zip(self.boxes, self.track_ids, self.dominant, self.probs,
+                                                   self.ages_ms, strict=True)
             ],
             "ms": round(self.timings.get("total", 0.0), 1),
             "level": self.level,

@@ -198,12 +198,6 @@ def level_text(level: str, width: int, height: int, fps: float) -> str:
     return " · ".join([*([level] if level else []), f"{width}\N{MULTIPLICATION SIGN}{height}", f"{fps:.0f} fps"])
 
 
-def face_ages(result: FrameResult) -> np.ndarray:
-    """``(N,)`` ms since each face of ``result`` was last classified (zeros where the result has no ages)."""
-    ages = np.asarray(result.ages_ms)
-    return ages if len(ages) == len(result.boxes) else np.zeros(len(result.boxes))
-
-
 class EmotionGauge(anywidget.AnyWidget):
     """Bars of class probabilities, the dominant class, processed fps and face count.
 
@@ -261,7 +255,7 @@ class EmotionGauge(anywidget.AnyWidget):
                 self.dominant = ""
 
     def _age(self, result: FrameResult) -> int:
-        ages = face_ages(result)
+        ages = result.ages_ms
         if not len(ages):
             return 0
         if self.aggregate == "mean":
