@@ -67,17 +67,23 @@ def test_budget_new_faces_first_then_overdue_and_changed():
     assert pick.tolist() == [True, True, False, False]
 
 
+class Feed:
+    """Frames processed at ``fps`` with ``busy_ms`` of work each, for ``seconds``, reported to a ladder whose
+    camera delivers 25 fps; the clock carries on from one call to the next."""
+
+    def __init__(self, ladder: QualityLadder) -> None:
+        self.ladder, self.t = ladder, 0.0
+
+    def __call__(self, seconds: float, fps: float, busy_ms: float) -> None:
+        end = self.t + seconds
+        while self.t < end:
+            self.t += 1 / fps
+            self.ladder.observe(self.t, busy_ms, camera_fps=25)
+
+
 def test_ladder_steps_down_under_load_and_up_with_headroom():
     ladder = QualityLadder(LadderOptions(down_s=1.0, up_s=2.0, probation_s=10.0))
-    t = 0.0
-
-    def run(seconds: float, fps: float, busy_ms: float) -> None:
-        nonlocal t
-        end = t + seconds
-        while t < end:
-            t += 1 / fps
-            ladder.observe(t, busy_ms, camera_fps=25)
-
+    run = Feed(ladder)
     run(3, fps=25, busy_ms=10)  # keeping up, busy 25 % of the time: stays at the top
     assert ladder.index == 0
     run(3, fps=10, busy_ms=100)  # a tenth of a second per frame: 10 of 25 frames
@@ -93,15 +99,7 @@ def test_ladder_steps_down_under_load_and_up_with_headroom():
 
 def test_ladder_backs_off_from_a_level_that_does_not_hold():
     ladder = QualityLadder(LadderOptions(levels=LEVELS[:2], down_s=1.0, up_s=2.0, probation_s=10.0))
-    t = 0.0
-
-    def run(seconds: float, fps: float, busy_ms: float) -> None:
-        nonlocal t
-        end = t + seconds
-        while t < end:
-            t += 1 / fps
-            ladder.observe(t, busy_ms, camera_fps=25)
-
+    run = Feed(ladder)
     run(3, fps=10, busy_ms=100)
     assert ladder.index == 1
     run(3.5, fps=25, busy_ms=8)
@@ -117,8 +115,7 @@ def test_ladder_backs_off_from_a_level_that_does_not_hold():
 def test_ladder_holds_when_frames_are_lost_outside_the_kernel():
     """Half the camera's frames processed, but the kernel idles most of the time: doing less would not help."""
     ladder = QualityLadder(LadderOptions(down_s=1.0))
-    for i in range(200):
-        ladder.observe(i / 12, 10.0, camera_fps=25)
+    Feed(ladder)(16, fps=12, busy_ms=10.0)
     assert ladder.index == 0
 
 
@@ -190,3 +187,12 @@ def test_ladder_waits_for_the_background_warm_up():
             pipe.record_load(200.0)
             time.sleep(0.05)
         assert pipe.ladder.index == 1
+
+
+def test_a_result_built_without_ages_has_every_face_fresh(single: np.ndarray):
+    import dataclasses
+
+    with Pipeline.create_from_options(warmup=False) as pipe:
+        result = dataclasses.replace(pipe.process_array(single[0]), ages_ms=np.zeros(0, np.float32))
+    assert result.ages_ms.tolist() == [0.0] * len(result.boxes) == [0.0]
+    assert [face["age"] for face in result.to_message()["faces"]] == [0]
