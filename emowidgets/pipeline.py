@@ -282,7 +282,7 @@ class Pipeline:
         for i in np.flatnonzero(~fresh):
             memory = self.budget.memory[int(held[i])]
             embeddings[i], base_probs[i], ages[i] = memory.embedding, memory.probs, now_ms - memory.classified_ms
-        ids = self.tracker.assign(det.boxes, embeddings, fresh)
+        ids = self.tracker.assign(det.boxes, embeddings, fresh, held)
         if self.autocalib is not None and fresh.any():
             embeddings[fresh] = self.autocalib(ids[fresh], embeddings[fresh])
             base_probs[fresh] = self.classifier.probs_from_embeddings(embeddings[fresh])

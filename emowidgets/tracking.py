@@ -105,18 +105,23 @@ class Tracker:
         rows, cols = linear_sum_assignment(-iou)
         return {int(r): self.tracks[c] for r, c in zip(rows, cols, strict=True) if iou[r, c] >= self.min_iou}
 
-    def assign(self, boxes: np.ndarray, embeddings: np.ndarray | None = None, fresh: np.ndarray | None = None
-               ) -> np.ndarray:
+    def assign(self, boxes: np.ndarray, embeddings: np.ndarray | None = None, fresh: np.ndarray | None = None,
+               matched_ids: np.ndarray | None = None) -> np.ndarray:
         """Match this frame's boxes ``(N, 4)`` to tracks; return ids ``(N,)`` (new ids for new faces).
 
         With ``embeddings`` ``(N, D)`` the detections no box overlap explains are re-identified
         against unmatched and lost tracks; without them only the overlap counts. ``fresh`` ``(N,)`` marks
         the rows whose embeddings were computed on this frame (default: all); only those join a track's
-        mean embedding, and a row that is not fresh must be one :meth:`match` explains.
+        mean embedding, and a row that is not fresh must be one :meth:`match` explains. ``matched_ids``: what
+        :meth:`match` returned for these boxes, if the caller asked, so the overlap is not matched twice.
         """
         n = len(boxes)
         ids = np.zeros(n, np.int64)
-        assigned = self._overlap_matches(boxes)
+        if matched_ids is None:
+            assigned = self._overlap_matches(boxes)
+        else:
+            by_id = {t.track_id: t for t in self.tracks}
+            assigned = {i: by_id[int(tid)] for i, tid in enumerate(matched_ids) if tid}
         units = _unit(np.asarray(embeddings, np.float32)) if embeddings is not None and n else None
         if units is not None:
             assigned.update(self._reidentify(boxes, units, assigned))
