@@ -34,6 +34,13 @@ class Detections:
         """No faces."""
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
 
+    @classmethod
+    def concat(cls, parts: list[Detections]) -> Detections:
+        """The faces of several :class:`Detections` (e.g. of several crops) as one."""
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("boxes", "scores", "keypoints")))
+
     def take(self, index: np.ndarray) -> Detections:
         """The faces at ``index`` (an integer or boolean array)."""
         return Detections(self.boxes[index], self.scores[index], self.keypoints[index])

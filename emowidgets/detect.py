@@ -65,6 +65,12 @@ def _close_quietly(detector: Any) -> None:
         detector.close()
 
 
+def _shifted(det: Detections, x0: int, y0: int) -> Detections:
+    """Faces found in a crop whose corner is ``(x0, y0)``, in the frame's pixels."""
+    offset = np.array([x0, y0], np.float32)
+    return Detections(det.boxes + np.concatenate([offset, [0, 0]]), det.scores, det.keypoints + offset)
+
+
 class FaceDetector:
     """MediaPipe BlazeFace wrapper returning :class:`Detections`. Use as a context manager or ``close()``."""
 
@@ -107,32 +113,48 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> Detections:
         """Faces in an RGB (or gray/RGBA) ``uint8`` frame; tiled when ``options.tiles`` asks for it."""
-        if _unaligned_warned.is_set():
-            return self._detect(image)
-        with native_stderr_to_logging() as lines:
-            found = self._detect(image)
-        if any(_UNALIGNED_WARNING in line for line in lines):
-            _unaligned_warned.set()
-        return found
-
-    def _detect(self, image: np.ndarray) -> Detections:
         rgb = as_rgb(image)
         rows, cols = self.options.tiles
         if (rows, cols) == (1, 1):
-            return self._detect_once(rgb)
+            return self._detect_quiet(rgb)
         h, w = rgb.shape[:2]
         th = int(np.ceil(h / (rows - (rows - 1) * self.options.overlap)))
         tw = int(np.ceil(w / (cols - (cols - 1) * self.options.overlap)))
         parts = []
         for y0 in np.linspace(0, h - th, rows).astype(int):
             for x0 in np.linspace(0, w - tw, cols).astype(int):
-                det = self._detect_once(np.ascontiguousarray(rgb[y0 : y0 + th, x0 : x0 + tw]))
-                offset = np.array([x0, y0], np.float32)
-                parts.append(Detections(det.boxes + np.concatenate([offset, [0, 0]]), det.scores,
-                                        det.keypoints + offset))
-        merged = Detections(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                              ("boxes", "scores", "keypoints")))
-        return nms(merged, self.options.nms_iou)
+                det = self._detect_quiet(np.ascontiguousarray(rgb[y0 : y0 + th, x0 : x0 + tw]))
+                parts.append(_shifted(det, x0, y0))
+        return nms(Detections.concat(parts), self.options.nms_iou)
+
+    def _detect_quiet(self, rgb: np.ndarray) -> Detections:
+        """One detector pass, with LiteRT's one-time alignment warning kept off stderr."""
+        if _unaligned_warned.is_set():
+            return self._detect_once(rgb)
+        with native_stderr_to_logging() as lines:
+            found = self._detect_once(rgb)
+        if any(_UNALIGNED_WARNING in line for line in lines):
+            _unaligned_warned.set()
+        return found
+
+    def detect_tiles(self, image: np.ndarray, tiles: np.ndarray) -> tuple[Detections, np.ndarray]:
+        """The best face of each call tile ``(M, 4)`` (``x, y, w, h`` px) of a gallery frame, each detected in
+        its own tile so that it is large for the detector, and the tile index of each face ``(N,)``. A tile
+        holds one person: a second box in it is a duplicate or a face in the person's background."""
+        rgb = as_rgb(image)
+        h, w = rgb.shape[:2]
+        parts, where = [], []
+        for k, (x, y, tw, th) in enumerate(np.asarray(tiles, np.float32)):
+            x0, y0 = max(0, int(x)), max(0, int(y))
+            x1, y1 = min(w, int(np.ceil(x + tw))), min(h, int(np.ceil(y + th)))
+            if x1 - x0 < 16 or y1 - y0 < 16:
+                continue
+            det = self._detect_quiet(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            if not len(det):
+                continue
+            parts.append(_shifted(det.take(np.array([int(det.scores.argmax())])), x0, y0))
+            where.append(k)
+        return Detections.concat(parts), np.array(where, np.int64)
 
     def close(self) -> None:
         """Release the MediaPipe graph (again is a no-op)."""

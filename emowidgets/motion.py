@@ -59,25 +59,30 @@ class FaceFollower:
     def follow(self, gray: np.ndarray) -> Detections | None:
         """The last faces moved into ``gray``; ``None`` if any face is lost (or the frame size changed), so the
         caller detects instead. Scores are carried over."""
+        moved = self.follow_each(gray)
+        if moved is None or not moved[1].all():
+            return None
+        self._gray, self._det = gray, moved[0]
+        return moved[0]
+
+    def follow_each(self, gray: np.ndarray) -> tuple[Detections, np.ndarray] | None:
+        """Every last face moved into ``gray``, and which of them held ``(N,)`` bool (a lost one keeps its old
+        box); ``None`` if the frame size changed. Changes nothing: :meth:`reset` with what the caller keeps."""
         prev, det = self._gray, self._det
         if prev is None or prev.shape != gray.shape:
             return None
         n = len(det)
-        if n == 0:
-            self._gray = gray
-            return det
         grid = det.boxes[:, None, :2] + _GRID[None] * det.boxes[:, None, 2:]
         points = np.concatenate([det.keypoints, grid], axis=1).astype(np.float32)  # (N, P, 2)
         delta = np.zeros((n, 2), np.float32)
+        held = np.zeros(n, bool)
         for i in range(n):
             shift = self._shift(prev, gray, det.boxes[i], points[i])
-            if shift is None:
-                return None
-            delta[i] = shift
-        followed = Detections(det.boxes + np.concatenate([delta, np.zeros_like(delta)], axis=1), det.scores,
-                              det.keypoints + delta[:, None, :])
-        self._gray, self._det = gray, followed
-        return followed
+            if shift is not None:
+                delta[i], held[i] = shift, True
+        moved = Detections(det.boxes + np.concatenate([delta, np.zeros_like(delta)], axis=1), det.scores,
+                           det.keypoints + delta[:, None, :])
+        return moved, held
 
     def _shift(self, prev: np.ndarray, gray: np.ndarray, box: np.ndarray, points: np.ndarray) -> np.ndarray | None:
         """Median shift of one face's ``points`` ``(P, 2)``, tracked in a region around its ``box`` only (the

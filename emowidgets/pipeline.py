@@ -33,6 +33,7 @@ from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import ClosedError, FrameError, ModelFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.ladder import LadderOptions, QualityLadder
+from emowidgets.layout import GridLayout, find_grid, fixed_grid, parse_grid
 from emowidgets.motion import FaceFollower, FollowOptions
 from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
@@ -76,6 +77,13 @@ class PipelineOptions:
             sets the detection rate, the classification rate, flip TTA and the frame size asked for.
         budget: which faces are classified on each frame (:mod:`emowidgets.budget`).
         follow: how faces are followed between detections (:mod:`emowidgets.motion`).
+        grid: a video-call gallery's tile grid: ``"auto"`` (found in the frames, :mod:`emowidgets.layout`),
+            ``"none"`` (a camera or a room: the whole frame is searched) or ``"7x7"``-style rows x cols.
+            With a grid, each call tile is searched on its own and holds at most one face.
+        layout_every_ms: how often ``"auto"`` looks for the grid again (people join, the call re-pages).
+        min_face_px_tiled: the smallest face's box side the sent frames must keep while a grid is known: the
+            detector sees each call tile at its own 128 px whatever the frame size, so frames need only keep
+            the faces as large as the classifier's crops.
     """
 
     detector: DetectorOptions = dataclasses.field(default_factory=DetectorOptions)
@@ -89,8 +97,12 @@ class PipelineOptions:
     ladder: LadderOptions = dataclasses.field(default_factory=LadderOptions)
     budget: BudgetOptions = dataclasses.field(default_factory=BudgetOptions)
     follow: FollowOptions = dataclasses.field(default_factory=FollowOptions)
+    grid: str = "none"
+    layout_every_ms: float = 1000.0
+    min_face_px_tiled: int = 56
 
     def __post_init__(self) -> None:
+        parse_grid(self.grid)
         if not 0 < self.smoothing <= 1:
             raise OptionsError(f"smoothing must be in (0, 1], got {self.smoothing!r}")
         if self.queue_size < 1 or self.max_faces < 1:
@@ -128,6 +140,12 @@ class Pipeline:
         self._last_ms = 0.0  # time of the last tracked frame
         self._interval_ms = 0.0  # moving average of the time between tracked frames
         self._size: tuple[int, int] | None = None  # (width, height) of the last tracked frame
+        self._grid = parse_grid(options.grid)
+        self.layout: GridLayout | None = None
+        """The call's tile grid now in use (None: no grid, the whole frame is searched)."""
+        self._layout_ms = -1e12  # when the grid was last looked for
+        self._layout_misses = 0  # looks in a row that found no grid while one was in use
+        self._tile_ms = np.zeros(0)  # when each call tile was last searched for its face
         self.stats = PipelineStats()
         self._listeners: list[Callable[[FrameResult], None]] = []
         self._skip_listeners: list[Callable[[int], None]] = []
@@ -173,6 +191,22 @@ class Pipeline:
         if warmup:
             classifier.warmup()
         return pipeline
+
+    @property
+    def grid(self) -> str:
+        """The gallery grid setting: ``"auto"``, ``"none"`` or ``"RxC"`` (see :class:`PipelineOptions`).
+
+        Raises (on assignment):
+            OptionsError: another value.
+        """
+        g = self._grid
+        return g if isinstance(g, str) else f"{g[0]}x{g[1]}"
+
+    @grid.setter
+    def grid(self, setting: str) -> None:
+        self._grid = parse_grid(setting)
+        self._layout_ms = -1e12  # look again on the next frame
+        self.layout = None
 
     def _check_open(self) -> None:
         if self.state is PipelineState.CLOSED:
@@ -259,13 +293,19 @@ class Pipeline:
         self._size = size
         t1 = time.perf_counter()
         gray = to_gray(rgb)
-        det = self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz else None
-        t_follow = t2 = time.perf_counter()
-        if det is None:  # time for a full detection, a face was lost, or the frame size changed
-            det = self._detect(rgb)
-            self.follower.reset(gray, det)
-            self._detected_ms = now_ms
-            t2 = time.perf_counter()
+        layout = self._find_layout(gray, now_ms, timed)
+        if layout is None:
+            det = (self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz
+                   else None)
+            t_follow = t2 = time.perf_counter()
+            if det is None:  # time for a full detection, a face was lost, or the frame size changed
+                det = self._detect(rgb)
+                self.follower.reset(gray, det)
+                self._detected_ms = now_ms
+                t2 = time.perf_counter()
+            face_tiles = np.full(len(det), -1, np.int64)
+        else:
+            det, face_tiles, t_follow, t2 = self._detect_tiles(rgb, gray, layout, now_ms, timed, level.detect_hz)
         crops = crop_faces(gray, det, self.detector.options.model)
         thumbs = thumbnails(crops)
         t3 = time.perf_counter()
@@ -296,10 +336,12 @@ class Pipeline:
                    "total": (t5 - t0) * 1000}
         kept = crops if self.options.keep_crops else crops[:0]
         name = Path(self.options.classifier.model).stem
-        scale = level.min_face_px / float(det.boxes[:, 2:].min()) if n else 4.0
+        min_px = level.min_face_px if layout is None else min(level.min_face_px, self.options.min_face_px_tiled)
+        scale = min_px / float(det.boxes[:, 2:].min()) if n else 4.0
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, smoothed,
                            probs, embeddings, labels, kept, timings, ages,
-                           level.describe(name, self.classifier.flip_tta), scale)
+                           level.describe(name, self.classifier.flip_tta), scale,
+                           *(_layout_fields(layout, face_tiles)))
 
     def _process_photo(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float
                        ) -> FrameResult:
@@ -319,6 +361,74 @@ class Pipeline:
         kept = crops if self.options.keep_crops else crops[:0]
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, probs,
                            probs, out.embeddings, labels, kept, timings, np.zeros(len(det), np.float32))
+
+    def _find_layout(self, gray: np.ndarray, now_ms: float, timed: bool) -> GridLayout | None:
+        """The tile grid for this frame: the teacher's, or the one found in the frames (looked for again every
+        ``layout_every_ms``, at once when the frame size changes); a grid in use is given up after two looks
+        in a row find none (a menu or a notification over the gallery is not a new layout)."""
+        setting = self._grid
+        if setting == "none":
+            self.layout = None
+            return None
+        h, w = gray.shape
+        resized = self.layout is not None and self.layout.frame_size != (w, h)
+        if isinstance(setting, tuple):
+            if self.layout is None or resized:
+                self._use_layout(fixed_grid(gray, *setting))
+            return self.layout
+        if not resized and timed and now_ms - self._layout_ms < self.options.layout_every_ms:
+            return self.layout
+        self._layout_ms = now_ms
+        found = find_grid(gray)
+        if found is None:
+            self._layout_misses += 1
+            if self.layout is None or resized or self._layout_misses >= 2 or not timed:
+                self._use_layout(None)
+        elif self.layout is None or resized or not found.same_as(self.layout):
+            self._use_layout(found)
+        else:
+            self._layout_misses = 0
+        return self.layout
+
+    def _use_layout(self, layout: GridLayout | None) -> None:
+        """Switch to a new grid (or none): every tile is searched on the next frame."""
+        if layout is not None or self.layout is not None:
+            log.info("gallery grid: %s", layout.label if layout is not None else "none")
+        self.layout = layout
+        self._layout_misses = 0
+        self._tile_ms = np.full(len(layout.tiles) if layout is not None else 0, -1e12)
+
+    def _detect_tiles(self, rgb: np.ndarray, gray: np.ndarray, layout: GridLayout, now_ms: float, timed: bool,
+                      detect_hz: float) -> tuple[Detections, np.ndarray, float, float]:
+        """Faces of a gallery frame, one at most per call tile, and their tiles: each face is followed from the
+        last frame, and its tile searched again when the face is lost or the tile's turn comes (every tile
+        ``detect_hz`` times a second, a share of the tiles on each frame so that no frame pays for all)."""
+        moved = self.follower.follow_each(gray) if timed else None
+        t_follow = time.perf_counter()
+        m = len(layout.tiles)
+        if moved is None:
+            followed, keep, tiles_of = Detections.empty(), np.zeros(0, bool), np.zeros(0, np.int64)
+            due = np.arange(m)
+        else:
+            followed, held = moved
+            tiles_of = layout.tile_of(followed.boxes)
+            keep = held & (tiles_of >= 0)
+            lost = np.unique(tiles_of[~keep & (tiles_of >= 0)])
+            stale = np.flatnonzero(now_ms - self._tile_ms >= 1000 / detect_hz)
+            share = m if not self._interval_ms else int(np.ceil(m * detect_hz * self._interval_ms / 1000)) + 1
+            stale = stale[np.argsort(self._tile_ms[stale], kind="stable")][:share]
+            due = np.union1d(lost, stale).astype(np.int64)
+        found, where = self.detector.detect_tiles(rgb, layout.tiles[due])
+        self._tile_ms[due] = now_ms
+        keep &= ~np.isin(tiles_of, due)
+        keep[np.flatnonzero(keep)[_repeated(tiles_of[keep])]] = False  # two followed faces drifted into one tile
+        det = Detections.concat([followed.take(keep), found])
+        face_tiles = np.concatenate([tiles_of[keep], due[where]]).astype(np.int64)
+        if len(det) > self.options.max_faces:
+            order = np.argsort(-det.boxes[:, 2] * det.boxes[:, 3], kind="stable")[: self.options.max_faces]
+            det, face_tiles = det.take(order), face_tiles[order]
+        self.follower.reset(gray, det)
+        return det, face_tiles, t_follow, time.perf_counter()
 
     def _detect(self, rgb: np.ndarray) -> Detections:
         det = self.detector.detect(rgb)
@@ -486,6 +596,21 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _repeated(values: np.ndarray) -> np.ndarray:
+    """Positions whose value came before (the first of each value is kept)."""
+    _, first = np.unique(values, return_index=True)
+    out = np.ones(len(values), bool)
+    out[first] = False
+    return out
+
+
+def _layout_fields(layout: GridLayout | None, face_tiles: np.ndarray) -> tuple[np.ndarray, str, str, np.ndarray]:
+    """What a :class:`FrameResult` says of the grid: tiles, label, source and each face's tile."""
+    if layout is None:
+        return np.zeros((0, 4), np.float32), "", "none", face_tiles
+    return layout.tiles, layout.label, layout.source, face_tiles
 
 
 def _check_backbone(head: object, backbone_id: str, embed_dim: int) -> None:

@@ -52,7 +52,7 @@ def pipeline_options(kind: str, model: str = "main") -> PipelineOptions:
     """Pipeline settings for ``"camera"`` or ``"gallery"`` with the classifier ``model``."""
     return PipelineOptions(detector=detector_for(kind),
                            classifier=ClassifierOptions(model=model, buckets=CLASSIFIER_BUCKETS[kind]),
-                           ladder=LadderOptions(levels=LADDERS[kind]))
+                           ladder=LadderOptions(levels=LADDERS[kind]), grid="auto" if kind == "gallery" else "none")
 
 
 class SourceState(enum.Enum):

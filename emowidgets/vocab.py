@@ -61,6 +61,12 @@ class FrameResult:
             (see :mod:`emowidgets.ladder`); ``""`` for a single photo.
         frame_scale: how much smaller (< 1) or larger (> 1) the next frames could be and still keep every
             face sharp at this level, relative to this frame; the camera widget resizes what it sends.
+        tiles: ``(M, 4)`` float32 ``x, y, w, h`` px of the video-call tiles found (or set) in the frame; empty
+            when there is no grid (a camera, a room), and then every face's tile is -1.
+        grid: the grid's name, e.g. ``"7x7"`` or ``"7+7+5"``; ``""`` without one.
+        grid_source: ``"auto"`` (found in the frames), ``"set"`` (the teacher's) or ``"none"``.
+        face_tiles: ``(N,)`` the tile of each face (-1: none); a tile without a face is a camera off, or
+            someone away.
     """
 
     seq: int
@@ -79,10 +85,21 @@ class FrameResult:
     ages_ms: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
     level: str = ""
     frame_scale: float = 1.0
+    tiles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    grid: str = ""
+    grid_source: str = "none"
+    face_tiles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         if len(self.ages_ms) != len(self.boxes):  # built without ages: every face classified on this frame
             object.__setattr__(self, "ages_ms", np.zeros(len(self.boxes), np.float32))
+        if len(self.face_tiles) != len(self.boxes):  # built without a grid
+            object.__setattr__(self, "face_tiles", np.full(len(self.boxes), -1, np.int64))
+
+    @property
+    def empty_tiles(self) -> np.ndarray:
+        """Indices of the call tiles without a face (camera off, or nobody there)."""
+        return np.setdiff1d(np.arange(len(self.tiles)), self.face_tiles)
 
     @property
     def dominant(self) -> list[str]:
@@ -90,18 +107,20 @@ class FrameResult:
         return [self.labels[i] for i in self.probs.argmax(axis=1)] if len(self.probs) else []
 
     def to_message(self) -> dict[str, Any]:
-        """A small JSON-able summary for the browser: boxes in 0-1 units, ids, labels, scores and ages, the
-        quality level and the frame scale asked for."""
+        """A small JSON-able summary for the browser: boxes in 0-1 units, ids, labels, scores, ages and tiles,
+        the call's grid (tiles in 0-1 units), the quality level and the frame scale asked for."""
         w, h = max(self.width, 1), max(self.height, 1)
         scale = np.array([w, h, w, h], np.float32)
         return {
             "seq": self.seq,
             "faces": [
                 {"box": [round(float(v), 4) for v in box / scale], "id": int(tid), "label": label,
-                 "score": round(float(p.max()), 3), "age": int(age)}
-                for box, tid, label, p, age in zip(self.boxes, self.track_ids, self.dominant, self.probs,
-                                                   self.ages_ms, strict=True)
+                 "score": round(float(p.max()), 3), "age": int(age), "tile": int(tile)}
+                for box, tid, label, p, age, tile in zip(self.boxes, self.track_ids, self.dominant, self.probs,
+                                                         self.ages_ms, self.face_tiles, strict=True)
             ],
+            "grid": {"label": self.grid, "source": self.grid_source,
+                     "tiles": [[round(float(v), 4) for v in t / scale] for t in self.tiles]},
             "ms": round(self.timings.get("total", 0.0), 1),
             "level": self.level,
             "scale": round(float(self.frame_scale), 3),

@@ -116,9 +116,11 @@ def test_result_message_has_no_pixels(pipeline):
     msg = pipeline.process_array(frame).to_message()
     assert len(msg["faces"]) == 4
     for face in msg["faces"]:
-        assert set(face) == {"box", "id", "label", "score", "age"}
+        assert set(face) == {"box", "id", "label", "score", "age", "tile"}
         assert all(0 <= v <= 1 for v in face["box"])
-    assert set(msg) == {"seq", "faces", "ms", "level", "scale"}
+        assert face["tile"] == -1  # the camera preset looks for no call grid
+    assert set(msg) == {"seq", "faces", "ms", "level", "scale", "grid"}
+    assert msg["grid"] == {"label": "", "source": "none", "tiles": []}
     assert len(str(msg)) < 2000
 
 

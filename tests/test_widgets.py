@@ -111,7 +111,7 @@ def test_no_image_data_in_traits(running, jpegs, monkeypatch):
     assert_no_pixels(view.camera.get_state())
     assert_no_pixels(view.gauge.get_state())
     assert view.camera.last_result["faces"]
-    assert all(set(face) == {"box", "id", "label", "score", "age"} for face in view.camera.last_result["faces"])
+    assert all(set(face) == {"box", "id", "label", "score", "age", "tile"} for face in view.camera.last_result["faces"])
     view.close()
 
 
