@@ -155,8 +155,9 @@ def call_grid(n: int, size: tuple[int, int], *, gap: int = 0, margin: int = 0) -
     return cols, math.ceil(n / cols)
 
 
-def _layout(n: int, size: tuple[int, int], style: CallStyle) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Tile boxes ``(n, 4)`` (integers, row-major, grid and each row centred) and the tiles per row."""
+def call_layout(n: int, size: tuple[int, int], style: CallStyle) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The tiles a call draws for ``n`` participants: boxes ``(n, 4)`` x, y, w, h (whole pixels, row-major, the
+    grid and each row centred, the short last row too) and the tiles per row."""
     cols, rows = call_grid(n, size, gap=style.gap, margin=style.margin)
     tw = int(_tile_width(n, cols, size, style.gap, style.margin))
     th = int(tw * 9 / 16)
@@ -292,7 +293,7 @@ class _Call:
             raise ValueError(f"camera_off must be 0-{participants}, not {camera_off}")
         self.style, self.size, self.n, self.fps, self.count = STYLES[style], size, participants, fps, frames
         rng = np.random.default_rng(seed)
-        self.tiles, self.row_counts = _layout(participants, size, self.style)
+        self.tiles, self.row_counts = call_layout(participants, size, self.style)
         self.tw, self.th = int(self.tiles[0, 2]), int(self.tiles[0, 3])
         self.names = tuple(NAMES[i] for i in rng.permutation(len(NAMES))[:participants])
         self.has_face = np.ones(participants, bool)

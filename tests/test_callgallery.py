@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from callgallery import STYLES, build_call, call_grid, write_call_video
+from callgallery import STYLES, build_call, call_grid, call_layout, write_call_video
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,16 @@ def test_call_grid_maximises_16_9_tiles():
     assert call_grid(1, (1280, 720)) == (1, 1)
     assert call_grid(2, (1280, 720)) == (2, 1)
     assert call_grid(3, (1920, 1080)) == (2, 2)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_count_fits(style):
+    for size in ((1280, 720), (1920, 1080)):
+        for n in range(1, 50):
+            tiles, rows = call_layout(n, size, STYLES[style])
+            assert len(tiles) == sum(rows) == n and rows[-1] <= rows[0] and len(set(rows[:-1])) <= 1
+            assert (tiles[:, :2] >= STYLES[style].margin).all()
+            assert (tiles[:, 0] + tiles[:, 2] <= size[0]).all() and (tiles[:, 1] + tiles[:, 3] <= size[1]).all()
 
 
 @pytest.mark.parametrize("name", ["zoom49", "meet47"])
