@@ -1,4 +1,4 @@
-"""The tile grid of a video-call gallery, found from the frame itself (numpy only).
+"""The tile grid of a video-call gallery, found from the frame itself.
 
 Zoom, Meet and Teams show a gallery as rows of equal tiles: a dark background, gaps of a few pixels (or
 none), the grid centred in the window and a last row that may be short and centred. Each tile holds at most
@@ -15,6 +15,7 @@ each row. A frame that is not a regular grid (a camera, a room photo, speaker vi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 
 import numpy as np
@@ -71,6 +72,25 @@ class GridLayout:
         return out
 
 
+LOOK_SIZE = (8, 6)
+"""Width and height of a tile's thumbnail (:func:`tile_looks`): a person's background and clothes, not a face."""
+
+
+def tile_looks(rgb: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """A small colour thumbnail of each call tile ``(M, 8 * 6 * 3)`` float32 grey levels: who sits in a tile
+    (their room, their clothes) changes little from frame to frame and much when the call moves people
+    around, so the tracker can tell a re-ordered gallery from people moving (:mod:`emowidgets.tracking`)."""
+    import cv2
+
+    out = np.zeros((len(tiles), LOOK_SIZE[0] * LOOK_SIZE[1] * 3), np.float32)
+    h, w = rgb.shape[:2]
+    for k, (x, y, tw, th) in enumerate(np.asarray(tiles, np.float32)):
+        x0, y0, x1, y1 = max(0, int(x)), max(0, int(y)), min(w, int(x + tw)), min(h, int(y + th))
+        if x1 - x0 >= LOOK_SIZE[0] and y1 - y0 >= LOOK_SIZE[1]:
+            out[k] = cv2.resize(rgb[y0:y1, x0:x1], LOOK_SIZE, interpolation=cv2.INTER_AREA).ravel()
+    return out
+
+
 def parse_grid(setting: str) -> tuple[int, int] | str:
     """``"auto"``, ``"none"`` or ``(rows, cols)`` from a teacher's setting such as ``"7x7"`` or ``"5 X 6"``.
 
@@ -124,12 +144,17 @@ def find_grid(gray: np.ndarray, *, min_tiles: int = 2, min_cover: float = 0.4) -
     row_bands = _fit_segments(*_candidates(flat.mean(axis=1), dy.mean(axis=1)), length=h)
     if row_bands is None:
         return None
+    if bg is not None:
+        row_bands = _extend(row_bands, 1 - flat.mean(axis=1), h)
     rows: list[tuple[int, int, list[tuple[int, int]]]] = []
     for y0, y1 in row_bands:
         cols = _fit_segments(*_candidates(flat[y0:y1].mean(axis=0), dx[y0:y1].mean(axis=0)), length=w)
-        if cols is None:
-            return None
-        rows.append((y0, y1, cols))
+        rows.append((y0, y1, cols or []))
+    ref = max(rows, key=lambda r: len(r[2]))[2]
+    if bg is not None and len(ref) >= 2:  # every row on the fullest row's tiles, or on them shifted half a tile
+        rows = [(y0, y1, _on_comb(ref, 1 - flat[y0:y1].mean(axis=0))) for y0, y1, _ in rows]
+    if not all(cols for *_, cols in rows):
+        return None
     widths = [x1 - x0 for *_, cols in rows for x0, x1 in cols]
     if max(widths) - min(widths) > max(3, 0.03 * max(widths)):  # tiles of one call are all the same size
         return None
@@ -140,6 +165,40 @@ def find_grid(gray: np.ndarray, *, min_tiles: int = 2, min_cover: float = 0.4) -
     if (tiles[:, 2] * tiles[:, 3]).sum() < min_cover * h * w:
         return None
     return GridLayout(tiles, tuple(len(cols) for *_, cols in rows), (w, h))
+
+
+def _extend(segs: list[tuple[int, int]], content: np.ndarray, length: int) -> list[tuple[int, int]]:
+    """``segs`` continued at their pitch before and after while the lines there hold content (``content``: the
+    share of each line that is not background): a short last row of one tile steps too little to be a
+    candidate, but sits where the next row belongs."""
+    if len(segs) < 2:
+        return segs
+    size, pitch = segs[0][1] - segs[0][0], segs[1][0] - segs[0][0]
+    out = list(segs)
+    while out[-1][0] + pitch + size <= length and content[out[-1][0] + pitch: out[-1][0] + pitch + size].mean() > 0.1:
+        out.append((out[-1][0] + pitch, out[-1][0] + pitch + size))
+    while out[0][0] - pitch >= 0 and content[out[0][0] - pitch: out[0][0] - pitch + size].mean() > 0.1:
+        out.insert(0, (out[0][0] - pitch, out[0][0] - pitch + size))
+    return out
+
+
+def _on_comb(ref: list[tuple[int, int]], content: np.ndarray) -> list[tuple[int, int]]:
+    """The tiles of one row of a call with gaps, given the fullest row ``ref``: the places of ``ref``'s comb
+    (or of the comb shifted half a pitch: a short row is centred) that hold content, choosing the comb whose
+    tiles hold content and whose gaps hold none. ``content``: the share of each column that is not background."""
+    size, pitch = ref[0][1] - ref[0][0], ref[1][0] - ref[0][0]
+    n = len(content)
+    best: tuple[float, list[tuple[int, int]]] = (-1.0, [])
+    for shift in (0.0, 0.5):
+        start = ref[0][0] + shift * pitch
+        start -= pitch * np.floor(start / pitch)
+        tiles = [(int(round(x)), int(round(x)) + size) for x in np.arange(start, n - size + 1, pitch)]
+        tiles = [t for t in tiles if content[t[0]: t[1]].mean() >= 0.5]
+        gaps = [content[a[1]: b[0]].mean() for a, b in itertools.pairwise(tiles) if b[0] > a[1]]
+        score = sum(content[a:b].mean() for a, b in tiles) + sum(1 - g for g in gaps)
+        if score > best[0]:
+            best = (score, tiles)
+    return best[1]
 
 
 _STEP = 14

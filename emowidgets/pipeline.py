@@ -33,7 +33,7 @@ from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import ClosedError, FrameError, ModelFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.ladder import LadderOptions, QualityLadder
-from emowidgets.layout import GridLayout, find_grid, fixed_grid, parse_grid
+from emowidgets.layout import GridLayout, find_grid, fixed_grid, parse_grid, tile_looks
 from emowidgets.motion import FaceFollower, FollowOptions
 from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
@@ -309,7 +309,8 @@ class Pipeline:
         crops = crop_faces(gray, det, self.detector.options.model)
         thumbs = thumbnails(crops)
         t3 = time.perf_counter()
-        held = self.tracker.match(det.boxes)  # faces not classified now are explained by their tracks
+        looks = None if layout is None else tile_looks(rgb, layout.tiles)[face_tiles]
+        held = self.tracker.match(det.boxes, looks)  # faces not classified now are explained by their tracks
         fresh = (self.budget.choose(held, thumbs, now_ms, level.max_classify_hz, self._interval_ms) if timed
                  else np.ones(len(det), bool))
         out = self.classifier.classify(crops[fresh], flip=level.flip_tta)
@@ -322,7 +323,7 @@ class Pipeline:
         for i in np.flatnonzero(~fresh):
             memory = self.budget.memory[int(held[i])]
             embeddings[i], base_probs[i], ages[i] = memory.embedding, memory.probs, now_ms - memory.classified_ms
-        ids = self.tracker.assign(det.boxes, embeddings, fresh, held)
+        ids = self.tracker.assign(det.boxes, embeddings, fresh, held, looks)
         if self.autocalib is not None and fresh.any():
             embeddings[fresh] = self.autocalib(ids[fresh], embeddings[fresh])
             base_probs[fresh] = self.classifier.probs_from_embeddings(embeddings[fresh])
