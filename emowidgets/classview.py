@@ -167,15 +167,18 @@ class ClassView(anywidget.AnyWidget):
         self.observe(self._on_logging, "logging")
         self.on_msg(self._on_custom_msg)
 
+    _grid = "auto"  # the last accepted grid, what a refused one falls back to
+
     @traitlets.validate("grid")
     def _valid_grid(self, proposal: dict[str, Any]) -> str:
         choice = grid_choice(str(proposal["value"]))
         if choice is None:
             self.notice = (f"gallery grid {proposal['value']!r} not understood: type auto, none or rows x cols "
                            f"such as 7x7 (at most {MAX_GRID}x{MAX_GRID})")
-            return str(self.grid)
-        if self.notice.startswith("gallery grid "):
+            choice = self._grid
+        elif self.notice.startswith("gallery grid "):
             self.notice = ""
+        self._grid = choice  # self.grid may already hold the proposal (a page's change is validated late)
         return choice
 
     def _on_custom_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
@@ -342,6 +345,8 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
 
     def _grid_changed(self, change: dict[str, Any]) -> None:
         """The teacher's gallery-grid choice (already checked by the view) goes to the pipeline."""
+        if change["new"] == change["old"]:  # a refused choice from the page notifies "unchanged"
+            return
         try:
             self.pipeline.grid = change["new"]
         except OptionsError as exc:

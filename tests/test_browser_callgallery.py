@@ -41,6 +41,12 @@ TILES = ".emow-camera .emow-tile:not([hidden])"
 SCREENSHOT = SCREENSHOT_DIR / "callgallery.png"
 
 
+def set_grid(page, value: str) -> None:
+    """Type ``value`` into the class view's gallery-grid box and press Enter."""
+    page.fill(".emow-cv-grid-input", value)
+    page.press(".emow-cv-grid-input", "Enter")
+
+
 def test_shared_7x7_gallery_shows_its_call_grid(tmp_path):
     with JupyterLab(tmp_path / "lab") as lab, sync_playwright() as p:
         write_gallery_video(49, SIZE, lab.root / "gallery.mp4", seconds=6, fps=15)
@@ -65,6 +71,14 @@ def test_shared_7x7_gallery_shows_its_call_grid(tmp_path):
             assert track == {"surface": "browser", "width": SIZE[0], "height": SIZE[1]}, track
             assert page.evaluate(f"() => {STATS}.sent") > 0
             assert page.text_content(".emow-cv-status") == "running"
+            # how the share runs, for docs/testing-screen-share.md (pytest -s)
+            print("share:", page.evaluate(f"() => ({{cameraFps: {STATS}.cameraFps, frameSize: {STATS}.frameSize, "
+                                          f"sent: {STATS}.sent, results: {STATS}.results}})"))
+
+            # The teacher's override box refuses what is not a grid: a notice, and the old choice stays.
+            set_grid(page, "12x12")
+            poll(page, "() => document.querySelector('.emow-cv-notice').textContent.includes('12x12')", timeout=15)
+            poll(page, "() => document.querySelector('.emow-cv-grid-input').value === 'auto'", timeout=15)
 
             # The layout: 49 tile outlines and the label, once the kernel has found the grid.
             try:
@@ -84,6 +98,16 @@ def test_shared_7x7_gallery_shows_its_call_grid(tmp_path):
                 assert abs(w - stage[0] / 7) < stage[0] / 28 and abs(h - stage[1] / 7) < stage[1] / 28, (w, h, stage)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".emow-camera").screenshot(path=str(SCREENSHOT))
+
+            # The teacher sets the grid: the kernel draws that one instead; "none" removes the outlines.
+            set_grid(page, "5\N{MULTIPLICATION SIGN}5")
+            poll(page, f"""() => document.querySelectorAll('{TILES}').length === 25
+                && document.querySelector('.emow-grid-label').textContent === 'grid set 5\N{MULTIPLICATION SIGN}5'""",
+                 timeout=60)
+            assert page.get_attribute(".emow-cv-grid-input", "data-grid") == "5x5"
+            set_grid(page, "none")
+            poll(page, f"""() => document.querySelectorAll('{TILES}').length === 0
+                && document.querySelector('.emow-grid-label').textContent === 'no grid'""", timeout=60)
         finally:
             page.context.close()
             shared.context.close()

@@ -123,6 +123,18 @@ def test_refused_gallery_grid_keeps_the_old_one_and_says_why(typed):
     assert view.grid == "auto" and view.notice == ""
 
 
+def test_gallery_grid_typed_in_the_page_is_checked_too():
+    """The page's changes arrive through set_state, where traitlets validates late (self.grid already holds the
+    proposal inside the validator)."""
+    view = ClassView()
+    view.set_state({"grid": "12x12"})
+    assert view.grid == "auto" and "12x12" in view.notice
+    view.set_state({"grid": "7\N{MULTIPLICATION SIGN}7"})
+    assert view.grid == "7x7" and view.notice == ""
+    view.set_state({"grid": "nope"})
+    assert view.grid == "7x7"
+
+
 def test_classroom_passes_the_grid_choice_to_the_pipeline():
     room = classroom(CLIPS / "single_face_short.mp4", model="fast")
     try:
