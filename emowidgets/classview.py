@@ -17,6 +17,7 @@ import collections
 import dataclasses
 import datetime
 import functools
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +52,24 @@ def base_scores(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
     differ), 0 for an emotion the labels lack; the chart, sparklines, attention and log use these."""
     cols = _base_columns(tuple(labels))
     return np.where(cols >= 0, probs[:, cols.clip(0)], 0.0).astype(np.float32)
+
+
+GRID_PATTERN = re.compile(r"\s*(\d{1,2})\s*[xX\N{MULTIPLICATION SIGN}]\s*(\d{1,2})\s*")
+MAX_GRID = 10
+
+
+def grid_choice(value: str) -> str | None:
+    """A teacher's gallery-grid choice in the form ``Pipeline.grid`` takes: ``"auto"``, ``"none"`` or
+    ``"RxC"`` (rows x cols, each 1-10, written with x, X or the multiplication sign, spaces allowed);
+    ``None`` for anything else."""
+    word = value.strip().lower()
+    if word in ("auto", "none"):
+        return word
+    match = GRID_PATTERN.fullmatch(value)
+    if not match:
+        return None
+    rows, cols = int(match[1]), int(match[2])
+    return f"{rows}x{cols}" if 1 <= rows <= MAX_GRID and 1 <= cols <= MAX_GRID else None
 
 
 @dataclasses.dataclass
@@ -113,6 +132,9 @@ class ClassView(anywidget.AnyWidget):
     adapted = traitlets.Dict(help="track id (as text) -> labels of that face's own adapter").tag(sync=True)
     room_labels = traitlets.List(traitlets.Unicode(), help="labels of the room adapter (empty: none)"
                                  ).tag(sync=True)
+    grid = traitlets.Unicode("auto", help="the shared call's tile grid: 'auto' (found in the frames), 'none' "
+                             "or rows x cols as 'RxC' (up to 10x10); any other value leaves it as it was and "
+                             "says why in `notice`").tag(sync=True)
     fps = traitlets.Float(0.0).tag(sync=True)
     level = traitlets.Unicode("", help="quality level · frame size · processed fps of the latest result"
                               ).tag(sync=True)
@@ -144,6 +166,20 @@ class ClassView(anywidget.AnyWidget):
         self.on_calibrate: Callable[[int | None], None] | None = None
         self.observe(self._on_logging, "logging")
         self.on_msg(self._on_custom_msg)
+
+    _grid = "auto"  # the last accepted grid, what a refused one falls back to
+
+    @traitlets.validate("grid")
+    def _valid_grid(self, proposal: dict[str, Any]) -> str:
+        choice = grid_choice(str(proposal["value"]))
+        if choice is None:
+            self.notice = (f"gallery grid {proposal['value']!r} not understood: type auto, none or rows x cols "
+                           f"such as 7x7 (at most {MAX_GRID}x{MAX_GRID})")
+            choice = self._grid
+        elif self.notice.startswith("gallery grid "):
+            self.notice = ""
+        self._grid = choice  # self.grid may already hold the proposal (a page's change is validated late)
+        return choice
 
     def _on_custom_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("type") == "calibrate" and self.on_calibrate is not None:
@@ -294,6 +330,7 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         self.panel: CalibrationWidget | None = None
         self._panel_box: ipywidgets.VBox | None = None
         view.on_calibrate = self._calibrate_clicked
+        view.observe(self._grid_changed, "grid")
         self._stop = threading.Event()
         if camera is not None:
             view.status = camera.status
@@ -305,6 +342,15 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
 
     def _status(self, status: str) -> None:
         self.view.status = status
+
+    def _grid_changed(self, change: dict[str, Any]) -> None:
+        """The teacher's gallery-grid choice (already checked by the view) goes to the pipeline."""
+        if change["new"] == change["old"]:  # a refused choice from the page notifies "unchanged"
+            return
+        try:
+            self.pipeline.grid = change["new"]
+        except OptionsError as exc:
+            self.view.notice = str(exc)
 
     def feed(self, result: FrameResult) -> None:
         """Show one pipeline result in the view and the open calibration panel (any thread)."""

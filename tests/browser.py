@@ -214,6 +214,43 @@ def launch_chromium(playwright: Any, y4m: Path | None = None, *, headless: bool 
                                       args=[*chromium_args(y4m), *args])
 
 
+SHARE_TITLE = "emowidgets-shared-screen"
+"""Title of the tab that ``launch_chromium_sharing`` makes every ``getDisplayMedia`` call capture."""
+
+
+def launch_chromium_sharing(playwright: Any, y4m: Path | None = None, *, title: str = SHARE_TITLE,
+                            args: tuple[str, ...] = ()) -> Any:
+    """Chromium (as ``launch_chromium``: fake camera too) whose ``getDisplayMedia`` shares, with no picker and no
+    permission prompt, the tab titled ``title``: open that tab with :func:`share_video_as_screen`. The page's own
+    call runs (camera.js, source ``"screen"``) and gets a real tab-capture track (``displaySurface: "browser"``).
+
+    Measured (``docs/testing-screen-share.md``): a 1920x1080 15 fps gallery tab arrives at 1920x1080, ~14-15 fps.
+    Do NOT add ``--use-fake-ui-for-media-stream``: with it this capture fails (``NotReadableError``). Without the
+    title flag, ``--use-fake-device-for-media-stream`` makes ``getDisplayMedia`` return Chromium's green test
+    pattern (``--use-file-for-fake-video-capture`` is not used for it)."""
+    return launch_chromium(playwright, y4m, args=(f"--auto-select-tab-capture-source-by-title={title}", *args))
+
+
+def share_video_as_screen(browser: Any, url: str, *, size: tuple[int, int] = (1920, 1080),
+                          title: str = SHARE_TITLE, timeout: float = 30.0) -> Any:
+    """Open, in a context of its own whose viewport is ``size`` (the shared stream's size), a tab titled
+    ``title`` that plays the video at ``url`` looped and muted, filling the tab (e.g. a gallery mp4 in the
+    Jupyter root: ``lab.url("files/gallery.mp4")``). Returns that page once the video plays; close its context
+    to end the share. Open it before the page that calls ``getDisplayMedia``: the title is matched then."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    page.set_content(f"<!doctype html><title>{title}</title><style>html,body{{margin:0;background:#000}}"
+                     "video{width:100vw;height:100vh;display:block;object-fit:fill}</style>"
+                     f"<video src={json.dumps(url)} muted autoplay loop playsinline></video>")
+    try:
+        poll(page, "() => document.querySelector('video').currentTime > 0.1", timeout=timeout)
+    except Exception as exc:
+        error = page.evaluate("() => document.querySelector('video').error?.message || ''")
+        context.close()
+        raise RuntimeError(f"the shared video {url} does not play: {error or 'no error reported'}") from exc
+    return page
+
+
 def new_page(browser: Any, *, camera: bool, viewport: tuple[int, int] = (1280, 900)) -> Any:
     """A page in a fresh context where camera access is granted (``camera=True``) or denied."""
     context = browser.new_context(permissions=["camera"] if camera else [],

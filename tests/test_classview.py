@@ -104,6 +104,50 @@ def test_classroom_on_a_video_file_ends_cleanly(auto_calibrate):
         room.close()
 
 
+@pytest.mark.parametrize(("typed", "kept"), [("auto", "auto"), (" None ", "none"), ("7x7", "7x7"),
+                                            ("7\N{MULTIPLICATION SIGN}7", "7x7"), ("5 X 4", "5x4"),
+                                            ("10x10", "10x10"), ("1x1", "1x1")])
+def test_gallery_grid_choices(typed, kept):
+    view = ClassView()
+    view.grid = typed
+    assert view.grid == kept and view.notice == ""
+
+
+@pytest.mark.parametrize("typed", ["11x11", "0x3", "7x", "3x4x5", "seven", "", "7,7"])
+def test_refused_gallery_grid_keeps_the_old_one_and_says_why(typed):
+    view = ClassView(grid="6x6")
+    view.grid = typed
+    assert view.grid == "6x6"
+    assert view.notice.startswith(f"gallery grid {typed!r} not understood"), view.notice
+    view.grid = "auto"  # a good choice clears that notice
+    assert view.grid == "auto" and view.notice == ""
+
+
+def test_gallery_grid_typed_in_the_page_is_checked_too():
+    """The page's changes arrive through set_state, where traitlets validates late (self.grid already holds the
+    proposal inside the validator)."""
+    view = ClassView()
+    view.set_state({"grid": "12x12"})
+    assert view.grid == "auto" and "12x12" in view.notice
+    view.set_state({"grid": "7\N{MULTIPLICATION SIGN}7"})
+    assert view.grid == "7x7" and view.notice == ""
+    view.set_state({"grid": "nope"})
+    assert view.grid == "7x7"
+
+
+def test_classroom_passes_the_grid_choice_to_the_pipeline():
+    room = classroom(CLIPS / "single_face_short.mp4", model="fast")
+    try:
+        room.view.grid = "7\N{MULTIPLICATION SIGN}7"
+        assert room.pipeline.grid == "7x7"
+        room.view.grid = "12x12"  # refused by the view: the pipeline keeps 7x7
+        assert room.pipeline.grid == "7x7" and room.view.notice
+        room.view.grid = "none"
+        assert room.pipeline.grid == "none"
+    finally:
+        room.close()
+
+
 def test_classroom_missing_video_is_a_clear_error(tmp_path):
     with pytest.raises(VideoFileError, match="no such video file"):
         classroom(tmp_path / "lesson.mp4")

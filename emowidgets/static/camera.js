@@ -150,6 +150,21 @@ async function openStream(model) {
   return { stream: await devices.getUserMedia({ video, audio: false }), owned: true };
 }
 
+// The corner label of a result's call layout: "grid 7×7 (auto)", "grid set 7×7", "no grid"; null: no layout sent.
+function gridText(grid) {
+  if (!grid) return null;
+  if (!grid.tiles || !grid.tiles.length || !grid.label) return "no grid";
+  return grid.source === "set" ? `grid set ${grid.label}` : `grid ${grid.label} (auto)`;
+}
+
+// Position an outline over the preview from a [x, y, w, h] box in 0-1 units of the frame.
+function place(node, [x, y, w, h], mirror) {
+  node.style.left = `${(mirror ? 1 - x - w : x) * 100}%`;
+  node.style.top = `${y * 100}%`;
+  node.style.width = `${w * 100}%`;
+  node.style.height = `${h * 100}%`;
+}
+
 function render({ model, el }) {
   el.classList.add("emow-camera");
   const stage = document.createElement("div");
@@ -161,6 +176,12 @@ function render({ model, el }) {
   video.autoplay = true;
   const overlay = document.createElement("div");
   overlay.className = "emow-overlay";
+  const tileLayer = document.createElement("div"); // call-tile outlines, under the face boxes
+  tileLayer.className = "emow-tiles";
+  const gridLabel = document.createElement("div");
+  gridLabel.className = "emow-grid-label";
+  gridLabel.hidden = true;
+  overlay.append(tileLayer, gridLabel);
   stage.append(video, overlay);
   const statusEl = document.createElement("div");
   statusEl.className = "emow-status";
@@ -186,6 +207,7 @@ function render({ model, el }) {
   const captured = new Map(); // seq -> capture time, until its result is drawn
   const sentScales = new Map(); // seq -> frame scale it was sent at, until its result arrives
   const boxes = [];
+  let drawnGrid = ""; // the tiles (and mirroring) the outlines show, as JSON: the DOM changes only when they do
   let frameScale = 1; // of the video's own size; what the next frame is sent at (1 while `resize` is off)
   let shrink = null; // { since, to }: results have asked for a smaller scale since `since`
   let cameraFps = 0;
@@ -313,15 +335,33 @@ function render({ model, el }) {
       const face = faces[i];
       box.hidden = !face;
       if (!face) return;
-      const [x, y, w, h] = face.box;
-      box.style.left = `${(mirror ? 1 - x - w : x) * 100}%`;
-      box.style.top = `${y * 100}%`;
-      box.style.width = `${w * 100}%`;
-      box.style.height = `${h * 100}%`;
-      box.classList.toggle("emow-inside", y < 0.06);
+      place(box, face.box, mirror);
+      box.classList.toggle("emow-inside", face.box[1] < 0.06);
       box.dataset.label = face.label;
+      box.dataset.tile = face.tile ?? -1;
       box.firstChild.textContent = `${face.label} ${face.score.toFixed(2)}`;
     });
+  }
+
+  // The call's tile grid (a result's `grid`, null: none sent): one outline per tile, reused from the last
+  // result, and the corner label; nothing is touched while the tiles stay the same.
+  function drawGrid(grid) {
+    const text = gridText(grid);
+    if (gridLabel.textContent !== (text || "")) gridLabel.textContent = text || "";
+    gridLabel.hidden = text === null;
+    if (grid) gridLabel.dataset.source = grid.source || "";
+    const tiles = (grid && grid.tiles) || [];
+    const mirror = model.get("mirror") && model.get("source") === "camera";
+    const key = tiles.length ? JSON.stringify([mirror, tiles]) : "";
+    if (key === drawnGrid) return;
+    drawnGrid = key;
+    while (tileLayer.children.length > tiles.length) tileLayer.lastChild.remove();
+    while (tileLayer.children.length < tiles.length) {
+      const tile = document.createElement("div");
+      tile.className = "emow-tile";
+      tileLayer.append(tile);
+    }
+    tiles.forEach((box, k) => place(tileLayer.children[k], box, mirror));
   }
 
   function ack(seq) {
@@ -346,6 +386,7 @@ function render({ model, el }) {
       lastDrawnSeq = msg.seq;
       resizeFrom(msg);
       drawFaces(msg.faces);
+      drawGrid(msg.grid || null);
       stats.level = msg.level || "";
       for (const face of msg.faces) {
         if (face.age === 0 && (face.id in stats.fresh || Object.keys(stats.fresh).length < MAX_FACE_IDS)) {
@@ -425,6 +466,7 @@ function render({ model, el }) {
     frameScale = 1; // a new stream starts at its full size
     shrink = null;
     drawFaces([]);
+    drawGrid(null);
   }
 
   async function start() {

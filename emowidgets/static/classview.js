@@ -65,13 +65,20 @@ function chart(history, colors, labels, w = 520, h = 160) {
   return s;
 }
 
+let views = 0; // class views rendered on this page: each gets its own datalist id
+
 function render({ model, el }) {
   el.classList.add("emow-classview");
+  const listId = `emow-cv-grids-${++views}`;
   el.innerHTML = `
     <div class="emow-cv-head"><span class="emow-cv-status"></span><span class="emow-cv-fps"></span>
       <span class="emow-cv-level"></span>
       <label><input type="checkbox" class="emow-cv-logging"> log numbers</label>
       <button class="emow-cv-calibrate-room" title="fit an adapter on every face in view">calibrate room</button>
+      <label class="emow-cv-grid" title="the shared call's tile grid: auto (found in the frames), none, or rows × cols">
+        gallery grid <input class="emow-cv-grid-input" list="${listId}" size="5" spellcheck="false"></label>
+      <datalist id="${listId}"><option value="auto"><option value="none"><option value="7×7"><option value="6×6">
+        <option value="5×5"><option value="4×4"></datalist>
       <span class="emow-cv-notice"></span></div>
     <div class="emow-cv-body">
       <div class="emow-cv-tiles"></div>
@@ -198,6 +205,12 @@ function render({ model, el }) {
     }));
   }
 
+  function drawGrid() { // the kernel's value (a refused one comes back as the old value, with a notice)
+    const input = $(".emow-cv-grid-input");
+    input.value = model.get("grid").replace("x", "×");
+    input.dataset.grid = model.get("grid");
+  }
+
   function drawHead() {
     const status = $(".emow-cv-status");
     status.textContent = model.get("status");
@@ -215,6 +228,13 @@ function render({ model, el }) {
 
   $(".emow-cv-logging").addEventListener("change", (e) => { model.set("logging", e.target.checked); model.save_changes(); });
   $(".emow-cv-calibrate-room").addEventListener("click", () => model.send({ type: "calibrate", id: null }));
+  const gridInput = $(".emow-cv-grid-input");
+  gridInput.addEventListener("change", () => { model.set("grid", gridInput.value.trim()); model.save_changes(); });
+  gridInput.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") gridInput.blur(); // "change" fires: the choice goes to the kernel
+    if (e.key === "Escape") { drawGrid(); gridInput.blur(); }
+    e.stopPropagation(); // keep JupyterLab shortcuts out of the text box
+  });
   el.querySelectorAll("input[data-trait]").forEach((input) => {
     input.addEventListener("change", () => {
       const v = parseFloat(input.value);
@@ -231,12 +251,14 @@ function render({ model, el }) {
   model.on("change:history change:attention", drawPanel);
   model.on("change:left", drawLeft);
   model.on(headEvents, drawHead);
-  drawHead(); drawTiles(); drawPanel(); drawLeft();
+  model.on("change:grid", drawGrid);
+  drawHead(); drawGrid(); drawTiles(); drawPanel(); drawLeft();
   return () => {
     model.off(faceEvents, onFaces);
     model.off("change:history change:attention", drawPanel);
     model.off("change:left", drawLeft);
     model.off(headEvents, drawHead);
+    model.off("change:grid", drawGrid);
   };
 }
 
