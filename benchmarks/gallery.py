@@ -47,7 +47,8 @@ def run_pipeline(faces: int, size: tuple[int, int], model: str, frames: int, sty
         cols, rows = plain.cols, plain.rows
         tw, th = plain.tile_size
         tiles = np.array([[c * tw, r * th, tw, th] for r in range(rows) for c in range(cols)], np.float32)[:faces]
-        gallery = CallGallery(plain.frames, tiles, (cols,) * (faces // cols) + ((faces % cols,) if faces % cols else ()),
+        rows_of = (cols,) * (faces // cols) + ((faces % cols,) if faces % cols else ())
+        gallery = CallGallery(plain.frames, tiles, rows_of,
                               np.tile(np.arange(faces), (frames + 1, 1)), np.ones(faces, bool),
                               tuple(str(i) for i in range(faces)), np.zeros(frames + 1, np.int64), "plain")
     else:

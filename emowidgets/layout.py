@@ -51,10 +51,10 @@ class GridLayout:
 
     @property
     def label(self) -> str:
-        """``"7x7"`` for full rows, ``"7+7+5"``-style when a row is short."""
+        """``"7\u00d77"`` (a multiplication sign) for full rows, ``"7+7+5"``-style when a row is short."""
         counts = self.row_counts
         if len(set(counts)) == 1:
-            return f"{len(counts)}x{counts[0]}"
+            return f"{len(counts)}\u00d7{counts[0]}"
         return "+".join(str(c) for c in counts)
 
     def tile_of(self, boxes: np.ndarray) -> np.ndarray:
@@ -192,7 +192,7 @@ def _on_comb(ref: list[tuple[int, int]], content: np.ndarray) -> list[tuple[int,
     for shift in (0.0, 0.5):
         start = ref[0][0] + shift * pitch
         start -= pitch * np.floor(start / pitch)
-        tiles = [(int(round(x)), int(round(x)) + size) for x in np.arange(start, n - size + 1, pitch)]
+        tiles = [(round(x), round(x) + size) for x in np.arange(start, n - size + 1, pitch)]
         tiles = [t for t in tiles if content[t[0]: t[1]].mean() >= 0.5]
         gaps = [content[a[1]: b[0]].mean() for a, b in itertools.pairwise(tiles) if b[0] > a[1]]
         score = sum(content[a:b].mean() for a, b in tiles) + sum(1 - g for g in gaps)

@@ -4,8 +4,7 @@ The page's own ``getDisplayMedia`` (camera.js, source ``"screen"``) captures a t
 (``launch_chromium_sharing`` + ``share_video_as_screen``). The kernel finds the call's tile grid and the page
 draws it: one ``.emow-tile`` outline per call tile and the ``.emow-grid-label``.
 
-Needs the kernel's layout finder (``grid`` in each result message): until it lands, the share part passes and
-the layout assertions fail.
+The gallery is call-like (``benchmarks/callgallery.py``: gaps, name labels, a speaker border, 4 cameras off).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from conftest import ROOT
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from gallery_util import write_gallery_video
+from callgallery import write_call_video
 
 pytestmark = [*BROWSER_MARKS, pytest.mark.slow]
 
@@ -49,7 +48,7 @@ def set_grid(page, value: str) -> None:
 
 def test_shared_7x7_gallery_shows_its_call_grid(tmp_path):
     with JupyterLab(tmp_path / "lab") as lab, sync_playwright() as p:
-        write_gallery_video(49, SIZE, lab.root / "gallery.mp4", seconds=6, fps=15)
+        call = write_call_video(49, SIZE, lab.root / "gallery.mp4", seconds=6, fps=15, camera_off=4)
         browser = launch_chromium_sharing(p)
         shared = share_video_as_screen(browser, lab.url("files/gallery.mp4"), size=SIZE)
         page = new_page(browser, camera=False, viewport=(1400, 1000))
@@ -96,6 +95,10 @@ def test_shared_7x7_gallery_shows_its_call_grid(tmp_path):
                                   ".getBoundingClientRect(); return [r.width, r.height]; }")
             for w, h in boxes:  # each outline about a seventh of the preview each way
                 assert abs(w - stage[0] / 7) < stage[0] / 28 and abs(h - stage[1] / 7) < stage[1] / 28, (w, h, stage)
+            # One face box per camera-on student, and the camera-off tiles marked as tiles without a face.
+            poll(page, f"() => document.querySelectorAll('{TILES}.emow-tile-empty').length === {49 - call.faces}"
+                 " && document.querySelectorAll('.emow-camera .emow-box:not([hidden])').length "
+                 f"=== {call.faces}", timeout=120)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".emow-camera").screenshot(path=str(SCREENSHOT))
 

@@ -344,8 +344,9 @@ function render({ model, el }) {
   }
 
   // The call's tile grid (a result's `grid`, null: none sent): one outline per tile, reused from the last
-  // result, and the corner label; nothing is touched while the tiles stay the same.
-  function drawGrid(grid) {
+  // result, and the corner label; nothing is touched while the tiles stay the same. A tile without a face
+  // (camera off, or nobody there) is marked as such.
+  function drawGrid(grid, faces) {
     const text = gridText(grid);
     if (gridLabel.textContent !== (text || "")) gridLabel.textContent = text || "";
     gridLabel.hidden = text === null;
@@ -353,15 +354,21 @@ function render({ model, el }) {
     const tiles = (grid && grid.tiles) || [];
     const mirror = model.get("mirror") && model.get("source") === "camera";
     const key = tiles.length ? JSON.stringify([mirror, tiles]) : "";
-    if (key === drawnGrid) return;
-    drawnGrid = key;
-    while (tileLayer.children.length > tiles.length) tileLayer.lastChild.remove();
-    while (tileLayer.children.length < tiles.length) {
-      const tile = document.createElement("div");
-      tile.className = "emow-tile";
-      tileLayer.append(tile);
+    if (key !== drawnGrid) {
+      drawnGrid = key;
+      while (tileLayer.children.length > tiles.length) tileLayer.lastChild.remove();
+      while (tileLayer.children.length < tiles.length) {
+        const tile = document.createElement("div");
+        tile.className = "emow-tile";
+        tileLayer.append(tile);
+      }
+      tiles.forEach((box, k) => place(tileLayer.children[k], box, mirror));
     }
-    tiles.forEach((box, k) => place(tileLayer.children[k], box, mirror));
+    const held = new Set(faces.map((f) => f.tile));
+    [...tileLayer.children].forEach((el, k) => {
+      const empty = !held.has(k);
+      if (el.classList.contains("emow-tile-empty") !== empty) el.classList.toggle("emow-tile-empty", empty);
+    });
   }
 
   function ack(seq) {
@@ -386,7 +393,7 @@ function render({ model, el }) {
       lastDrawnSeq = msg.seq;
       resizeFrom(msg);
       drawFaces(msg.faces);
-      drawGrid(msg.grid || null);
+      drawGrid(msg.grid || null, msg.faces);
       stats.level = msg.level || "";
       for (const face of msg.faces) {
         if (face.age === 0 && (face.id in stats.fresh || Object.keys(stats.fresh).length < MAX_FACE_IDS)) {
