@@ -346,7 +346,7 @@ function render({ model, el }) {
   // The call's tile grid (a result's `grid`, null: none sent): one outline per tile, reused from the last
   // result, and the corner label; nothing is touched while the tiles stay the same. A tile without a face
   // (camera off, or nobody there) is marked as such.
-  function drawGrid(grid, faces) {
+  function drawGrid(grid, faces = []) {
     const text = gridText(grid);
     if (gridLabel.textContent !== (text || "")) gridLabel.textContent = text || "";
     gridLabel.hidden = text === null;
