@@ -1,9 +1,13 @@
-"""Class view end to end: classroom("camera") in JupyterLab + headless Chromium, a gallery clip as the fake camera.
+"""Class view end to end: classroom("screen") in JupyterLab + headless Chromium, a call gallery shared as a tab.
 
-    python benchmarks/classview_browser.py --faces 25 --size 1280x720 --seconds 20 --model fast --json
+    python benchmarks/classview_browser.py --faces 49 --size 1920x1080 --seconds 15 --json
+    python benchmarks/classview_browser.py --faces 25 --size 1280x720 --source camera --style plain --json
 
-The gallery (``faces`` real faces in a grid, ``benchmarks/gallery_util.py``) is built at run time and played
-looped by Chromium's fake camera. Processed fps: results drawn back over the preview per second; latency:
+The gallery (``faces`` participants in a call-like grid, ``benchmarks/callgallery.py``, one in ten cameras off;
+``--style plain``: the old gap-less ``gallery_util`` grid) is built at run time. By default a tab plays it
+and the page's own getDisplayMedia shares that tab (``tests/browser.py`` ``share_video_as_screen``), as a
+teacher shares the call's window; ``--source camera`` plays it looped as Chromium's fake camera instead.
+Processed fps: results drawn back over the preview per second; latency:
 camera frame grabbed -> its result drawn, both in the page. ``per_face_hz_min``/``_median``: fresh
 classifications (age 0) per second of the slowest / median face among those in at least 90 % of the window's
 results. Last stdout line (with --json): one JSON object.
@@ -25,18 +29,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser import (
     JupyterLab,
     launch_chromium,
+    launch_chromium_sharing,
     make_y4m,
     new_page,
     open_notebook,
+    share_video_as_screen,
     write_notebook,
 )
+from callgallery import write_call_video
+from gallery import cpu_name
 from gallery_util import write_gallery_video
 from live_browser import emit, figures, measure, per_face_hz
 
 PAGE_JS = """() => ({boxes: [...document.querySelectorAll('.emow-camera .emow-box')].filter(b => !b.hidden).length,
   tiles: document.querySelectorAll('.emow-cv-tile:not(.emow-cv-absent)').length,
   presence: document.querySelector('.emow-cv-presence')?.textContent || '',
-  status: document.querySelector('.emow-cv-status')?.textContent || ''})"""
+  status: document.querySelector('.emow-cv-status')?.textContent || '',
+  grid: document.querySelector('.emow-grid-label')?.textContent || '',
+  outlines: document.querySelectorAll('.emow-camera .emow-tile').length})"""
 
 
 def main() -> None:
@@ -47,6 +57,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of streaming before measuring")
     parser.add_argument("--model", default="fast", choices=["fast", "main"])
     parser.add_argument("--preset", default="gallery", choices=["gallery", "camera"])
+    parser.add_argument("--source", default="screen", choices=["screen", "camera"],
+                        help="share a tab playing the gallery (screen), or play it as the fake camera")
+    parser.add_argument("--style", default="zoom", choices=["zoom", "meet", "teams", "plain"])
     parser.add_argument("--clip-seconds", type=float, default=8.0, help="length of the looped gallery clip")
     parser.add_argument("--fps", type=int, default=25, help="fake camera frame rate")
     parser.add_argument("--max-in-flight", type=int, default=3)
@@ -57,28 +70,39 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="emow-bench-") as tmp:
         root = Path(tmp)
-        mp4 = write_gallery_video(args.faces, (width, height), root / "gallery.mp4", seconds=args.clip_seconds,
-                                  fps=args.fps)
-        y4m = make_y4m(mp4, root / "camera.y4m", seconds=args.clip_seconds, size=(width, height), fps=args.fps)
-        mp4.unlink()
-        code = (f"import emowidgets\nroom = emowidgets.classroom('camera', model={args.model!r}, "
+        mp4 = root / "gallery.mp4"
+        if args.style == "plain":
+            write_gallery_video(args.faces, (width, height), mp4, seconds=args.clip_seconds, fps=args.fps)
+            on = args.faces
+        else:
+            on = write_call_video(args.faces, (width, height), mp4, seconds=args.clip_seconds, fps=args.fps,
+                                  style=args.style, camera_off=args.faces // 10).faces
+        code = (f"import emowidgets\nroom = emowidgets.classroom({args.source!r}, model={args.model!r}, "
                 f"preset={args.preset!r}, width={width}, height={height}, max_in_flight={args.max_in_flight}, "
                 f"quality={args.quality})\nroom")
-        name = write_notebook(root, "bench.ipynb", code)
         with JupyterLab(root) as lab, sync_playwright() as p:
-            browser = launch_chromium(p, y4m)
-            page = new_page(browser, camera=True, viewport=(1400, 1000))
+            name = write_notebook(root, "bench.ipynb", code)
+            if args.source == "screen":
+                browser = launch_chromium_sharing(p)
+                shared = share_video_as_screen(browser, lab.url("files/gallery.mp4"), size=(width, height))
+            else:
+                y4m = make_y4m(mp4, root / "camera.y4m", seconds=args.clip_seconds, size=(width, height), fps=args.fps)
+                browser = launch_chromium(p, y4m)
+            page = new_page(browser, camera=args.source == "camera", viewport=(1400, 1000))
             open_notebook(page, lab, name)
             w = measure(page, lab, args.warmup, args.seconds, first_result_timeout=240)
             shown = page.evaluate(PAGE_JS)
             video = page.evaluate("() => { const v = document.querySelector('.emow-camera video');"
                                   " return [v.videoWidth, v.videoHeight]; }")
             load = os.getloadavg()[0]
+            if args.source == "screen":
+                shared.context.close()
             browser.close()
 
     faces = np.asarray(w.samples["faces"], float)
     out = {
-        "faces": args.faces, "size": args.size, "camera_size": f"{video[0]}x{video[1]}", "model": args.model,
+        "faces": args.faces, "camera_on": on, "size": args.size, "source": args.source, "style": args.style,
+        "camera_size": f"{video[0]}x{video[1]}", "model": args.model,
         "preset": args.preset, "max_in_flight": args.max_in_flight,
         **figures(w),
         **per_face_hz(w),
@@ -90,7 +114,8 @@ def main() -> None:
         "startup_s": round(w.startup_s, 1),
         "load_avg_1m": round(load, 2),
         "cpus": os.cpu_count(),
-        "status": shown["status"],
+        "status": shown["status"], "grid": shown["grid"], "tile_outlines": shown["outlines"],
+        "cpu": cpu_name(),
     }
     emit(out, args.json)
 

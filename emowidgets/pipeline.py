@@ -99,7 +99,7 @@ class PipelineOptions:
     follow: FollowOptions = dataclasses.field(default_factory=FollowOptions)
     grid: str = "none"
     layout_every_ms: float = 1000.0
-    min_face_px_tiled: int = 56
+    min_face_px_tiled: int = 34
 
     def __post_init__(self) -> None:
         parse_grid(self.grid)
