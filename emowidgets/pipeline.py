@@ -364,9 +364,10 @@ class Pipeline:
                            probs, out.embeddings, labels, kept, timings, np.zeros(len(det), np.float32))
 
     def _find_layout(self, gray: np.ndarray, now_ms: float, timed: bool) -> GridLayout | None:
-        """The tile grid for this frame: the teacher's, or the one found in the frames (looked for again every
-        ``layout_every_ms``, at once when the frame size changes); a grid in use is given up after two looks
-        in a row find none (a menu or a notification over the gallery is not a new layout)."""
+        """The tile grid for this frame: the teacher's, or the one found in the frames (checked every
+        ``layout_every_ms`` and looked for again when it no longer holds, at once when the frame size changes);
+        a grid in use is given up after two looks in a row find none (a menu or a notification over the
+        gallery is not a new layout)."""
         setting = self._grid
         if setting == "none":
             self.layout = None
@@ -380,6 +381,9 @@ class Pipeline:
         if not resized and timed and now_ms - self._layout_ms < self.options.layout_every_ms:
             return self.layout
         self._layout_ms = now_ms
+        if self.layout is not None and not resized and timed and self.layout.holds(gray):
+            self._layout_misses = 0
+            return self.layout
         found = find_grid(gray)
         if found is None:
             self._layout_misses += 1
@@ -402,8 +406,9 @@ class Pipeline:
     def _detect_tiles(self, rgb: np.ndarray, gray: np.ndarray, layout: GridLayout, now_ms: float, timed: bool,
                       detect_hz: float) -> tuple[Detections, np.ndarray, float, float]:
         """Faces of a gallery frame, one at most per call tile, and their tiles: each face is followed from the
-        last frame, and its tile searched again when the face is lost or the tile's turn comes (every tile
-        ``detect_hz`` times a second, a share of the tiles on each frame so that no frame pays for all)."""
+        last frame, and its tile searched again when the face is lost or the tile's turn comes (an empty tile
+        ``detect_hz`` times a second, a followed face's half as often; a share of the tiles on each frame, the
+        most overdue first, so that no frame pays for all)."""
         moved = self.follower.follow_each(gray) if timed else None
         t_follow = time.perf_counter()
         m = len(layout.tiles)
@@ -415,9 +420,13 @@ class Pipeline:
             tiles_of = layout.tile_of(followed.boxes)
             keep = held & (tiles_of >= 0)
             lost = np.unique(tiles_of[~keep & (tiles_of >= 0)])
-            stale = np.flatnonzero(now_ms - self._tile_ms >= 1000 / detect_hz)
-            share = m if not self._interval_ms else int(np.ceil(m * detect_hz * self._interval_ms / 1000)) + 1
-            stale = stale[np.argsort(self._tile_ms[stale], kind="stable")][:share]
+            # a followed face's tile is searched at half the rate of an empty one (a camera may come on there)
+            period = np.full(m, 1000 / detect_hz)
+            period[tiles_of[keep]] *= 2
+            stale = np.flatnonzero(now_ms - self._tile_ms >= period)
+            per_frame = (1000 / period).sum() * self._interval_ms / 1000
+            share = int(np.ceil(per_frame)) if self._interval_ms else m
+            stale = stale[np.argsort(self._tile_ms[stale] - now_ms + period[stale], kind="stable")][:share]
             due = np.union1d(lost, stale).astype(np.int64)
         found, where = self.detector.detect_tiles(rgb, layout.tiles[due])
         self._tile_ms[due] = now_ms

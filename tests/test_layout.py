@@ -124,3 +124,25 @@ def test_grid_setting_none_falls_back_to_the_whole_frame(gallery_pipeline):
         assert gallery_pipeline.grid == "5x5"
     finally:
         gallery_pipeline.grid = "auto"
+
+
+@pytest.mark.parametrize("style", ["zoom", "meet", "teams"])
+def test_grid_holds_while_the_call_is_unchanged_and_not_once_people_leave(style):
+    call = build_call(49, (1920, 1080), style=style, camera_off=4, frames=6, fps=2)  # the speaker border moves
+    layout = find_grid(to_gray(call.frames[0]))
+    assert all(layout.holds(to_gray(f)) for f in call.frames)
+    for n in (48, 47, 42, 36):
+        other = build_call(n, (1920, 1080), style=style, camera_off=2, frames=1).frames[0]
+        assert not layout.holds(to_gray(other)), n
+    assert not layout.holds(to_gray(call.frames[0])[:540])  # another frame size
+
+
+def test_pipeline_finds_the_new_grid_when_people_leave(gallery_pipeline):
+    """49 -> 47 participants mid-stream: the short centred last row is in use within a second."""
+    big = build_call(49, (1920, 1080), camera_off=4, frames=3, fps=5)
+    small = build_call(47, (1920, 1080), camera_off=4, frames=8, fps=5)
+    results = run(gallery_pipeline, np.concatenate([big.frames, small.frames]))
+    assert results[2].grid == "7\N{MULTIPLICATION SIGN}7"
+    assert results[-1].grid == "7+7+7+7+7+7+5"
+    found, extra, off = small.score(7, results[-1].boxes)
+    assert (found, extra, off) == (small.faces, 0, 0)
