@@ -58,9 +58,10 @@ class GridLayout:
         return "+".join(str(c) for c in counts)
 
     def holds(self, gray: np.ndarray) -> bool:
-        """Whether this grid still fits the frame ``gray``, checked cheaply (0.5 ms where :func:`find_grid`
-        takes 20-50): the 1-px lines just outside every tile (all but one) are still the call's background, and its middle is not. A grid without
-        gaps (seams only) cannot be checked this way: ``False``, look again."""
+        """Whether this grid still fits the frame ``gray``, checked cheaply (1-2 ms where :func:`find_grid`
+        takes 20-50): the 1-px lines just outside every tile (all but one) are still the call's background,
+        and each tile's middle row is not. A grid without gaps (seams only) cannot be checked this way:
+        ``False``, look again."""
         h, w = gray.shape
         if (w, h) != self.frame_size:
             return False
