@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import time
 import tracemalloc
@@ -194,6 +195,7 @@ def lesson(view: ClassView, results: list[FrameResult], minutes: float, fps: flo
 
 
 def figures(view: ClassView, t: float, ids: int) -> dict[str, int]:
+    gc.collect()  # what the view holds, not garbage the collector has not reached yet
     return {"minute": round(t / 60), "ids": ids, "faces": len(view._faces), "tiles": len(view.faces),
             "left": len(view._left), "names": len(view.names), "attention": len(view.attention),
             "series": sum(len(f.spark) + len(f.negative) for f in view._faces.values()),
