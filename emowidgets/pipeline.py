@@ -80,7 +80,8 @@ class PipelineOptions:
         grid: a video-call gallery's tile grid: ``"auto"`` (found in the frames, :mod:`emowidgets.layout`),
             ``"none"`` (a camera or a room: the whole frame is searched) or ``"7x7"``-style rows x cols.
             With a grid, each call tile is searched on its own and holds at most one face.
-        layout_every_ms: how often ``"auto"`` looks for the grid again (people join, the call re-pages).
+        layout_every_ms: how often ``"auto"`` checks that the grid still holds, and looks for it again if not
+            (people join or leave, the call re-pages).
         min_face_px_tiled: the smallest face's box side the sent frames must keep while a grid is known: the
             detector sees each call tile at its own 128 px whatever the frame size, so frames need only keep
             the faces as large as the classifier's crops.
@@ -141,6 +142,7 @@ class Pipeline:
         self._interval_ms = 0.0  # moving average of the time between tracked frames
         self._size: tuple[int, int] | None = None  # (width, height) of the last tracked frame
         self._grid = parse_grid(options.grid)
+        self._grid_changed = False
         self.layout: GridLayout | None = None
         """The call's tile grid now in use (None: no grid, the whole frame is searched)."""
         self._layout_ms = -1e12  # when the grid was last looked for
@@ -205,8 +207,7 @@ class Pipeline:
     @grid.setter
     def grid(self, setting: str) -> None:
         self._grid = parse_grid(setting)
-        self._layout_ms = -1e12  # look again on the next frame
-        self.layout = None
+        self._grid_changed = True  # the next frame drops the grid in use (the worker's, so set from any thread)
 
     def _check_open(self) -> None:
         if self.state is PipelineState.CLOSED:
@@ -309,7 +310,7 @@ class Pipeline:
         crops = crop_faces(gray, det, self.detector.options.model)
         thumbs = thumbnails(crops)
         t3 = time.perf_counter()
-        looks = None if layout is None else tile_looks(rgb, layout.tiles)[face_tiles]
+        looks = None if layout is None else tile_looks(rgb, layout.tiles[face_tiles])
         held = self.tracker.match(det.boxes, looks)  # faces not classified now are explained by their tracks
         fresh = (self.budget.choose(held, thumbs, now_ms, level.max_classify_hz, self._interval_ms) if timed
                  else np.ones(len(det), bool))
@@ -369,6 +370,10 @@ class Pipeline:
         a grid in use is given up after two looks in a row find none (a menu or a notification over the
         gallery is not a new layout)."""
         setting = self._grid
+        if self._grid_changed:
+            self._grid_changed = False
+            self._use_layout(None)
+            self._layout_ms = -1e12
         if setting == "none":
             self.layout = None
             return None
