@@ -21,7 +21,10 @@ def slow_down_then_recover():
         time.sleep(0.2)
     time.sleep(2)
     view.pipeline.add_listener(slow)
-    time.sleep(14)
+    deadline = time.monotonic() + 60  # slowed until the ladder is at the bottom (however long a loaded machine takes)
+    while 'detect 2/s' not in view.gauge.level and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
     view.pipeline.remove_listener(slow)
 threading.Thread(target=slow_down_then_recover, daemon=True).start()
 view"""
@@ -51,7 +54,7 @@ def test_ladder_steps_down_when_the_kernel_is_slow_and_back_up_after(lab, browse
         except Exception as exc:
             raise AssertionError(f"no level shown; outputs: {outputs_text(page)}") from exc
         seen: list[str] = []
-        deadline = time.monotonic() + 75
+        deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             level = page.evaluate(LEVEL_JS).split(" · ")
             text = " · ".join(level[:3])  # model · TTA · detection rate (size and fps change all the time)

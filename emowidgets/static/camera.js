@@ -386,12 +386,12 @@ function render({ model, el }) {
       pump();
     } else if (msg.type === "result") {
       for (const s of [...pending.keys()]) if (s <= msg.seq) ack(s); // a result acks its frame and older ones
+      if (current && msg.seq > lastDrawnSeq) resizeFrom(msg); // before pump: the next frame goes at the new size
       pump();
     }
     // A result can arrive after the stream stopped (its frame was in flight): don't draw it on a dead stream.
     if (msg.type === "result" && current && msg.seq > lastDrawnSeq) {
       lastDrawnSeq = msg.seq;
-      resizeFrom(msg);
       drawFaces(msg.faces);
       drawGrid(msg.grid || null, msg.faces);
       stats.level = msg.level || "";
