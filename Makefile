@@ -36,9 +36,12 @@ bench: install  ## benchmarks: each prints one JSON object on its last stdout li
 	if [ -x $(FER_PYTHON) ]; then $(BIN)/python benchmarks/vs_fer.py --clip $(CLIPS)/single_face.mp4 --fer-python $(FER_PYTHON) --json; \
 	else echo "skipping benchmarks/vs_fer.py: no fer venv at $(FER_PYTHON) (see the script's docstring)"; fi
 	$(BIN)/python benchmarks/live_browser.py --clip $(CLIPS)/single_face.mp4 --seconds 15 --json
-	$(BIN)/python benchmarks/gallery.py --faces 25 --size 1280x720 --json
 	$(BIN)/python benchmarks/gallery.py --faces 25 --size 1280x720 --model fast --json
-	$(BIN)/python benchmarks/classview_browser.py --faces 25 --size 1280x720 --seconds 15 --model fast --json
+	$(BIN)/python benchmarks/gallery.py --faces 49 --size 1920x1080 --model fast --json
+	$(BIN)/python benchmarks/gallery.py --faces 49 --size 1920x1080 --model fast --reorder --json
+	$(BIN)/python benchmarks/classview_browser.py --faces 25 --size 1280x720 --seconds 15 --source camera --style plain --json
+	$(BIN)/python benchmarks/classview_browser.py --faces 49 --size 1920x1080 --seconds 15 --source camera --json
+	$(BIN)/python benchmarks/crop_resolution.py --model fast --json
 	$(BIN)/python benchmarks/fewshot_fit.py --json
 	$(BIN)/python benchmarks/fewshot_contempt.py --shots 1 5 20 --json
 	$(BIN)/python benchmarks/autocalib_people.py --model main --json
