@@ -17,7 +17,6 @@ import collections
 import dataclasses
 import datetime
 import functools
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
 from emowidgets.errors import EmowidgetsError, OptionsError
+from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, pipeline_options
@@ -54,22 +54,13 @@ def base_scores(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
     return np.where(cols >= 0, probs[:, cols.clip(0)], 0.0).astype(np.float32)
 
 
-GRID_PATTERN = re.compile(r"\s*(\d{1,2})\s*[xX\N{MULTIPLICATION SIGN}]\s*(\d{1,2})\s*")
-MAX_GRID = 10
-
-
 def grid_choice(value: str) -> str | None:
     """A teacher's gallery-grid choice in the form ``Pipeline.grid`` takes: ``"auto"``, ``"none"`` or
-    ``"RxC"`` (rows x cols, each 1-10, written with x, X or the multiplication sign, spaces allowed);
-    ``None`` for anything else."""
-    word = value.strip().lower()
-    if word in ("auto", "none"):
-        return word
-    match = GRID_PATTERN.fullmatch(value)
-    if not match:
+    ``"RxC"`` (see :func:`~emowidgets.layout.parse_grid`); ``None`` for anything else."""
+    try:
+        return grid_text(parse_grid(value))
+    except OptionsError:
         return None
-    rows, cols = int(match[1]), int(match[2])
-    return f"{rows}x{cols}" if 1 <= rows <= MAX_GRID and 1 <= cols <= MAX_GRID else None
 
 
 @dataclasses.dataclass
@@ -174,7 +165,7 @@ class ClassView(anywidget.AnyWidget):
         choice = grid_choice(str(proposal["value"]))
         if choice is None:
             self.notice = (f"gallery grid {proposal['value']!r} not understood: type auto, none or rows x cols "
-                           f"such as 7x7 (at most {MAX_GRID}x{MAX_GRID})")
+                           f"such as 7x7 (at most {MAX_SIDE}x{MAX_SIDE})")
             choice = self._grid
         elif self.notice.startswith("gallery grid "):
             self.notice = ""

@@ -127,9 +127,14 @@ def parse_grid(setting: str) -> tuple[int, int] | str:
     m = _FIXED.match(text)
     if m:
         rows, cols = int(m.group(1)), int(m.group(2))
-        if 1 <= rows <= MAX_SIDE and 1 <= cols <= MAX_SIDE and rows * cols >= 2:
+        if 1 <= rows <= MAX_SIDE and 1 <= cols <= MAX_SIDE:
             return rows, cols
     raise OptionsError(f"gallery grid must be {GRID_SETTINGS} (at most {MAX_SIDE} a side), not {setting!r}")
+
+
+def grid_text(setting: tuple[int, int] | str) -> str:
+    """A parsed setting written back: ``"auto"``, ``"none"`` or ``"7x7"``."""
+    return setting if isinstance(setting, str) else f"{setting[0]}x{setting[1]}"
 
 
 def fixed_grid(gray: np.ndarray, rows: int, cols: int) -> GridLayout:

@@ -33,7 +33,7 @@ from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import ClosedError, FrameError, ModelFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.ladder import LadderOptions, QualityLadder
-from emowidgets.layout import GridLayout, find_grid, fixed_grid, parse_grid, tile_looks
+from emowidgets.layout import GridLayout, find_grid, fixed_grid, grid_text, parse_grid, tile_looks
 from emowidgets.motion import FaceFollower, FollowOptions
 from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
@@ -203,8 +203,7 @@ class Pipeline:
         Raises (on assignment):
             OptionsError: another value.
         """
-        g = self._grid
-        return g if isinstance(g, str) else f"{g[0]}x{g[1]}"
+        return grid_text(self._grid)
 
     @grid.setter
     def grid(self, setting: str) -> None:
