@@ -50,6 +50,15 @@ class Detections:
         return self.take(np.argsort(-areas(self.boxes), kind="stable")[:n])
 
 
+def pixel_spans(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``(N, 4)`` int ``x0, y0, x1, y1`` of boxes ``(N, 4)`` ``x, y, w, h``: the pixels each covers (start
+    rounded down, end up), clipped to a ``width x height`` frame; for slicing crops out of it."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    spans = np.stack([np.floor(b[:, 0]), np.floor(b[:, 1]), np.ceil(b[:, 0] + b[:, 2]),
+                      np.ceil(b[:, 1] + b[:, 3])], axis=1)
+    return np.clip(spans, 0, [width, height, width, height]).astype(np.int64)
+
+
 def areas(boxes: np.ndarray) -> np.ndarray:
     """Area of each box ``(N, 4)`` -> ``(N,)``."""
     return boxes[:, 2] * boxes[:, 3]

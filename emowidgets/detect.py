@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from emowidgets.assets import DETECTOR_FILES, detector_path
-from emowidgets.boxes import Detections, nms
+from emowidgets.boxes import Detections, nms, pixel_spans
 from emowidgets.decode import as_rgb
 from emowidgets.errors import OptionsError
 from emowidgets.nativelog import native_stderr_to_logging
@@ -150,9 +150,7 @@ class FaceDetector:
         rgb = as_rgb(image)
         h, w = rgb.shape[:2]
         parts, where = [], []
-        for k, (x, y, tw, th) in enumerate(np.asarray(tiles, np.float32)):
-            x0, y0 = max(0, int(x)), max(0, int(y))
-            x1, y1 = min(w, int(np.ceil(x + tw))), min(h, int(np.ceil(y + th)))
+        for k, (x0, y0, x1, y1) in enumerate(pixel_spans(tiles, w, h).tolist()):
             if x1 - x0 < 16 or y1 - y0 < 16:
                 continue
             det = self._detect_quiet(np.ascontiguousarray(rgb[y0:y1, x0:x1]))

@@ -20,6 +20,7 @@ import re
 
 import numpy as np
 
+from emowidgets.boxes import pixel_spans
 from emowidgets.errors import OptionsError
 
 GRID_SETTINGS = "'auto', 'none' or rows x cols such as '7x7'"
@@ -69,8 +70,7 @@ class GridLayout:
         if bg is None:
             return False
         failed = 0
-        for x, y, tw, th in self.tiles.astype(int):
-            x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + tw, w), min(y + th, h)
+        for x0, y0, x1, y1 in pixel_spans(self.tiles, w, h).tolist():
             lines = [gray[y0 - 1, x0:x1]] if y0 >= 1 else []
             lines += [gray[y1, x0:x1]] if y1 < h else []
             lines += [gray[y0:y1, x0 - 1]] if x0 >= 1 else []
@@ -108,8 +108,7 @@ def tile_looks(rgb: np.ndarray, tiles: np.ndarray) -> np.ndarray:
 
     out = np.zeros((len(tiles), LOOK_SIZE[0] * LOOK_SIZE[1] * 3), np.float32)
     h, w = rgb.shape[:2]
-    for k, (x, y, tw, th) in enumerate(np.asarray(tiles, np.float32)):
-        x0, y0, x1, y1 = max(0, int(x)), max(0, int(y)), min(w, int(x + tw)), min(h, int(y + th))
+    for k, (x0, y0, x1, y1) in enumerate(pixel_spans(tiles, w, h).tolist()):
         if x1 - x0 >= LOOK_SIZE[0] and y1 - y0 >= LOOK_SIZE[1]:
             out[k] = cv2.resize(rgb[y0:y1, x0:x1], LOOK_SIZE, interpolation=cv2.INTER_AREA).ravel()
     return out
