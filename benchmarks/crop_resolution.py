@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.vocab import EMOTIONS, NEGATIVE
+from emowidgets.tools.evaluation import lesson_yardstick
 
 SHARED = Path(os.environ.get("EMOWIDGETS_SHARED", Path(__file__).resolve().parent.parent.parent / "shared"))
 
@@ -33,8 +33,6 @@ def main() -> None:
     data = np.load(SHARED / "data" / "fer2013.npz")
     x, y = data[f"{args.split}_x"], data[f"{args.split}_y"]
     classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=args.model))
-    negative = [EMOTIONS.index(e) for e in NEGATIVE]
-    neutral = y == EMOTIONS.index("neutral")
     rows = []
     for px in (48, 44, 40, 34, 30, 26):
         shrunk = x if px == 48 else np.stack([
@@ -42,7 +40,7 @@ def main() -> None:
                        interpolation=cv2.INTER_LINEAR) for im in x])
         pred = classifier.classify(shrunk.astype(np.float32) / 255).probs.argmax(axis=1)
         rows.append({"px": px, "accuracy": round(float((pred == y).mean()), 3),
-                     "neutral_to_negative": round(float(np.isin(pred[neutral], negative).mean()), 3)})
+                     "neutral_to_negative": round(lesson_yardstick(y, pred)["neutral_to_negative"], 3)})
         print(rows[-1], flush=True)
     print(json.dumps(rows))
 

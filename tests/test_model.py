@@ -19,7 +19,9 @@ from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
 from emowidgets.modelfile import load_folded
 from emowidgets.tools.cli import main as cli
+from emowidgets.tools.evaluation import lesson_yardstick
 from emowidgets.tools.train import TrainConfig, train
+from emowidgets.vocab import EMOTIONS
 
 
 def test_shapes():
@@ -169,8 +171,22 @@ def test_evaluate_cli_json(tmp_path, capsys):
     np.savez(tmp_path / "small.npz", x=data["test_x"][:64], y=data["test_y"][:64])
     assert cli(["evaluate", "--data", str(tmp_path / "small.npz"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result) >= {"n", "accuracy", "per_class_recall", "misses", "ms_per_face"}
+    assert set(result) >= {"n", "accuracy", "per_class_recall", "neutral_to_negative", "negative_hit", "confusion",
+                           "misses", "ms_per_face"}
     assert result["n"] == 64 and result["accuracy"] > 0.4
+    assert sum(map(sum, result["confusion"])) == 64
+    assert 0.0 <= result["neutral_to_negative"] < 0.6
+
+
+def test_lesson_yardstick_counts_neutral_faces_called_negative():
+    neutral, sad, happy, angry = (EMOTIONS.index(e) for e in ("neutral", "sad", "happy", "angry"))
+    y = np.array([neutral, neutral, neutral, neutral, sad, angry, happy])
+    pred = np.array([neutral, sad, angry, -1, angry, happy, happy])  # -1: no face found
+    got = lesson_yardstick(y, pred)
+    assert got["neutral_to_negative"] == 0.5  # 2 of 4 neutral faces called sad or angry
+    assert got["negative_hit"] == 0.5  # sad -> angry counts as a hit, angry -> happy does not
+    assert got["confusion"][neutral][sad] == 1 and sum(map(sum, got["confusion"])) == 6
+    assert lesson_yardstick(np.array([happy]), np.array([happy]))["neutral_to_negative"] is None
 
 
 def test_evaluate_cli_detect(tmp_path, capsys):

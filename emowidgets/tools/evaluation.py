@@ -19,6 +19,7 @@ from emowidgets.errors import DataFileError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.model import CROP_SIZE, EMOTIONS
 from emowidgets.preprocess import crop_faces
+from emowidgets.vocab import NEGATIVE
 
 DETECT_MIN_SIDE = 192
 
@@ -110,7 +111,12 @@ def evaluate(
     prior_correction: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Accuracy, per-class recall, misses (no face found) and classifier ms/face at batch 32.
+    """Accuracy, per-class recall, the lesson yardstick, misses (no face found) and classifier ms/face at batch 32.
+
+    The lesson yardstick is what a teacher pays for: ``neutral_to_negative`` is the share of neutral faces whose
+    top class is one of :data:`~emowidgets.vocab.NEGATIVE` (false "needs attention" alarms), and
+    ``negative_hit`` the share of negative faces whose top class is negative (any of the four). ``confusion``
+    counts true class (rows) by predicted class (columns, FER2013 order; faces not found are left out).
 
     Raises:
         DataFileError: no images, or not one label per image.
@@ -131,6 +137,21 @@ def evaluate(
     recall = {name: float((pred[y == k] == k).mean()) if (y == k).any() else None
               for k, name in enumerate(EMOTIONS)}
     return {"n": len(y), "accuracy": float((pred == y).mean()) if len(y) else 0.0,
-            "per_class_recall": recall, "misses": misses, "ms_per_face": round(ms_per_face, 3),
+            "per_class_recall": recall, **lesson_yardstick(y, pred), "misses": misses,
+            "ms_per_face": round(ms_per_face, 3),
             "model": model, "flip_tta": classifier.flip_tta,
             "prior_correction": classifier.prior_correction}
+
+
+def lesson_yardstick(y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """``neutral_to_negative``, ``negative_hit`` (None where the set has no such faces) and ``confusion``
+    from true labels and predicted classes (-1: no face found, counted as neither)."""
+    negative = np.array([EMOTIONS.index(e) for e in NEGATIVE])
+    neutral = y == EMOTIONS.index("neutral")
+    is_neg = np.isin(y, negative)
+    confusion = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
+    ok = pred >= 0
+    np.add.at(confusion, (y[ok], pred[ok]), 1)
+    return {"neutral_to_negative": float(np.isin(pred[neutral], negative).mean()) if neutral.any() else None,
+            "negative_hit": float(np.isin(pred[is_neg], negative).mean()) if is_neg.any() else None,
+            "confusion": confusion.tolist()}
