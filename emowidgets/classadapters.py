@@ -120,9 +120,9 @@ class ClassAdapters:
         """Use the adapters saved in ``folder`` instead of the current ones; returns the students' names.
 
         Raises:
-            ModelFileError: no or a bad ``index.json``, a file linked from outside the folder, an entry naming a file outside the folder, or an
-                adapter file :func:`~emowidgets.adapter_io.load_adapter` refuses (another backbone, corrupt,
-                ...). Nothing is replaced then.
+            ModelFileError: no or a bad ``index.json``, a file linked from outside the folder, an entry naming a file
+                outside the folder, or an adapter file :func:`~emowidgets.adapter_io.load_adapter` refuses
+                (another backbone, corrupt, ...). Nothing is replaced then.
         """
         folder = Path(folder)
         index = _read_index(folder / INDEX)

@@ -8,6 +8,7 @@ appended row by row and stay readable even if the kernel dies.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import os
@@ -187,14 +188,10 @@ class ClassLog:
         """Stop writing after ``exc``; a CSV file is cut back to its last whole row so that it stays readable."""
         self.failure = _why(exc)
         if self._csv_file is not None:
-            try:
+            with contextlib.suppress(OSError):  # the buffered part of the failed rows: cut off below
                 self._csv_file.close()
-            except OSError:
-                pass  # the buffered part of the failed rows cannot be written either; cut it off below
-            try:
+            with contextlib.suppress(OSError):  # the file is gone or read-only: its rows are kept all the same
                 os.truncate(self.path, self._csv_good)
-            except OSError:
-                pass  # the file is gone or read-only now: its rows are kept in memory all the same
             self._csv_file = None
         self._bound()
 

@@ -21,7 +21,6 @@ from emowidgets.classlog import read_log
 from emowidgets.errors import DataFileError, OptionsError
 from emowidgets.vocab import COLORS, EMOTIONS, NEGATIVE
 
-
 MAX_TIME_MS = 253_402_300_799_000  # 9999-12-31 23:59:59 UTC, the last time datetime can show
 
 

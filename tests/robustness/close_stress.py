@@ -10,8 +10,8 @@ import random
 import sys
 import threading
 import time
+from pathlib import Path
 
-import numpy as np
 import simplejpeg
 
 from emowidgets.detect import FaceDetector
@@ -21,7 +21,7 @@ from emowidgets.pipeline import Pipeline, PipelineOptions, PipelineState
 
 
 def main(photo: str, rounds: int) -> None:
-    jpeg = open(photo, "rb").read()
+    jpeg = Path(photo).read_bytes()
     rgb = simplejpeg.decode_jpeg(jpeg)
     options = PipelineOptions()
     classifier = EmotionClassifier.create_from_options(options.classifier)  # loaded once; a detector per round
@@ -44,8 +44,8 @@ def main(photo: str, rounds: int) -> None:
                 with lock:
                     results += 1
 
-        calls = [lambda: p.process_array(rgb), lambda: p.process_bytes(jpeg), lambda: p.process_image(jpeg),
-                 lambda: p.submit(jpeg, r, 0)]
+        calls = [lambda p=p: p.process_array(rgb), lambda p=p: p.process_bytes(jpeg),
+                 lambda p=p: p.process_image(jpeg), lambda p=p, r=r: p.submit(jpeg, r, 0)]
         workers = [threading.Thread(target=hammer, args=(c,)) for c in calls]
         for w in workers:
             w.start()

@@ -4,6 +4,7 @@ again. Prints one JSON object of what it saw."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -29,10 +30,8 @@ def main(photo: str, full: str, roomy: str, suffix: str) -> None:
             notices.add(view.notice)
     chart_s = view.history[-1][0] - view.history[0][0]
     readable = -1
-    try:
+    with contextlib.suppress(Exception):  # a Parquet file without its end: unreadable
         readable = len(read_log(f"{full}/log{suffix}")["time_ms"])
-    except Exception:
-        pass
     view.log_path = f"{roomy}/saved{suffix}"
     view.logging = True  # the kept rows are written first
     view.logging = False
