@@ -200,7 +200,7 @@ def write_log(path, result, names, time_ms=1_700_000_000_000):
 
 @pytest.fixture(scope="module")
 def result(pipeline: Pipeline):
-    return pipeline.process_image(IMAGES / "group_5_people.jpg")
+    return pipeline.process_image((IMAGES / "group_5_people.jpg").read_bytes())
 
 
 def test_report_refuses_to_overwrite_its_log_and_refuses_impossible_times(tmp_path, result, capsys):

@@ -46,7 +46,7 @@ def test_a_full_disk_stops_logging_once_and_keeps_the_rows(tmp_path, suffix, siz
 @pytest.fixture(scope="module")
 def result():
     with Pipeline.create_from_options(warmup=False) as p:
-        return p.process_image(IMAGES / "group_5_people.jpg")
+        return p.process_image((IMAGES / "group_5_people.jpg").read_bytes())
 
 
 def test_rows_kept_after_a_failure_are_bounded(tmp_path, result):
