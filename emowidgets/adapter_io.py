@@ -26,7 +26,13 @@ MAX_ADAPTER_BYTES = 1024 * 1024
 
 
 def save_adapter(adapter: Adapter, path: str | Path) -> None:
-    """Write the adapter as safetensors: weights of its label columns, the rest as JSON metadata."""
+    """Write the adapter as safetensors: weights of its label columns, the rest as JSON metadata.
+
+    Raises:
+        ModelFileError: the adapter holds what :func:`load_adapter` would refuse (non-finite or all-zero weights,
+            a scale that is not positive), so nothing unloadable is written.
+        OSError: the file cannot be written (a missing folder, a directory, a read-only or full disk).
+    """
     c = len(adapter.labels)
     net = adapter.net
     arrays = {"mix": np.asarray(net.mix[...])[:, :, :c], "kernel": np.asarray(net.kernel[...])[:, :, :c],
@@ -37,7 +43,27 @@ def save_adapter(adapter: Adapter, path: str | Path) -> None:
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "labels": json.dumps(adapter.labels),
             "backbone_id": adapter.backbone_id, "shots": json.dumps(adapter.shots),
             "created": adapter.created, "mode": adapter.mode}
-    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}, str(path), metadata=meta)
+    tensors = {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}
+    _check_values(Path(path), tensors)
+    if len(json.dumps(meta)) > MAX_ADAPTER_BYTES // 2:
+        raise ModelFileError(f"{path}: the adapter's labels and shots are too long to be loaded back")
+    try:
+        save_file(tensors, str(path), metadata=meta)
+    except SafetensorError as exc:  # safetensors wraps the OS error in its own type
+        raise OSError(f"cannot write adapter file {path}: {exc}") from exc
+
+
+def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse tensors that would give NaN or all-zero scores: not float32, NaN/inf, a scale that is not
+    positive, all-zero kernels."""
+    for key, value in arrays.items():
+        if value.dtype != np.float32:
+            raise ModelFileError(f"{path}: {key} is {value.dtype}, expected float32; recalibrate")
+        if not np.isfinite(value).all():
+            raise ModelFileError(f"{path}: {key} holds NaN or inf values; recalibrate")
+    if not arrays["scale"][0] > 0 or not (np.abs(arrays["kernel"]).any() or np.abs(arrays["mix"]).any()):
+        raise ModelFileError(f"{path}: its scale is not positive or its kernels are all zero (every score would be "
+                             "the same or NaN); recalibrate")
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -56,15 +82,15 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
     try:
         header = json.loads(raw[8 : 8 + header_len])
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
         raise ModelFileError(f"{path} is not a safetensors file (unreadable header): {exc}") from exc
     if 8 + header_len + max(ends, default=0) > len(raw):
         raise ModelFileError(f"{path} is truncated: its tensors need {max(ends, default=0)} bytes, it holds "
                              f"{len(raw) - 8 - header_len}; save the adapter again")
     try:
         arrays = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path} is not a readable safetensors file: {exc}") from exc
+    except Exception as exc:  # safetensors raises several types (and AttributeError for dtypes numpy lacks)
+        raise ModelFileError(f"{path} is not a readable safetensors file: {type(exc).__name__}: {exc}") from exc
     return arrays, dict(header.get("__metadata__") or {})
 
 
@@ -94,7 +120,7 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
         labels = tuple(json.loads(meta["labels"]))
         shots = {str(k): int(v) for k, v in json.loads(meta.get("shots", "{}")).items()}
         names = _check_names(labels, max_classes)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
         raise ModelFileError(f"{path} has bad metadata (labels or shots): {exc}") from exc
     c, e = len(names), len(EMOTIONS)
     r, d = arrays["kernel"].shape[:2] if arrays.get("kernel") is not None and arrays["kernel"].ndim == 3 else (-1, -1)
@@ -106,8 +132,7 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
         if arrays[key].shape != shape or d < 1 or r < 1:
             raise ModelFileError(f"{path}: {key} has wrong shape {arrays[key].shape}, expected {shape} "
                                  f"for {c} labels")
-        if not np.isfinite(arrays[key]).all():
-            raise ModelFileError(f"{path}: {key} holds NaN or inf values; recalibrate")
+    _check_values(path, arrays)
     net = AdapterNet(d, max_classes, r, rngs=nnx.Rngs(0))
     for key in ("mix", "kernel", "bias"):
         padded = np.zeros(getattr(net, key).shape, np.float32)

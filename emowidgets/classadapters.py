@@ -91,6 +91,10 @@ class ClassAdapters:
 
         ``index.json`` holds the students' names: it is personal data, keep the folder like the class log.
         Files of names no longer here are left in the folder but are not in the index, so they are not loaded.
+
+        Raises:
+            ModelFileError: an adapter or an index that :meth:`load` would refuse (nothing unloadable is written).
+            OSError: the folder or a file cannot be written.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -103,8 +107,12 @@ class ClassAdapters:
             save_adapter(room, folder / "room.safetensors")
         index = {"format": INDEX_FORMAT, "format_version": INDEX_VERSION,
                  "room": "room.safetensors" if room is not None else None, "people": files}
+        text = json.dumps(index, indent=1, ensure_ascii=False)
+        if len(text.encode()) > MAX_INDEX_BYTES:
+            raise ModelFileError(f"the names of {len(files)} students make an index over {MAX_INDEX_BYTES} bytes, "
+                                 "which could not be loaded back: shorten the names")
         tmp = folder / f".{INDEX}.tmp"
-        tmp.write_text(json.dumps(index, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(folder / INDEX)
         return folder / INDEX
 
@@ -112,9 +120,9 @@ class ClassAdapters:
         """Use the adapters saved in ``folder`` instead of the current ones; returns the students' names.
 
         Raises:
-            ModelFileError: no or a bad ``index.json``, an entry naming a file outside the folder, or an
-                adapter file :func:`~emowidgets.adapter_io.load_adapter` refuses (another backbone, corrupt,
-                ...). Nothing is replaced then.
+            ModelFileError: no or a bad ``index.json``, a file linked from outside the folder, an entry naming a file
+                outside the folder, or an adapter file :func:`~emowidgets.adapter_io.load_adapter` refuses
+                (another backbone, corrupt, ...). Nothing is replaced then.
         """
         folder = Path(folder)
         index = _read_index(folder / INDEX)
@@ -135,7 +143,7 @@ def _read_index(path: Path) -> dict[str, Any]:
         raise ModelFileError(f"{path} is over {MAX_INDEX_BYTES} bytes: not an adapter index")
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         raise ModelFileError(f"{path} is not an emowidgets class adapter index (no format={INDEX_FORMAT!r})")
@@ -156,4 +164,7 @@ def _member(folder: Path, file: str) -> Path:
     if Path(file).name != file or file.startswith(".") or not file.endswith(".safetensors"):
         raise ModelFileError(f"{folder / INDEX} names {file!r}: adapter entries must be .safetensors files "
                              "in the same folder")
-    return folder / file
+    path = folder / file
+    if path.is_symlink() and path.resolve().parent != folder.resolve():
+        raise ModelFileError(f"{path} is a link to {path.resolve()}, outside the adapter folder: refused")
+    return path

@@ -8,7 +8,10 @@ appended row by row and stay readable even if the kernel dies.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -42,33 +45,69 @@ class ClassLog:
 
     Thread-safe (the pipeline calls :meth:`log` on its worker thread). Use ``close()`` or ``with``.
 
+    Writing never raises in :meth:`log`, :meth:`flush` or :meth:`close`: when the disk is full (or the file
+    becomes unwritable) the log stops writing, says why in :attr:`failure`, and keeps the rows that are not safely
+    on disk in memory (:meth:`unsaved`, at most ``max_kept_rows``, the oldest dropped first) so that they can be
+    written elsewhere (:meth:`extend` on a new log). A CSV file is cut back to its last whole row, so what was
+    written stays readable; a Parquet file is readable only once closed, so all its rows are kept until then.
+
     Args:
-        path: ``.parquet`` or ``.csv`` file; an existing file is replaced.
+        path: ``.parquet`` or ``.csv`` file; an existing file is replaced, unless ``append``.
         row_group_rows: rows buffered before a Parquet row group (or a CSV flush) is written.
+        append: keep the rows of an existing log at ``path`` (logging switched off and on again).
+        max_kept_rows: the most rows held in memory (about 60 bytes each) while they are not safely on disk.
+
+    Raises:
+        OptionsError: ``path`` does not end in ``.parquet`` or ``.csv``.
+        OSError: the file cannot be created (a missing drive, no permission).
+        DataFileError: ``append`` and the file at ``path`` is not a readable class log.
     """
 
-    def __init__(self, path: str | Path, row_group_rows: int = 2048) -> None:
+    def __init__(self, path: str | Path, row_group_rows: int = 2048, *, append: bool = False,
+                 max_kept_rows: int = 500_000) -> None:
         self.path = Path(path)
         _check_suffix(self.path)
         self.row_group_rows = row_group_rows
+        self.max_kept_rows = max_kept_rows
         self.rows_written = 0
+        self.rows_dropped = 0
+        """Rows lost: scores that were not finite numbers, or beyond ``max_kept_rows`` after a failure."""
+        self.failure = ""
+        """Why the log stopped writing (``"disk full"``, ...); ``""`` while it writes."""
         self._rows: list[tuple[Any, ...]] = []
+        self._sealed: list[Any] = []  # Parquet row groups written but unreadable until the footer is
         self._lock = threading.Lock()
         self._writer: Any = None
         self._csv_file: Any = None
+        self._csv_good = 0  # size of the CSV file after its last whole row
         self.closed = False
+        earlier = read_log(self.path) if append and self.path.exists() and self.path.suffix == ".parquet" else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.suffix == ".csv":
-            self._csv_file = self.path.open("w", newline="")
-            csv.writer(self._csv_file).writerow(COLUMNS)
+            again = append and self.path.is_file() and self.path.stat().st_size > 0
+            if again:
+                read_log(self.path)  # refuse to append to something that is not a class log
+            self._csv_file = self.path.open("a" if again else "w", newline="", encoding="utf-8")
+            if not again:
+                try:
+                    csv.writer(self._csv_file).writerow(COLUMNS)
+                    self._csv_file.flush()
+                except OSError as exc:  # a full disk: the log says so in `failure`, like any later write
+                    self._fail(exc)
+                    return
+            self._csv_good = self._csv_file.tell()
         else:
             import pyarrow.parquet as pq
 
             self._writer = pq.ParquetWriter(self.path, _schema())
+            if earlier is not None and len(earlier["time_ms"]):
+                self._rows = list(zip(*(earlier[c].tolist() for c in COLUMNS), strict=True))
+                self._flush()
 
-    def log(self, result: FrameResult, names: Mapping[int, str] | None = None, time_ms: int | None = None
+    def log(self, result: FrameResult, names: Mapping[int, object] | None = None, time_ms: int | None = None
             ) -> None:
-        """Add one row per face of ``result``; ``names`` maps track ids to names, ``time_ms`` defaults to now.
+        """Add one row per face of ``result``; ``names`` maps track ids to names (stored as text), ``time_ms``
+        defaults to now. Rows whose scores are not finite numbers are dropped (counted in :attr:`rows_dropped`).
 
         Raises:
             OptionsError: the result's labels are not the seven base emotions (an adapter is active).
@@ -78,30 +117,83 @@ class ClassLog:
             raise OptionsError(f"the class log stores the 7 base emotions, not {result.labels}")
         now = int(time.time() * 1000) if time_ms is None else int(time_ms)
         names = names or {}
-        rows = [(now, int(tid), names.get(int(tid), ""), *map(float, probs), *map(float, box))
-                for tid, probs, box in zip(result.track_ids, result.probs, result.boxes, strict=True)]
+        finite = np.isfinite(result.probs).all(axis=1) & np.isfinite(result.boxes).all(axis=1)
+        rows = [(now, int(tid), _text(names.get(int(tid), "")), *map(float, probs), *map(float, box))
+                for tid, probs, box, ok in zip(result.track_ids, result.probs, result.boxes, finite, strict=True)
+                if ok]
         with self._lock:
             if self.closed:
                 raise ClosedError(f"class log {self.path} is closed")
+            self.rows_dropped += int((~finite).sum())
             self._rows += rows
-            if len(self._rows) >= self.row_group_rows:
+            if self.failure:
+                self._bound()
+            elif len(self._rows) >= self.row_group_rows:
                 self._flush()
 
-    def _flush(self) -> None:
-        if not self._rows:
-            return
-        if self._csv_file is not None:
-            csv.writer(self._csv_file).writerows(self._rows)
-            self._csv_file.flush()
-        else:
-            import pyarrow as pa
+    def extend(self, table: Any) -> None:
+        """Add the rows of a table with the log's columns (what another log's :meth:`unsaved` returned)."""
+        with self._lock:
+            if self.closed:
+                raise ClosedError(f"class log {self.path} is closed")
+            self._rows += list(zip(*(table.column(c).to_pylist() for c in COLUMNS), strict=True))
+            self._flush()
 
-            schema = _schema()
-            columns = zip(*self._rows, strict=True)
-            self._writer.write_table(pa.Table.from_arrays(
-                [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema))
+    def unsaved(self) -> Any:
+        """The rows that are not safely on disk, as a pyarrow table: after a :attr:`failure`, what to save
+        elsewhere (for Parquet that is every row so far, its file being unreadable without its end)."""
+        with self._lock:
+            return self._unsaved()
+
+    @property
+    def unsaved_rows(self) -> int:
+        """How many rows :meth:`unsaved` holds."""
+        with self._lock:
+            return sum(t.num_rows for t in self._sealed) + len(self._rows)
+
+    def _unsaved(self) -> Any:
+        import pyarrow as pa
+
+        return pa.concat_tables([*self._sealed, _table(self._rows)])
+
+    def _bound(self) -> None:
+        """Drop the oldest rows kept beyond ``max_kept_rows``."""
+        extra = sum(t.num_rows for t in self._sealed) + len(self._rows) - self.max_kept_rows
+        while extra > 0 and self._sealed:
+            extra -= self._sealed[0].num_rows
+            self.rows_dropped += self._sealed.pop(0).num_rows
+        if extra > 0:
+            self.rows_dropped += extra
+            del self._rows[:extra]
+
+    def _flush(self) -> None:
+        if not self._rows or self.failure:
+            return
+        try:
+            if self._csv_file is not None:
+                csv.writer(self._csv_file).writerows(self._rows)
+                self._csv_file.flush()
+                self._csv_good = self._csv_file.tell()
+            else:
+                table = _table(self._rows)
+                self._writer.write_table(table)
+                self._sealed.append(table)
+        except Exception as exc:  # OSError from the disk; pyarrow wraps some as its own errors
+            self._fail(exc)
+            return
         self.rows_written += len(self._rows)
         self._rows = []
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop writing after ``exc``; a CSV file is cut back to its last whole row so that it stays readable."""
+        self.failure = _why(exc)
+        if self._csv_file is not None:
+            with contextlib.suppress(OSError):  # the buffered part of the failed rows: cut off below
+                self._csv_file.close()
+            with contextlib.suppress(OSError):  # the file is gone or read-only: its rows are kept all the same
+                os.truncate(self.path, self._csv_good)
+            self._csv_file = None
+        self._bound()
 
     def flush(self) -> None:
         """Write the buffered rows now (a Parquet file is complete only after :meth:`close`)."""
@@ -109,15 +201,22 @@ class ClassLog:
             self._flush()
 
     def close(self) -> None:
-        """Write what is buffered and close the file (idempotent)."""
+        """Write what is buffered and close the file (idempotent). A failure is recorded in :attr:`failure`
+        (what is not safely written stays in :meth:`unsaved`), never raised."""
         with self._lock:
             if self.closed:
                 return
             self._flush()
-            if self._writer is not None:
-                self._writer.close()
-            if self._csv_file is not None:
-                self._csv_file.close()
+            try:
+                if self._writer is not None:
+                    self._writer.close()  # after a failure too: its file handle; what it wrote stays unsaved
+                    if not self.failure:
+                        self._sealed = []
+                if self._csv_file is not None:
+                    self._csv_file.close()
+            except Exception as exc:
+                if not self.failure:
+                    self._fail(exc)
             self.closed = True
 
     def __enter__(self) -> ClassLog:
@@ -125,6 +224,31 @@ class ClassLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _text(name: object) -> str:
+    """A name as stored: always text (a number typed as a name is the text of the number)."""
+    return name if isinstance(name, str) else str(name)
+
+
+def _table(rows: list[tuple[Any, ...]]) -> Any:
+    """Rows as a pyarrow table with the log's schema."""
+    import pyarrow as pa
+
+    schema = _schema()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+                                schema=schema)
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for a write failure: ``"disk full"`` for ENOSPC (also inside a pyarrow message)."""
+    errno_ = getattr(exc, "errno", None)
+    if errno_ == errno.ENOSPC or "No space left" in str(exc):
+        return "disk full"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return f"{type(exc).__name__}: {exc}"
 
 
 def read_log(path: str | Path) -> dict[str, np.ndarray]:

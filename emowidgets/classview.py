@@ -154,6 +154,8 @@ class ClassView(anywidget.AnyWidget):
         self._frame_times: collections.deque[float] = collections.deque(maxlen=30)
         self._level: tuple[str, int, int] | None = None  # the latest result's level, width, height
         self._log: ClassLog | None = None
+        self._logged: set[str] = set()  # paths this view's logs wrote (switched on again, a log appends there)
+        self._kept: Any = None  # rows a failed log could not write (a pyarrow table), for the next log
         self.on_calibrate: Callable[[int | None], None] | None = None
         self.observe(self._on_logging, "logging")
         self.on_msg(self._on_custom_msg)
@@ -178,19 +180,50 @@ class ClassView(anywidget.AnyWidget):
             self.on_calibrate(None if tid is None else int(tid))
 
     def _on_logging(self, change: dict[str, Any]) -> None:
+        """Open or close the log. Switched on again, a log appends to the file this view wrote before, and first
+        writes the rows a failed log kept in memory; a log that cannot start or write says why in ``notice``."""
+        trouble = ""
         with self._lock:
             if change["new"] and self._log is None:
                 if not self.log_path:
                     self.log_path = f"class_log_{datetime.datetime.now():%Y%m%d_%H%M%S}.parquet"
-                self._log = ClassLog(self.log_path)
+                try:
+                    self._log = ClassLog(self.log_path, append=self.log_path in self._logged)
+                except (OSError, EmowidgetsError) as exc:
+                    trouble = f"logging could not start: {exc}"
+                else:
+                    self._logged.add(self.log_path)
+                    if self._kept is not None:
+                        self._log.extend(self._kept)
+                        self._kept = None
+                    trouble = self._log_trouble()
             elif not change["new"] and self._log is not None:
                 self._log.close()
+                trouble = self._log_trouble()
                 self._log = None
+        if trouble:
+            self.notice = trouble
+            self.logging = False
+
+    def _log_trouble(self) -> str:
+        """If the log failed (a full disk): close it, keep its unsaved rows for the next log, say so (else ``""``).
+        Called holding the lock."""
+        log_ = self._log
+        if log_ is None or not log_.failure:
+            return ""
+        log_.close()
+        self._kept = log_.unsaved()
+        if log_.path.suffix == ".parquet":
+            self._logged.discard(str(log_.path))  # its file is unreadable: the kept rows are all of them
+        self._log = None
+        return (f"logging stopped: {log_.failure} — {self._kept.num_rows} rows kept in memory, save elsewhere "
+                "(set the log path to another folder and switch logging on again)")
 
     def update(self, result: FrameResult, now: float | None = None) -> None:
         """Fold one result in (any thread); ``now`` is a ``time.monotonic()`` value (default: now)."""
         now = time.monotonic() if now is None else now
-        names = {int(k): v for k, v in self.names.items()}
+        trouble = ""
+        names = {int(k): v for k, v in self.names.items() if str(k).lstrip("-").isdigit()}
         base = base_scores(result.probs, result.labels)
         ages = result.ages_ms
         with self._lock:
@@ -218,12 +251,16 @@ class ClassView(anywidget.AnyWidget):
                     result = dataclasses.replace(result, probs=base, labels=EMOTIONS)
                 self._log.log(result, names)
                 self._last_log = now
+                trouble = self._log_trouble()
             if now - self._last_sample >= 1.0:
                 self._last_sample = now
                 self._sample(now)
             if now - self._last_push >= 1.0 / self.max_rate:
                 self._last_push = now
                 self._push(now)
+        if trouble:  # outside the lock: switching logging off calls _on_logging
+            self.notice = trouble
+            self.logging = False
 
     def _top(self, face: _Face) -> tuple[str, float]:
         """The face's dominant label among those of the adapter that scores it."""

@@ -6,10 +6,13 @@ Every failure is a :class:`~emowidgets.errors.FrameError`, so the live loop can 
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import simplejpeg
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emowidgets.errors import FrameError
 
@@ -36,6 +39,8 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray:
     Raises:
         FrameError: empty, corrupt, another format (named), too small or too large.
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise FrameError(f"an encoded frame must be bytes (JPEG, PNG or WebP), not {type(data).__name__}")
     buf = bytes(data)
     if not buf:
         raise FrameError("empty frame")
@@ -56,6 +61,49 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray:
         raise FrameError(f"frame is {what}; frames must be JPEG, PNG or WebP") from exc
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise FrameError(f"corrupt {_format_name(buf)} frame ({len(buf)} bytes): {exc}") from exc
+
+
+def decode_photo(image: Any) -> np.ndarray:
+    """A still photo as ``(H, W, 3)`` RGB ``uint8``, upright: its EXIF orientation applied (a phone's photo
+    taken upside down has its pixels stored rotated and a tag saying so; classified unrotated it reads wrong).
+
+    Args:
+        image: encoded bytes (JPEG, PNG, WebP), a file path (``str`` or ``os.PathLike``), a PIL image or an
+            array (as :func:`as_rgb`; arrays carry no orientation).
+
+    Raises:
+        FrameError: another type (named), a missing or unreadable file, or what :func:`decode` and
+            :func:`as_rgb` refuse.
+    """
+    if isinstance(image, np.ndarray):
+        return as_rgb(image)
+    if isinstance(image, Image.Image):
+        _check_size(*image.size)
+        return _to_rgb8(ImageOps.exif_transpose(image))
+    if isinstance(image, str | os.PathLike):
+        path = Path(image)
+        try:
+            image = path.read_bytes()
+        except OSError as exc:
+            raise FrameError(f"cannot read photo {path}: {exc.strerror or exc}") from exc
+    if not isinstance(image, bytes | bytearray | memoryview):
+        raise FrameError(f"a photo must be encoded bytes, a file path, a PIL image or a numpy array, not "
+                         f"{type(image).__name__}")
+    buf = bytes(image)
+    rgb = decode(buf)
+    if _orientation(buf) in (1, 0):
+        return rgb
+    with Image.open(io.BytesIO(buf)) as img:  # decode() has checked it: rotate Pillow's own decoding of it
+        return _to_rgb8(ImageOps.exif_transpose(img))
+
+
+def _orientation(buf: bytes) -> int:
+    """The EXIF orientation tag of an encoded image (1: upright, 0: none); only the header is read."""
+    try:
+        with Image.open(io.BytesIO(buf)) as img:
+            return int(img.getexif().get(0x0112, 1))
+    except Exception:  # decode() accepted the image; a broken EXIF block only loses the orientation
+        return 0
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
@@ -84,7 +132,11 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     Raises:
         FrameError: another dtype, floats outside ``[0, 1]`` (or NaN), a bad shape or size.
     """
+    if not isinstance(image, np.ndarray) and not hasattr(image, "__array__"):
+        raise FrameError(f"a frame must be a numpy array, not {type(image).__name__}")
     arr = np.asarray(image)
+    if arr.ndim in (2, 3):  # the size first: a huge frame is refused before any copy is made
+        _check_size(arr.shape[1], arr.shape[0])
     if arr.dtype == np.uint16:
         arr = np.round(arr.astype(np.float32) * (255 / 65535)).astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):

@@ -21,7 +21,7 @@ import numpy as np
 from emowidgets.assets import DETECTOR_FILES, detector_path
 from emowidgets.boxes import Detections, nms, pixel_spans
 from emowidgets.decode import as_rgb
-from emowidgets.errors import OptionsError
+from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.nativelog import native_stderr_to_logging
 
 
@@ -90,8 +90,12 @@ class FaceDetector:
             running_mode=vision.RunningMode.IMAGE,
             min_detection_confidence=options.min_confidence,
         )
-        with native_stderr_to_logging():  # LiteRT/XNNPACK start-up lines, see emowidgets.nativelog
-            self._detector = vision.FaceDetector.create_from_options(mp_options)
+        try:
+            with native_stderr_to_logging():  # LiteRT/XNNPACK start-up lines, see emowidgets.nativelog
+                self._detector = vision.FaceDetector.create_from_options(mp_options)
+        except (RuntimeError, ValueError, OSError) as exc:  # MediaPipe's types for a missing, empty or corrupt model
+            raise ModelFileError(f"face detector model {model_path} cannot be loaded (missing, empty or corrupt: "
+                                 f"reinstall emowidgets): {exc}") from exc
         self._close = weakref.finalize(self, _close_quietly, self._detector)
         # MediaPipe makes its C calls on a ThreadPoolExecutor, which Python shuts down in the threading exit
         # phase, before atexit; an unclosed detector then prints a traceback at exit. Close it in that phase,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from emowidgets.errors import ModelFileError
@@ -64,8 +64,11 @@ class ModelConfig:
     def from_json(cls, text: str) -> ModelConfig:
         """Inverse of :meth:`to_json`."""
         raw = json.loads(text)
-        raw["widths"] = tuple(raw["widths"])
-        return cls(**raw)
+        raw["widths"] = tuple(int(w) for w in raw["widths"])
+        config = cls(**raw)
+        if not config.widths or min(config.widths) < 1 or config.convs < 1 or config.num_classes < 1:
+            raise ValueError(f"widths, convs and num_classes must be positive and widths not empty: {raw}")
+        return config
 
     def array_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every array a weights file of this architecture holds."""
@@ -190,7 +193,7 @@ def metadata_vector(metadata: dict[str, str], key: str, length: int) -> np.ndarr
     """
     try:
         vector = np.asarray(json.loads(metadata[key]), np.float32)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise ModelFileError(f"the model file's {key!r} metadata is not a JSON list: {exc}") from exc
     if vector.shape != (length,) or not np.isfinite(vector).all():
         raise ModelFileError(f"the model file's {key!r} must be {length} finite numbers, got shape {vector.shape}")
@@ -225,13 +228,14 @@ def read_model_file(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray
         with safe_open(str(path), framework="numpy") as f:
             meta = dict(f.metadata() or {})
         arrays = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path} is not a readable safetensors weight file: {exc}") from exc
+    except Exception as exc:  # safetensors raises several types (and AttributeError for dtypes numpy lacks)
+        raise ModelFileError(f"{path} is not a readable safetensors weight file: {type(exc).__name__}: {exc}"
+                             ) from exc
     if "config" not in meta:
         raise ModelFileError(f"{path} has no emowidgets model config in its metadata")
     try:
         config = ModelConfig.from_json(meta["config"])
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
         raise ModelFileError(f"{path} has a broken model config in its metadata ({type(exc).__name__}: {exc}): "
                              "export the weights again") from exc
     expected = config.array_shapes()
@@ -241,6 +245,8 @@ def read_model_file(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray
     for name, shape in expected.items():
         if shape != arrays[name].shape:
             raise ModelFileError(f"{path}: {name} has shape {arrays[name].shape}, expected {shape}")
+        if arrays[name].dtype != np.float32:
+            raise ModelFileError(f"{path}: {name} is {arrays[name].dtype}, expected float32")
         if not np.isfinite(arrays[name]).all():
             raise ModelFileError(f"{path}: {name} holds NaN or inf values")
     meta.setdefault("backbone_id", backbone_id(arrays))

@@ -8,27 +8,31 @@ Listeners are called on the worker thread with each :class:`FrameResult`.
 Life cycle (:class:`PipelineState`): ``CREATED`` -> ``RUNNING`` (``start()``) -> ``CREATED`` again
 (``stop()``) ... -> ``CLOSED`` (``close()``, final). A closed pipeline has released its detector, so every
 later ``submit``/``process_*``/``start``/``add_listener`` raises :class:`~emowidgets.errors.ClosedError`
-instead of silently doing nothing.
+instead of silently doing nothing. ``close()`` is safe from any thread at any time: ``process_*`` calls already
+inside the pipeline finish, and the detector (native MediaPipe memory) is released only after the last returns.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import enum
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from PIL import Image
 
 from emowidgets.autocalib import AutoCalibrationOptions, AutoCalibrator, read_reference
 from emowidgets.boxes import Detections
 from emowidgets.budget import BudgetOptions, ClassifyBudget, thumbnails
-from emowidgets.decode import as_rgb, decode
+from emowidgets.decode import as_rgb, decode, decode_photo
 from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import ClosedError, FrameError, ModelFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
@@ -157,6 +161,8 @@ class Pipeline:
         self._queue: collections.deque[tuple[bytes, int, int]] = collections.deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._inside: collections.Counter[int] = collections.Counter()  # thread id -> process_* calls running
+        self._released = False  # the detector was closed
         self.state = PipelineState.CREATED
         self.camera_fps = 0.0
         """Frames per second the source delivers (0: unknown); the quality ladder compares the processed rate
@@ -214,6 +220,33 @@ class Pipeline:
         if self.state is PipelineState.CLOSED:
             raise ClosedError("this pipeline is closed (its detector is released): make a new one")
 
+    @contextlib.contextmanager
+    def _entered(self) -> Iterator[None]:
+        """Count one ``process_*`` call as inside the pipeline, so that :meth:`close` keeps the detector until it
+        returns; the last call out of a pipeline closed meanwhile releases it."""
+        me = threading.get_ident()
+        with self._cond:
+            self._check_open()
+            self._inside[me] += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._inside[me] -= 1
+                if not self._inside[me]:
+                    del self._inside[me]
+                release = self._release_due()
+                self._cond.notify_all()
+            if release:
+                self.detector.close()
+
+    def _release_due(self) -> bool:
+        """Whether the caller (holding ``_cond``) must release the detector now: closed and no call inside."""
+        if self.state is not PipelineState.CLOSED or self._inside or self._released:
+            return False
+        self._released = True
+        return True
+
     def set_camera_rate(self, fps: float) -> None:
         """Tell the pipeline how many frames per second the source delivers (the browser measures it)."""
         self.camera_fps = max(0.0, float(fps))
@@ -240,10 +273,10 @@ class Pipeline:
             FrameError: a bad frame.
             ClosedError: the pipeline is closed.
         """
-        self._check_open()
-        t0 = time.perf_counter()
-        rgb = decode(data)
-        return self._process(rgb, seq, timestamp_ms, t0, (time.perf_counter() - t0) * 1000)
+        with self._entered():
+            t0 = time.perf_counter()
+            rgb = decode(data)
+            return self._process(rgb, seq, timestamp_ms, t0, (time.perf_counter() - t0) * 1000)
 
     def process_array(self, image: np.ndarray, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
         """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA; ``uint8``, ``uint16`` or float in [0, 1]);
@@ -253,12 +286,14 @@ class Pipeline:
             FrameError: a bad frame.
             ClosedError: the pipeline is closed.
         """
-        self._check_open()
-        t0 = time.perf_counter()
-        return self._process(as_rgb(image), seq, timestamp_ms, t0, 0.0)
+        with self._entered():
+            t0 = time.perf_counter()
+            return self._process(as_rgb(image), seq, timestamp_ms, t0, 0.0)
 
-    def process_image(self, image: bytes | memoryview | np.ndarray) -> FrameResult:
-        """Process one independent photo (encoded bytes or a decoded array), for batch work.
+    def process_image(self, image: bytes | memoryview | np.ndarray | str | os.PathLike[str] | Image.Image
+                      ) -> FrameResult:
+        """Process one independent photo, for batch work: encoded bytes, a file path, a PIL image or a decoded
+        array. A photo's EXIF orientation is applied first, so a phone's rotated photo is seen upright.
 
         Unlike the ``process_*`` frame methods, nothing carries over between calls: no tracking, no
         smoothing, no auto-calibration, so a photo gets the same result whatever came before it. Track
@@ -266,15 +301,13 @@ class Pipeline:
         room adapter does).
 
         Raises:
-            FrameError: bad bytes or a bad array.
+            FrameError: bad bytes, a bad array, an unreadable file or another type (named).
             ClosedError: the pipeline is closed.
         """
-        self._check_open()
-        t0 = time.perf_counter()
-        if isinstance(image, np.ndarray):
-            return self._process(as_rgb(image), 0, 0, t0, 0.0, track=False)
-        rgb = decode(image)
-        return self._process(rgb, 0, 0, t0, (time.perf_counter() - t0) * 1000, track=False)
+        with self._entered():
+            t0 = time.perf_counter()
+            rgb = decode_photo(image)
+            return self._process(rgb, 0, 0, t0, (time.perf_counter() - t0) * 1000, track=False)
 
     def _process(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float,
                  track: bool = True) -> FrameResult:
@@ -595,17 +628,33 @@ class Pipeline:
                     log.exception("listener %r failed", fn)
             self.record_load((time.perf_counter() - started) * 1000)
 
-    def close(self) -> None:
-        """Stop the worker, drop every listener and release the detector (again is a no-op); final."""
-        self.stop()
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker, drop every listener and release the detector (again is a no-op); final.
+
+        Safe from any thread, a listener's included: new calls get :class:`~emowidgets.errors.ClosedError` at
+        once, calls already inside finish. ``close`` waits up to ``timeout`` s for those of other threads and
+        then releases the detector; if one is still inside then, the last to return releases it.
+        """
         with self._cond:
             if self.state is PipelineState.CLOSED:
                 return
-            self.state = PipelineState.CLOSED
+            self.state = PipelineState.CLOSED  # from here no process_* call gets in
+            self._queue.clear()
+            self._cond.notify_all()
+            thread, self._thread = self._thread, None
             self._listeners.clear()
             self._skip_listeners.clear()
             self._slots.clear()
-        self.detector.close()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        me = threading.get_ident()
+        with self._cond:
+            if not self._cond.wait_for(lambda: not set(self._inside) - {me}, timeout):
+                log.warning("pipeline closed while a frame is still being processed after %.0f s: its detector "
+                            "is released when that frame ends", timeout)
+            release = self._release_due()
+        if release:
+            self.detector.close()
 
     def __enter__(self) -> Pipeline:
         return self

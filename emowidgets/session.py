@@ -97,20 +97,30 @@ class Session:
             return
         self._on_status("video ended" if source.state is SourceState.ENDED else "stopped")
 
-    def close(self) -> None:
-        """Stop the source and its thread, then the pipeline if owned (again is a no-op)."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the source and its thread, then the pipeline if owned (again is a no-op).
+
+        Safe from a view (on the session's own thread or the pipeline's worker): the thread is then not waited
+        for, it ends after that view returns. A frame still being processed after ``timeout`` s is left to
+        finish: the pipeline releases its detector after it (:meth:`Pipeline.close`).
+        """
         if self._closed:
             return
         self._closed = True
-        if isinstance(self.source, CameraWidget):
-            self.pipeline.remove_listener(self.feed)
-            self.source.close()
-        elif self.source is not None:
-            self.source.stop()
-        if self._thread is not None:
-            self._thread.join(5.0)
-        if self.owns_pipeline:
-            self.pipeline.close()
+        try:
+            if isinstance(self.source, CameraWidget):
+                self.pipeline.remove_listener(self.feed)
+                self.source.close()
+            elif self.source is not None:
+                self.source.stop()
+            thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
+                if thread.is_alive():
+                    log.warning("the source is still processing a frame after %.0f s; closing anyway", timeout)
+        finally:
+            if self.owns_pipeline:
+                self.pipeline.close()
 
 
 def _name(source: object) -> str:

@@ -11,6 +11,7 @@ whose page cannot open one (VS Code's notebooks, an insecure origin): the frames
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.errors import BusyError, CameraError, EmowidgetsError, OptionsError, VideoFileError
+from emowidgets.errors import BusyError, CameraError, ClosedError, FrameError, OptionsError, VideoFileError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.ladder import GALLERY_LEVELS, LEVELS, LadderOptions
 from emowidgets.nativelog import native_stderr_to_logging
 from emowidgets.pipeline import Pipeline, PipelineOptions
 from emowidgets.vocab import FrameResult
+
+log = logging.getLogger("emowidgets.sources")
 
 # Settings per kind of source (measured in docs/classroom.md with ``benchmarks/gallery.py``): a webcam
 # shows one or a few large faces; a shared video-call gallery shows up to ~36 small ones, which need
@@ -56,7 +59,9 @@ def pipeline_options(kind: str, model: str = "main") -> PipelineOptions:
 
 
 class SourceState(enum.Enum):
-    """Life cycle of a source: ``IDLE`` -> ``RUNNING`` -> ``ENDED`` (end of file) or ``STOPPED``."""
+    """Life cycle of a source: ``IDLE`` -> ``RUNNING`` -> ``ENDED`` (end of file), ``STOPPED`` or ``FAILED``
+(reading failed; :attr:`FrameSource.error` says why). A source that ended, failed or was stopped during a run
+can run again."""
 
     IDLE = "idle"
     RUNNING = "running"
@@ -71,6 +76,8 @@ class FrameSource:
     Attributes:
         state: where the source is in its life cycle.
         frames_read, frames_dropped: frames taken from the source, and those skipped for being late.
+        frames_failed, last_frame_error: frames whose processing (or a listener) failed and were skipped, as the
+            pipeline's worker skips them, and why the last one failed.
         error: why the source failed (``FAILED``), else ``""``.
     """
 
@@ -78,8 +85,11 @@ class FrameSource:
         self.state = SourceState.IDLE
         self.frames_read = 0
         self.frames_dropped = 0
+        self.frames_failed = 0
+        self.last_frame_error = ""
         self.error = ""
         self._stop = threading.Event()
+        self._lock = threading.Lock()
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
         """Yield ``(rgb (H, W, 3) uint8, timestamp_ms)`` in order; timestamps strictly increase."""
@@ -96,26 +106,49 @@ class FrameSource:
 
         Sets :attr:`state` to ``ENDED`` at the end of the frames, ``STOPPED`` after :meth:`stop` (also one that
         came before ``run``, so a source closed right after it was started never runs), or ``FAILED`` (with
-        :attr:`error`) if reading fails. Returns the number of frames processed.
+        :attr:`error`, re-raised) if reading fails or the pipeline was closed under it. A frame whose processing
+        or ``on_result`` fails is skipped and counted in :attr:`frames_failed`. Returns the number of frames
+        processed.
+
+        Raises:
+            BusyError: the source is already running.
+            VideoFileError: the file turned out corrupt (the source is then ``FAILED``).
+            ClosedError: the pipeline was closed while the source was not being stopped.
         """
-        if self.state is SourceState.RUNNING:
-            raise BusyError("this source is already running: stop() it first, or make another")
-        self.state = SourceState.RUNNING
+        with self._lock:
+            if self.state is SourceState.RUNNING:
+                raise BusyError("this source is already running: stop() it first, or make another")
+            self.state, self.error = SourceState.RUNNING, ""
         processed = 0
-        pipeline.set_camera_rate(self.rate)
         try:
+            pipeline.set_camera_rate(self.rate)
             for seq, (rgb, ts) in enumerate(self.frames()):
                 started = time.perf_counter()
-                result = pipeline.process_array(rgb, seq, ts)
+                try:
+                    result = pipeline.process_array(rgb, seq, ts)
+                    if on_result is not None:
+                        on_result(result)
+                except ClosedError:
+                    if self._stop.is_set():  # closed while stopping (a session's close): a plain stop
+                        break
+                    raise
+                except Exception as exc:  # like the worker: one bad frame (or head, or view) is counted and skipped
+                    self._skip(seq, exc)
+                    continue
                 processed += 1
-                if on_result is not None:
-                    on_result(result)
                 pipeline.record_load((time.perf_counter() - started) * 1000)
-        except EmowidgetsError as exc:
-            self.state, self.error = SourceState.FAILED, str(exc)
+        except BaseException as exc:
+            self.state, self.error = SourceState.FAILED, str(exc) or type(exc).__name__
             raise
         self.state = SourceState.STOPPED if self._stop.is_set() else SourceState.ENDED
         return processed
+
+    def _skip(self, seq: int, exc: Exception) -> None:
+        """Count a frame that failed; a bug (not a bad frame) is logged with its traceback."""
+        if not isinstance(exc, FrameError):
+            log.exception("frame %d failed", seq)
+        self.frames_failed += 1
+        self.last_frame_error = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
 
     def stop(self) -> None:
         """Ask :meth:`run` (on another thread) to stop after the current frame."""

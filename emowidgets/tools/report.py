@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from emowidgets.classlog import read_log
-from emowidgets.errors import DataFileError
+from emowidgets.errors import DataFileError, OptionsError
 from emowidgets.vocab import COLORS, EMOTIONS, NEGATIVE
+
+MAX_TIME_MS = 253_402_300_799_000  # 9999-12-31 23:59:59 UTC, the last time datetime can show
 
 
 def student_keys(track_ids: np.ndarray, names: np.ndarray) -> np.ndarray:
@@ -69,14 +71,24 @@ def _timeline(t_s: np.ndarray, probs: np.ndarray, times: np.ndarray) -> str:
     return _png(fig)
 
 
+MAX_FIGURE_STUDENTS = 60
+"""Students drawn in the per-student figure (the most present first); the table lists every one."""
+
+
+def _label(name: str) -> str:
+    """A name as matplotlib text: ``$`` escaped, so a name is never read as maths (``$x^$`` broke the report)."""
+    return name.replace("$", r"\$")
+
+
 def _students(summary: list[dict[str, Any]]) -> str:
     import matplotlib.pyplot as plt
 
+    summary = summary[:MAX_FIGURE_STUDENTS]
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(summary) + 1.2))
     left = np.zeros(len(summary))
     for k, emotion in enumerate(EMOTIONS):
         values = np.array([s["mean"][k] for s in summary])
-        ax.barh([s["student"] for s in summary], values, left=left, color=COLORS[k], label=emotion)
+        ax.barh([_label(s["student"]) for s in summary], values, left=left, color=COLORS[k], label=emotion)
         left += values
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -112,13 +124,20 @@ def write_report(log_path: str | Path, out: str | Path | None = None) -> Path:
         out: the ``.html`` to write; default: next to the log, same name.
 
     Raises:
-        DataFileError: the log holds no rows or is not a class log.
+        OptionsError: ``out`` is the log itself.
+        DataFileError: the log holds no rows, is not a class log, or holds times that are not dates.
+        OSError: the report cannot be written.
     """
     log_path = Path(log_path)
     out_path = Path(out) if out is not None else log_path.with_suffix(".html")
+    if out_path.resolve() == log_path.resolve():
+        raise OptionsError(f"--out {out_path} is the class log itself: writing the report there would destroy it")
     log = read_log(log_path)
     if len(log["time_ms"]) == 0:
         raise DataFileError(f"{log_path} holds no rows: nothing was logged")
+    if log["time_ms"].min() < 0 or log["time_ms"].max() > MAX_TIME_MS:
+        raise DataFileError(f"{log_path} holds times outside 1970-9999 (time_ms from {log['time_ms'].min()} to "
+                            f"{log['time_ms'].max()}): not a class log's Unix times in milliseconds")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,6 +162,8 @@ td:first-child{{text-align:left}}.note{{color:#555;font-size:13px}}</style></hea
 <img alt="class timeline" src="{_timeline(t_s, probs, times)}">
 <h2>Per student</h2>
 <img alt="per-student emotion scores" src="{_students(summary)}">
+{f'<p class="note">The figure shows the {MAX_FIGURE_STUDENTS} students present longest of {len(summary)}; the '
+ 'table lists all.</p>' if len(summary) > MAX_FIGURE_STUDENTS else ''}
 <table><tr><th>student</th><th>present (s)</th><th>dominant</th><th>score</th><th>negative dominant</th>
 {"".join(f"<th>{e}</th>" for e in EMOTIONS)}</tr>
 {rows_html}</table>

@@ -1,0 +1,224 @@
+"""The standing bad-input suite of issue 26 (defects 5-7): one real file or frame per defect. A new reader or writer
+of a file adds its bad files here: each must end in an ``EmowidgetsError`` leaf naming the file (or an ``OSError``
+for a writer), never a raw error, a wrong answer or a crash."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+from conftest import IMAGES, SHARED
+from PIL import Image
+from safetensors.numpy import load_file, save_file
+
+from emowidgets.adapter import BaseHead, fit_adapter
+from emowidgets.adapter_io import load_adapter, save_adapter
+from emowidgets.assets import detector_path, model_path
+from emowidgets.classadapters import INDEX, ClassAdapters
+from emowidgets.classlog import ClassLog
+from emowidgets.classview import ClassView
+from emowidgets.detect import DetectorOptions, FaceDetector
+from emowidgets.errors import FrameError, ModelFileError
+from emowidgets.modelfile import read_model_file, update_metadata
+from emowidgets.pipeline import Pipeline
+from emowidgets.tools.cli import main as cli
+
+SMILE = IMAGES / "single_man_smiling.jpg"
+
+
+# -- photos: orientation and input types ------------------------------------------------------------------------
+def test_exif_orientation_is_applied_to_a_rotated_phone_photo(pipeline: Pipeline):
+    upright = pipeline.process_image(SMILE.read_bytes())
+    buf = io.BytesIO()
+    with Image.open(SMILE) as img:
+        exif = img.getexif()
+        exif[0x0112] = 3  # "rotate 180° to view": how a phone stores a photo taken upside down
+        img.rotate(180).save(buf, "JPEG", quality=95, exif=exif)
+    rotated = pipeline.process_image(buf.getvalue())
+    assert upright.dominant == rotated.dominant == ["happy"]  # before: "sad" read off the upside-down face
+    np.testing.assert_allclose(rotated.probs, upright.probs, atol=0.05)
+
+
+def test_paths_and_pil_images_are_photos_and_other_types_are_named(pipeline: Pipeline, tmp_path):
+    ref = pipeline.process_image(SMILE.read_bytes()).probs
+    with Image.open(SMILE) as img:
+        for photo in (SMILE, str(SMILE), img):
+            np.testing.assert_allclose(pipeline.process_image(photo).probs, ref, atol=1e-4)
+    for bad, name in ((None, "NoneType"), ([1, 2], "list"), (3.5, "float")):
+        with pytest.raises(FrameError, match=f"not {name}"):
+            pipeline.process_image(bad)
+        with pytest.raises(FrameError, match=f"not {name}"):
+            pipeline.process_bytes(bad)
+    with pytest.raises(FrameError, match="not str"):
+        pipeline.process_bytes(str(SMILE))
+    with pytest.raises(FrameError, match="cannot read photo"):
+        pipeline.process_image(tmp_path / "missing.jpg")
+
+
+def test_a_huge_array_is_refused_before_it_is_converted(pipeline: Pipeline):
+    huge = np.zeros((10000, 10000), np.uint16)  # 200 MB; its float32 copy was 400 MB more and 11 s
+    started = time.perf_counter()
+    with pytest.raises(FrameError, match=r"over the .*-pixel limit"):
+        pipeline.process_array(huge)
+    assert time.perf_counter() - started < 1.0
+
+
+# -- model files --------------------------------------------------------------------------------------------------
+def copy_model(tmp_path, name="m.safetensors"):
+    path = tmp_path / name
+    path.write_bytes(model_path("fast").read_bytes())
+    return path
+
+
+@pytest.mark.parametrize(("config", "match"), [("[" * 100_000 + "]" * 100_000, "broken model config"),
+                                               (json.dumps({"widths": [], "convs": 2}), "broken model config")])
+def test_a_broken_model_config_names_the_file(tmp_path, config, match):
+    path = copy_model(tmp_path)
+    update_metadata(path, config=config)  # before: RecursionError, IndexError
+    with pytest.raises(ModelFileError, match=f"{path}.*{match}|{match}"):
+        read_model_file(path)
+
+
+def test_a_model_tensor_of_another_dtype_names_the_file(tmp_path):
+    path = copy_model(tmp_path)
+    arrays = load_file(str(path))
+    arrays["head/bias"] = arrays["head/bias"].astype(np.float16)
+    _, _, meta = read_model_file(model_path("fast"))
+    save_file(arrays, str(path), metadata=meta)
+    with pytest.raises(ModelFileError, match=f"{path}: head/bias is float16"):
+        read_model_file(path)
+
+
+@pytest.mark.parametrize("cut", [0, 100, 0.5])
+def test_an_empty_truncated_or_corrupt_detector_file_is_a_model_file_error(tmp_path, cut):
+    raw = detector_path("short").read_bytes()
+    path = tmp_path / "face.tflite"
+    path.write_bytes(raw[: int(cut * len(raw)) if isinstance(cut, float) else cut])
+    with pytest.raises(ModelFileError, match=f"{path}"):  # before: ValueError/RuntimeError without the name
+        FaceDetector(DetectorOptions(), path)
+
+
+# -- adapters and their index ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def adapter(pipeline: Pipeline):
+    with np.load(SHARED / "data" / "people.npz") as data:
+        x, y = data["x"][:40].astype(np.float32) / 255, data["y"][:40]
+    clf = pipeline.classifier
+    fitted, _ = fit_adapter(clf.classify(x).embeddings, (y == 3).astype(np.int64), ("other", "smile"),
+                            base=BaseHead.from_classifier(clf), backbone_id=clf.backbone_id)
+    return fitted
+
+
+def test_an_adapter_with_scale_zero_is_neither_saved_nor_loaded(adapter, tmp_path, pipeline: Pipeline):
+    good = tmp_path / "good.safetensors"
+    save_adapter(adapter, good)
+    arrays = load_file(str(good))
+    from safetensors import safe_open
+
+    with safe_open(str(good), framework="numpy") as f:
+        meta = f.metadata()
+    for key, value in (("scale", np.zeros(1, np.float32)), ("kernel", np.zeros_like(arrays["kernel"]))):
+        bad = tmp_path / f"{key}.safetensors"
+        save_file({**arrays, key: value, **({"mix": np.zeros_like(arrays["mix"])} if key == "kernel" else {})},
+                  str(bad), metadata=meta)
+        with pytest.raises(ModelFileError, match=f"{bad}: its scale is not positive or its kernels are all zero"):
+            load_adapter(bad, pipeline.classifier.backbone_id)  # before: loaded, NaN or equal scores
+    as_int = tmp_path / "int.safetensors"
+    save_file({**arrays, "bias": arrays["bias"].astype(np.int32)}, str(as_int), metadata=meta)
+    with pytest.raises(ModelFileError, match="bias is int32"):
+        load_adapter(as_int, pipeline.classifier.backbone_id)
+    adapter.net.scale[...] = 0.0
+    try:
+        with pytest.raises(ModelFileError, match="scale is not positive"):
+            save_adapter(adapter, tmp_path / "zero.safetensors")
+    finally:
+        adapter.net.scale[...] = float(arrays["scale"][0])
+    assert not (tmp_path / "zero.safetensors").exists()
+
+
+def test_infinite_header_offsets_or_shots_name_the_file(adapter, tmp_path, pipeline: Pipeline):
+    good = tmp_path / "good.safetensors"
+    save_adapter(adapter, good)
+    raw = good.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    for label, edit in (("offsets", lambda h: h["bias"].__setitem__("data_offsets", [0, 1e999])),
+                        ("shots", lambda h: h["__metadata__"].__setitem__("shots", '{"smile": 1e999}'))):
+        h = json.loads(json.dumps(header))
+        edit(h)
+        text = json.dumps(h).encode()  # Infinity: what Python's json writes for 1e999
+        bad = tmp_path / f"{label}.safetensors"
+        bad.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
+        with pytest.raises(ModelFileError, match=str(bad)):  # before: OverflowError
+            load_adapter(bad, pipeline.classifier.backbone_id)
+
+
+def test_saving_an_adapter_where_it_cannot_be_written_is_an_os_error(adapter, tmp_path):
+    (tmp_path / "a_folder").mkdir()
+    for target in (tmp_path / "a_folder", tmp_path / "missing" / "a.safetensors"):  # a directory, no folder
+        with pytest.raises(OSError, match="cannot write adapter file"):  # before: SafetensorError, no exit 6
+            save_adapter(adapter, target)
+
+
+def test_a_nested_index_and_a_link_out_of_the_folder_are_refused(adapter, tmp_path, pipeline: Pipeline):
+    view = ClassView()
+    adapters = ClassAdapters(pipeline, view)
+    adapters.set_person("Ana", adapter)
+    folder = tmp_path / "class"
+    adapters.save(folder)
+    (folder / INDEX).write_text("[" * 40_000 + "]" * 40_000)  # 80 kB of nesting
+    with pytest.raises(ModelFileError, match="not valid JSON"):  # before: RecursionError
+        adapters.load(folder)
+    adapters.save(folder)
+    outside = tmp_path / "elsewhere.safetensors"
+    person = next(folder.glob("person-*.safetensors"))
+    person.replace(outside)
+    person.symlink_to(outside)
+    with pytest.raises(ModelFileError, match="outside the adapter folder"):
+        adapters.load(folder)
+    adapters.set_room(None)
+
+
+def test_an_index_too_long_to_load_is_not_saved(adapter, tmp_path, pipeline: Pipeline):
+    adapters = ClassAdapters(pipeline, ClassView())
+    for k in range(300):
+        adapters.people[f"{k} " + "x" * 1000] = adapter  # 300 kB of names; load refuses an index over 256 kB
+    with pytest.raises(ModelFileError, match="could not be loaded back"):
+        adapters.save(tmp_path / "class")
+    assert not (tmp_path / "class" / INDEX).exists()
+
+
+# -- the report ---------------------------------------------------------------------------------------------------
+def write_log(path, result, names, time_ms=1_700_000_000_000):
+    with ClassLog(path) as log:
+        for k in range(5):
+            log.log(result, names, time_ms=time_ms + 1000 * k)
+
+
+@pytest.fixture(scope="module")
+def result(pipeline: Pipeline):
+    return pipeline.process_image((IMAGES / "group_5_people.jpg").read_bytes())
+
+
+def test_report_refuses_to_overwrite_its_log_and_refuses_impossible_times(tmp_path, result, capsys):
+    log = tmp_path / "lesson.csv"
+    write_log(log, result, {})
+    before = log.read_bytes()
+    assert cli(["report", str(log), "--out", str(log)]) == 2  # before: exit 0, the log replaced by the HTML
+    assert log.read_bytes() == before and "is the class log itself" in capsys.readouterr().err
+    future = tmp_path / "future.csv"
+    write_log(future, result, {}, time_ms=10**15)
+    assert cli(["report", str(future)]) == 3  # before: "year ... is out of range" traceback
+    assert "outside 1970-9999" in capsys.readouterr().err
+
+
+def test_report_draws_dollar_names_as_text(tmp_path, result):
+    log = tmp_path / "lesson.csv"
+    write_log(log, result, {0: "$x^$"})  # before: matplotlib ParseSyntaxException
+    from emowidgets.tools.report import write_report
+
+    page = write_report(log).read_text()
+    assert "$x^$" in page
