@@ -30,6 +30,7 @@ import traitlets
 from ipywebrtc import MediaStream
 
 from emowidgets.adapter import Adapter
+from emowidgets.attention import AttentionRule, FaceAttention
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
@@ -38,7 +39,7 @@ from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, pipeline_options
-from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, negative_score, valence
+from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
 from emowidgets.widgets import CameraWidget, level_text
 
 STATIC = Path(__file__).parent / "static"
@@ -74,7 +75,7 @@ class _Face:
     age_ms: float = 0.0
     score_labels: tuple[str, ...] = EMOTIONS
     spark: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
-    negative: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
+    attention: FaceAttention = dataclasses.field(default_factory=lambda: FaceAttention(AttentionRule()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,14 +86,16 @@ class _Retired:
     first_seen: float
     last_seen: float
     frames: int
+    attention: FaceAttention
 
 
 class ClassView(anywidget.AnyWidget):
     """Tiles per face and a class panel, updated from pipeline results (call :meth:`update`).
 
     Thresholds are traits the page can edit: a face *needs attention* when its mean negative score
-    (angry + disgust + fear + sad) over the last ``negative_seconds`` is at least ``negative_threshold``,
-    or when it has been absent for more than ``absent_seconds``.
+    (angry + disgust + fear + sad) over the last ``negative_seconds`` is at least ``negative_threshold`` above
+    its own resting level, learned over its first ``resting_seconds`` in view (:mod:`emowidgets.attention`;
+    ``attention_rule`` says it in words), or when it has been absent for more than ``absent_seconds``.
 
     A whole lesson stays bounded: a face absent for more than ``retention_seconds`` retires from the tiles
     and the attention list into ``left``, a compact summary of the last ``max_left`` students who left. If
@@ -112,7 +115,8 @@ class ClassView(anywidget.AnyWidget):
     colors = traitlets.List(traitlets.Unicode(), list(COLORS)).tag(sync=True)
     faces = traitlets.List(traitlets.Dict(), help="one dict per face: id, present, absent_s, probs (7 base "
                            "emotions), top ([label, score] in its adapter's labels), spark, age_ms (since its "
-                           "scores were last computed)").tag(sync=True)
+                           "scores were last computed), learning (0..1 of its resting level learned), rise "
+                           "(mean negative score over its resting level; None while learning)").tag(sync=True)
     names = traitlets.Dict(help="track id (as text) -> name given by clicking the tile").tag(sync=True)
     history = traitlets.List(traitlets.List(), help="[t_s, 7 class shares, faces present] per second"
                              ).tag(sync=True)
@@ -129,8 +133,14 @@ class ClassView(anywidget.AnyWidget):
     fps = traitlets.Float(0.0).tag(sync=True)
     level = traitlets.Unicode("", help="quality level · frame size · processed fps of the latest result"
                               ).tag(sync=True)
-    negative_threshold = traitlets.Float(0.5, min=0.0, max=1.0).tag(sync=True)
-    negative_seconds = traitlets.Float(20.0, min=1.0).tag(sync=True)
+    negative_threshold = traitlets.Float(AttentionRule.margin, min=0.0, max=1.0, help="rise of the mean "
+                                         "negative score above the student's resting level that flags them"
+                                         ).tag(sync=True)
+    negative_seconds = traitlets.Float(AttentionRule.window_s, min=1.0).tag(sync=True)
+    resting_seconds = traitlets.Float(AttentionRule.resting_s, min=1.0, help="seconds in view a student's "
+                                      "resting level is learned from").tag(sync=True)
+    attention_rule = traitlets.Unicode(AttentionRule().describe(), help="the attention rule in words (read-only)"
+                                       ).tag(sync=True)
     absent_seconds = traitlets.Float(30.0, min=1.0).tag(sync=True)
     retention_seconds = traitlets.Float(120.0, min=1.0, help="a face absent this long retires into `left`"
                                         ).tag(sync=True)
@@ -158,6 +168,8 @@ class ClassView(anywidget.AnyWidget):
         self._kept: Any = None  # rows a failed log could not write (a pyarrow table), for the next log
         self.on_calibrate: Callable[[int | None], None] | None = None
         self.observe(self._on_logging, "logging")
+        self.observe(self._on_rule, ["negative_threshold", "negative_seconds", "resting_seconds"])
+        self._on_rule()
         self.on_msg(self._on_custom_msg)
 
     _grid = "auto"  # the last accepted grid, what a refused one falls back to
@@ -219,6 +231,16 @@ class ClassView(anywidget.AnyWidget):
         return (f"logging stopped: {log_.failure} — {self._kept.num_rows} rows kept in memory, save elsewhere "
                 "(set the log path to another folder and switch logging on again)")
 
+    def _rule(self) -> AttentionRule:
+        return AttentionRule(self.negative_threshold, self.negative_seconds, self.resting_seconds)
+
+    def _on_rule(self, _change: Any = None) -> None:
+        rule = self._rule()
+        with self._lock:
+            for face in self._faces.values():
+                face.attention.rule = rule
+        self.attention_rule = rule.describe()
+
     def update(self, result: FrameResult, now: float | None = None) -> None:
         """Fold one result in (any thread); ``now`` is a ``time.monotonic()`` value (default: now)."""
         now = time.monotonic() if now is None else now
@@ -233,19 +255,18 @@ class ClassView(anywidget.AnyWidget):
                 face = self._faces.get(int(tid))
                 if face is None:  # a new face, or a retired one the tracker re-identified: its tile comes back
                     old = self._left.pop(int(tid), None)
-                    face = _Face(int(tid), now, now) if old is None else _Face(int(tid), old.first_seen, now,
-                                                                              old.frames)
+                    face = _Face(int(tid), now, now, attention=FaceAttention(self._rule())) if old is None else \
+                        _Face(int(tid), old.first_seen, now, old.frames, attention=old.attention)
                     self._faces[int(tid)] = face
                 face.last_seen, face.frames = now, face.frames + 1
                 face.probs = probs.astype(np.float64)
                 face.scores, face.score_labels = scores, result.labels
                 face.age_ms = float(age)
-                face.negative.append((now, negative_score(face.probs)))
+                face.attention.observe(now, face.probs)
                 if not face.spark or now - face.spark[-1][0] >= 1.0:
                     face.spark.append((now, valence(face.probs)))
-                for series, keep in ((face.spark, 60.0), (face.negative, self.negative_seconds)):
-                    while series and now - series[0][0] > keep:
-                        series.popleft()
+                while face.spark and now - face.spark[0][0] > 60.0:
+                    face.spark.popleft()
             if self._log is not None and now - self._last_log >= self.log_every_s and len(result.track_ids):
                 if result.labels != EMOTIONS:
                     result = dataclasses.replace(result, probs=base, labels=EMOTIONS)
@@ -288,7 +309,8 @@ class ClassView(anywidget.AnyWidget):
         for face in gone:
             del self._faces[face.track_id]
             if face.frames >= self.min_frames:  # flicker that never got a tile is just dropped
-                self._left[face.track_id] = _Retired(face.track_id, face.first_seen, face.last_seen, face.frames)
+                self._left[face.track_id] = _Retired(face.track_id, face.first_seen, face.last_seen, face.frames,
+                                                     face.attention)
         forgotten = []
         while len(self._left) > self.max_left:
             forgotten.append(self._left.popitem(last=False)[0])
@@ -305,17 +327,17 @@ class ClassView(anywidget.AnyWidget):
         for f in sorted(self._shown(), key=lambda f: f.track_id):
             absent_s = now - f.last_seen
             present = absent_s <= 1.0
+            rise = f.attention.rise(now)
             faces.append({"id": f.track_id, "present": present, "absent_s": round(absent_s, 1),
                           "probs": [round(float(v), 3) for v in f.probs], "top": list(self._top(f)),
                           "spark": [[round(t - now, 1), round(v, 3)] for t, v in f.spark],
-                          "age_ms": round(f.age_ms)})
-            covered = f.negative and now - f.negative[0][0] >= self.negative_seconds / 2
-            negative = float(np.mean([v for _, v in f.negative])) if f.negative else 0.0
+                          "age_ms": round(f.age_ms), "learning": round(f.attention.learning(), 2),
+                          "rise": None if rise is None else round(rise, 3)})
             if absent_s > self.absent_seconds:
                 attention.append({"id": f.track_id, "reason": f"absent {absent_s:.0f} s"})
-            elif present and covered and negative >= self.negative_threshold:
-                attention.append({"id": f.track_id, "reason": f"negative {100 * negative:.0f}% "
-                                                              f"over {self.negative_seconds:.0f} s"})
+            elif present and rise is not None and rise >= self.negative_threshold:
+                attention.append({"id": f.track_id, "reason": f"negative +{100 * rise:.0f} points over their "
+                                                              f"resting face, {self.negative_seconds:.0f} s"})
         times = self._frame_times
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         self.set_trait("fps", round(fps, 1))

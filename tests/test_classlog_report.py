@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
 
+from emowidgets.attention import AttentionRule
 from emowidgets.classlog import COLUMNS, ClassLog, read_log
 from emowidgets.errors import ClosedError, DataFileError
 from emowidgets.pipeline import Pipeline
@@ -91,3 +92,18 @@ def test_report_cli_and_errors(tmp_path, results: list[FrameResult], capsys):
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 broken")
     with pytest.raises(DataFileError, match="not a readable class log"):
         write_report(tmp_path / "bad.parquet")
+
+
+def test_report_needs_attention_replays_the_class_view_rule(tmp_path, results: list[FrameResult]):
+    """The report's "needs attention" is the class view's rule on the logged rows: the four people of the 2x2
+    clip (talking, listening, smiling; replayed as an 80 s lesson) are never flagged; a rule that flags any
+    rise flags each of them for the 50 s after their resting face is learned."""
+    path = tmp_path / "class.csv"
+    with ClassLog(path) as log:
+        for k in range(8 * len(results)):
+            log.log(results[k % len(results)], {}, time_ms=T0 + k * 200)
+    assert [s["attention_s"] for s in summarize(read_log(path))] == [0.0] * 4
+    everything = AttentionRule(margin=-1.0)
+    flagged = [s["attention_s"] for s in summarize(read_log(path), everything)]
+    assert flagged == [pytest.approx(80 - everything.resting_s, abs=1.0)] * 4
+    assert "own resting face" in write_report(path).read_text()

@@ -1,8 +1,9 @@
 """After-class report: one self-contained HTML file with matplotlib plots (PNG, embedded) from a class log.
 
 The report shows the class timeline (stacked shares of the seven emotions over time, faces present)
-and a per-student summary (time present, dominant emotion, share of time with a negative dominant
-emotion, mean score of each emotion). Students are named by the name given in the class view, or
+and a per-student summary (time present, dominant emotion, time flagged "needs attention" by the class
+view's own rule, :mod:`emowidgets.attention`, replayed over the logged rows, mean score of each emotion).
+Students are named by the name given in the class view, or
 ``#id`` for a track that was never named.
 """
 
@@ -17,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from emowidgets.attention import AttentionRule, flag_series
 from emowidgets.classlog import read_log
 from emowidgets.errors import DataFileError, OptionsError
-from emowidgets.vocab import COLORS, EMOTIONS, NEGATIVE
+from emowidgets.vocab import COLORS, EMOTIONS
 
 MAX_TIME_MS = 253_402_300_799_000  # 9999-12-31 23:59:59 UTC, the last time datetime can show
 
@@ -98,20 +100,23 @@ def _students(summary: list[dict[str, Any]]) -> str:
     return _png(fig)
 
 
-def summarize(log: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """Per student: ``student``, ``rows``, ``present_s``, ``dominant``, ``negative_share``, ``mean`` (7,)."""
+def summarize(log: dict[str, np.ndarray], rule: AttentionRule | None = None) -> list[dict[str, Any]]:
+    """Per student: ``student``, ``rows``, ``present_s``, ``dominant``, ``attention_s`` (seconds flagged by
+    ``rule``, default :class:`~emowidgets.attention.AttentionRule`), ``mean`` (7,)."""
+    rule = rule or AttentionRule()
     probs = np.stack([log[e] for e in EMOTIONS], axis=1).astype(np.float64)
     keys = student_keys(log["track_id"], log["name"])
     times = log["time_ms"]
     frame_dt = float(np.median(np.diff(np.unique(times)))) if len(np.unique(times)) > 1 else 0.0
-    negative = np.isin(np.array(EMOTIONS)[probs.argmax(axis=1)], NEGATIVE)
     out = []
     for key in dict.fromkeys(keys):
         rows = keys == key
         mean = probs[rows].mean(axis=0)
+        order = np.argsort(times[rows], kind="stable")
+        flagged = flag_series(times[rows][order] / 1000, probs[rows][order], rule)
         out.append({"student": str(key), "rows": int(rows.sum()),
                     "present_s": len(np.unique(times[rows])) * frame_dt / 1000,
-                    "dominant": EMOTIONS[int(mean.argmax())], "negative_share": float(negative[rows].mean()),
+                    "dominant": EMOTIONS[int(mean.argmax())], "attention_s": float(flagged.sum()) * frame_dt / 1000,
                     "mean": mean})
     return sorted(out, key=lambda s: -s["rows"])
 
@@ -148,7 +153,7 @@ def write_report(log_path: str | Path, out: str | Path | None = None) -> Path:
     start = datetime.datetime.fromtimestamp(times.min() / 1000).strftime("%Y-%m-%d %H:%M:%S")
     rows_html = "\n".join(
         f"<tr><td>{html.escape(s['student'])}</td><td>{s['present_s']:.0f}</td><td>{s['dominant']}</td>"
-        f"<td>{s['mean'].max():.2f}</td><td>{100 * s['negative_share']:.0f}%</td>"
+        f"<td>{s['mean'].max():.2f}</td><td>{s['attention_s']:.0f}</td>"
         + "".join(f"<td>{v:.2f}</td>" for v in s["mean"]) + "</tr>" for s in summary)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report: {html.escape(log_path.name)}</title>
@@ -164,13 +169,15 @@ td:first-child{{text-align:left}}.note{{color:#555;font-size:13px}}</style></hea
 <img alt="per-student emotion scores" src="{_students(summary)}">
 {f'<p class="note">The figure shows the {MAX_FIGURE_STUDENTS} students present longest of {len(summary)}; the '
  'table lists all.</p>' if len(summary) > MAX_FIGURE_STUDENTS else ''}
-<table><tr><th>student</th><th>present (s)</th><th>dominant</th><th>score</th><th>negative dominant</th>
+<table><tr><th>student</th><th>present (s)</th><th>dominant</th><th>score</th><th>needs attention (s)</th>
 {"".join(f"<th>{e}</th>" for e in EMOTIONS)}</tr>
 {rows_html}</table>
-<p class="note">Scores are a facial-expression classifier's output (about 72% accurate on the FER2013
-test set), not feelings: posed and spontaneous expressions differ, lighting and camera angle matter, and
-a neutral-looking face can be attentive. Use them as a prompt to look, never as a grade.
-"Negative dominant" is the share of a student's frames whose top score is angry, disgust, fear or sad.</p>
+<p class="note">Scores are a facial-expression classifier's output (its accuracy is in the model card,
+weights/README.md), not feelings: posed and spontaneous expressions differ, lighting and camera angle
+matter, and a neutral-looking face can be attentive. Use them as a prompt to look, never as a grade.
+"Needs attention (s)": the time the class view's rule held for the student, replayed on the logged
+numbers: {html.escape(AttentionRule().describe().removeprefix("needs attention: "))} (their resting face is
+learned over their first {AttentionRule().resting_s:.0f} s in view).</p>
 </body></html>
 """
     out_path.parent.mkdir(parents=True, exist_ok=True)
