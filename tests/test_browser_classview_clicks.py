@@ -130,16 +130,14 @@ def test_clicks_land_while_the_stream_runs_and_tiles_match_boxes(lab, playwright
                                ".dataset.color)", ids)
         assert len(set(colors)) == len(ids), colors  # one colour per student
         hovered, other = ids[0], ids[1]
+        page.evaluate("() => { document.querySelector('.emow-test-echo').style.display = 'none';"
+                      " document.querySelector('.emow-camera').scrollIntoView(); }")  # for the screenshot
         tile_box = page.locator(f".emow-cv-tile[data-id='{hovered}']").bounding_box()
         page.mouse.move(tile_box["x"] + tile_box["width"] / 2, tile_box["y"] + tile_box["height"] / 2)
         poll(page, "(id) => [...document.querySelectorAll('.emow-box.emow-box-hover')].map(b => b.dataset.id)"
              ".join() === id", arg=hovered)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shot = page.evaluate("""() => { const a = document.querySelector('.emow-camera').getBoundingClientRect(),
-            b = document.querySelector('.emow-classview').getBoundingClientRect();
-            return {x: Math.min(a.left, b.left), y: a.top, width: Math.max(a.right, b.right) - Math.min(a.left, b.left),
-                    height: b.bottom - a.top}; }""")
-        page.screenshot(path=str(SCREENSHOT), clip=shot)
+        page.locator(".jp-OutputArea-output").first.screenshot(path=str(SCREENSHOT))
         page.locator(f".emow-box[data-id='{other}']").scroll_into_view_if_needed()
         face_box = page.locator(f".emow-box[data-id='{other}']").bounding_box()
         page.mouse.move(face_box["x"] + face_box["width"] / 2, face_box["y"] + face_box["height"] / 2)
