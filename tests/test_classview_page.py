@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -19,13 +20,14 @@ from emowidgets.widgets import TRACK_COLORS, FramePreview, track_color
 
 
 @pytest.fixture(scope="module")
-def gallery(pipeline: Pipeline) -> tuple[list[FrameResult], FrameResult, np.ndarray]:
-    """The 2x2 gallery clip every 5th frame (4 faces), a faceless frame's result, and the last frame."""
-    pipeline.tracker.reset()
+def gallery() -> Iterator[tuple[list[FrameResult], FrameResult, np.ndarray]]:
+    """The 2x2 gallery clip every 5th frame (4 faces), a faceless frame's result, and the last frame; from a
+    pipeline of its own (the session's keeps its clock for the tests after these)."""
     frames = video_frames(CLIPS / "multi_face.mp4", every=5)
-    results = [pipeline.process_array(f, i, i * 200) for i, f in enumerate(frames)]
-    blank = np.full_like(frames[0], 90)
-    return results, pipeline.process_array(blank, len(frames), 10_000), frames[-1]
+    with Pipeline.create_from_options(warmup=False) as pipeline:
+        results = [pipeline.process_array(f, i, i * 200) for i, f in enumerate(frames)]
+        blank = np.full_like(frames[0], 90)
+        yield results, pipeline.process_array(blank, len(frames), 10_000), frames[-1]
 
 
 def in_quadrants(result: FrameResult, rows: np.ndarray | None = None) -> FrameResult:
