@@ -6,6 +6,11 @@ traits hold numbers only (ids, names, scores, histories, label names); no pixel 
 the log. Names given by clicking a tile live in this kernel's memory (and the browser showing them) only;
 they are written to disk only if logging is switched on, or in the index of saved adapters.
 
+The page keeps each tile (keyed by track id) and changes only its text and sparkline, so clicks land while
+the stream runs. A tile and its face's box on the preview share a colour and a name (the camera widget gets
+``names``, text only), and hovering one highlights the other. A recording's frames reach the page through a
+:class:`~emowidgets.widgets.FramePreview`, scaled down, never as a trait.
+
 A tile's *calibrate* button opens a :class:`~emowidgets.calibration.CalibrationWidget` for that student
 (a name is needed first: adapters are kept by name, see :mod:`emowidgets.classadapters`); *calibrate room*
 opens one whose shots are every face in view.
@@ -19,7 +24,7 @@ import datetime
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +45,12 @@ from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, pipeline_options
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
-from emowidgets.widgets import CameraWidget, level_text
+from emowidgets.widgets import TRACK_COLORS, CameraWidget, FramePreview, level_text
 
 STATIC = Path(__file__).parent / "static"
+NO_FACES_S = 3.0
+"""Frames arriving with no face for this long: the view says that no faces were found."""
+
 @functools.lru_cache(maxsize=32)
 def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
     return np.array([labels.index(e) if e in labels else -1 for e in EMOTIONS])
@@ -73,6 +81,7 @@ class _Face:
     probs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS)))
     scores: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS)))
     age_ms: float = 0.0
+    call_tile: int = -1  # the video-call tile it was last seen in (-1: no grid)
     score_labels: tuple[str, ...] = EMOTIONS
     spark: collections.deque[tuple[float, float]] = dataclasses.field(default_factory=collections.deque)
     attention: FaceAttention = dataclasses.field(default_factory=lambda: FaceAttention(AttentionRule()))
@@ -113,10 +122,19 @@ class ClassView(anywidget.AnyWidget):
 
     labels = traitlets.List(traitlets.Unicode(), list(EMOTIONS)).tag(sync=True)
     colors = traitlets.List(traitlets.Unicode(), list(COLORS)).tag(sync=True)
+    track_colors = traitlets.List(traitlets.Unicode(), list(TRACK_COLORS), help="tile colours by track id, as "
+                                  "the preview's boxes").tag(sync=True)
+    link = traitlets.Unicode("", help="hover events are shared with the camera widget of the same link"
+                             ).tag(sync=True)
     faces = traitlets.List(traitlets.Dict(), help="one dict per face: id, present, absent_s, probs (7 base "
                            "emotions), top ([label, score] in its adapter's labels), spark, age_ms (since its "
                            "scores were last computed), learning (0..1 of its resting level learned), rise "
-                           "(mean negative score over its resting level; None while learning)").tag(sync=True)
+                           "(mean negative score over its resting level; None while learning), camera_off "
+                           "(absent, and its call tile holds no face)").tag(sync=True)
+    camera_off = traitlets.List(traitlets.Dict(), help="call tiles without a face that no tile's student last "
+                                "sat in: tile (index in the call's grid)").tag(sync=True)
+    no_faces = traitlets.Bool(False, help=f"frames arrive but no face was seen for {NO_FACES_S:.0f} s"
+                              ).tag(sync=True)
     names = traitlets.Dict(help="track id (as text) -> name given by clicking the tile").tag(sync=True)
     history = traitlets.List(traitlets.List(), help="[t_s, 7 class shares, faces present] per second"
                              ).tag(sync=True)
@@ -163,6 +181,8 @@ class ClassView(anywidget.AnyWidget):
         self._last_push = self._last_sample = self._last_log = -1e9
         self._frame_times: collections.deque[float] = collections.deque(maxlen=30)
         self._level: tuple[str, int, int] | None = None  # the latest result's level, width, height
+        self._empty_tiles: set[int] = set()  # the latest result's call tiles without a face
+        self._first_result = self._last_result = self._last_face = -1e9
         self._log: ClassLog | None = None
         self._logged: set[str] = set()  # paths this view's logs wrote (switched on again, a log appends there)
         self._kept: Any = None  # rows a failed log could not write (a pyarrow table), for the next log
@@ -251,7 +271,14 @@ class ClassView(anywidget.AnyWidget):
         with self._lock:
             self._frame_times.append(now)
             self._level = (result.level, result.width, result.height)
-            for tid, scores, probs, age in zip(result.track_ids, result.probs, base, ages, strict=True):
+            self._empty_tiles = set(result.empty_tiles.tolist())
+            if self._first_result < 0:
+                self._first_result = now
+            self._last_result = now
+            if len(result.track_ids):
+                self._last_face = now
+            for tid, scores, probs, age, tile in zip(result.track_ids, result.probs, base, ages, result.face_tiles,
+                                                     strict=True):
                 face = self._faces.get(int(tid))
                 if face is None:  # a new face, or a retired one the tracker re-identified: its tile comes back
                     old = self._left.pop(int(tid), None)
@@ -262,6 +289,7 @@ class ClassView(anywidget.AnyWidget):
                 face.probs = probs.astype(np.float64)
                 face.scores, face.score_labels = scores, result.labels
                 face.age_ms = float(age)
+                face.call_tile = int(tile)
                 face.attention.observe(now, face.probs)
                 if not face.spark or now - face.spark[-1][0] >= 1.0:
                     face.spark.append((now, valence(face.probs)))
@@ -324,16 +352,18 @@ class ClassView(anywidget.AnyWidget):
     def _push(self, now: float) -> None:
         self._retire(now)
         faces, attention = [], []
-        for f in sorted(self._shown(), key=lambda f: f.track_id):
+        shown = sorted(self._shown(), key=lambda f: f.track_id)
+        for f in shown:
             absent_s = now - f.last_seen
             present = absent_s <= 1.0
             rise = f.attention.rise(now)
+            camera_off = not present and f.call_tile in self._empty_tiles
             faces.append({"id": f.track_id, "present": present, "absent_s": round(absent_s, 1),
                           "probs": [round(float(v), 3) for v in f.probs], "top": list(self._top(f)),
                           "spark": [[round(t - now, 1), round(v, 3)] for t, v in f.spark],
                           "age_ms": round(f.age_ms), "learning": round(f.attention.learning(), 2),
-                          "rise": None if rise is None else round(rise, 3)})
-            if absent_s > self.absent_seconds:
+                          "rise": None if rise is None else round(rise, 3), "camera_off": camera_off})
+            if absent_s > self.absent_seconds and not camera_off:  # a camera off is not a student away
                 attention.append({"id": f.track_id, "reason": f"absent {absent_s:.0f} s"})
             elif present and rise is not None and rise >= self.negative_threshold:
                 attention.append({"id": f.track_id, "reason": f"negative +{100 * rise:.0f} points over their "
@@ -345,6 +375,9 @@ class ClassView(anywidget.AnyWidget):
             self.level = level_text(*self._level, fps)
         self.faces = faces
         self.attention = attention
+        self.camera_off = [{"tile": k} for k in sorted(self._empty_tiles - {f.call_tile for f in shown})]
+        since_face = now - max(self._first_result, self._last_face)
+        self.no_faces = now - self._last_result <= 2.0 and since_face >= NO_FACES_S
 
     def refresh(self, now: float | None = None) -> None:
         """Recompute tiles, attention and ``left`` now (absent timers keep running without new frames);
@@ -361,21 +394,45 @@ class ClassView(anywidget.AnyWidget):
         super().close()
 
 
+class PreviewedVideo(VideoFileSource):
+    """A recording whose frames are also handed, before each is processed, to ``on_frame`` (a
+    :class:`~emowidgets.widgets.FramePreview`'s ``hold``), so the page can show them."""
+
+    on_frame: Callable[[np.ndarray], None] | None = None
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """The recording's frames, as :meth:`VideoFileSource.frames`, each shown to ``on_frame`` first."""
+        for rgb, ts in super().frames():
+            if self.on_frame is not None:
+                self.on_frame(rgb)
+            yield rgb, ts
+
+
 def _every_face(result: FrameResult) -> np.ndarray:
     return np.arange(len(result.track_ids))
 
 
 class Classroom(ipywidgets.VBox):  # type: ignore[misc]
     """What :func:`classroom` returns: ``view`` (the :class:`ClassView`), ``camera`` (browser sources),
-    ``video`` (file sources), ``pipeline``, ``session`` (the :class:`~emowidgets.session.Session` wiring the
-    source to the view, as ``live()`` does), ``adapters`` (the :class:`ClassAdapters` by name) and ``panel``
-    (the open calibration panel, if any). ``close()`` stops everything."""
+    ``video`` (file sources), ``preview`` (the page's picture of a video's frames, a
+    :class:`~emowidgets.widgets.FramePreview`; ``None`` for browser sources), ``pipeline``, ``session`` (the
+    :class:`~emowidgets.session.Session` wiring the source to the view, as ``live()`` does), ``adapters`` (the
+    :class:`ClassAdapters` by name) and ``panel`` (the open calibration panel, if any). ``close()`` stops
+    everything."""
 
     def __init__(self, view: ClassView, pipeline: Pipeline, camera: CameraWidget | None = None,
                  video: VideoFileSource | None = None) -> None:
-        self._parts = [c for c in (camera, view) if c is not None]
+        self.preview = FramePreview() if isinstance(video, PreviewedVideo) else None
+        self._parts = [c for c in (camera, self.preview, view) if c is not None]
         super().__init__(children=self._parts)
         self.view, self.pipeline, self.camera, self.video = view, pipeline, camera, video
+        view.link = view.model_id
+        self._links = []
+        for boxes in (camera, self.preview):  # boxes on the picture: the tiles' names and colours, and hovering
+            if boxes is not None:
+                boxes.set_trait("label_ids", True)
+                boxes.link = view.model_id
+                self._links.append(traitlets.dlink((view, "names"), (boxes, "names")))
         self.adapters = ClassAdapters(pipeline, view)
         self.panel: CalibrationWidget | None = None
         self._panel_box: ipywidgets.VBox | None = None
@@ -386,6 +443,9 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
             view.status = camera.status
         self.session = Session(pipeline, camera or video, on_status=self._status)
         self.session.add_view(self.feed)
+        if self.preview is not None and isinstance(video, PreviewedVideo):
+            video.on_frame = self.preview.hold
+            self.session.add_view(self.preview.show_result)
         self.session.start()
         self._tick_thread = threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True)
         self._tick_thread.start()
@@ -485,6 +545,10 @@ class Classroom(ipywidgets.VBox):  # type: ignore[misc]
         self.close_calibration()
         self._tick_thread.join(5.0)
         self.session.close()
+        for link in self._links:
+            link.unlink()
+        if self.preview is not None:
+            self.preview.close()
         self.view.close()
         super().close()
 
@@ -520,7 +584,7 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
     options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
     video = None
     if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
-        video = VideoFileSource(source, realtime=True)
+        video = PreviewedVideo(source, realtime=True)
     pipeline = Pipeline.create_from_options(options, warmup=True)
     try:
         view = ClassView(log_path=str(log_path or ""))

@@ -10,6 +10,12 @@ pipeline drops or cannot decode is acked when it does, so the browser never enco
 time for; with a plain ``on_frame`` callback frames are acked on receipt. No pixels are ever stored in a
 trait: a saved notebook holds no face.
 
+In a class view (``label_ids``) each box is labelled with its student's name from ``names`` (track id as text ->
+name; text only), or ``#id``, in that face's colour (:func:`track_color`, the class view's tile has the same), and
+hovering a box highlights the class view's tile of that face (and the reverse; both widgets share ``link``).
+A :class:`FramePreview` shows frames read in the kernel (a recording) the same way: each scaled down and sent as
+a JPEG custom message (``{"type": "preview", "seq"}`` + one buffer) next to its result; never a trait.
+
 Frames are sized to need (``resize``): a result's ``scale`` says how much smaller the next frames could be
 and still keep every face sharp; the browser sends the smallest of the steps 1, 3/4, 1/2, 3/8, 1/4 (not below
 ``min_frame_scale``) that does, at once when that is bigger; smaller only after a second of results asking for
@@ -35,9 +41,11 @@ from typing import Any
 
 import anywidget
 import numpy as np
+import simplejpeg
 import traitlets
 from ipywebrtc import MediaStream
 from ipywidgets import widget_serialization
+from PIL import Image
 
 from emowidgets.boxes import largest_face
 from emowidgets.errors import OptionsError
@@ -53,7 +61,16 @@ STALE_MS = 500
 """A face's scores older than this (ms since it was last classified) are shown with their age."""
 
 STATUSES = ("waiting for permission", "waiting for stream", "permission denied", "no camera", "camera unavailable",
-            "stream ended", "share cancelled", "running", "error")
+            "stream ended", "share cancelled", "running", "error", "preview")
+
+TRACK_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                "#bcbd22", "#7f7f7f")
+"""Colours of faces by track id: a face's box on the preview and its class-view tile share one."""
+
+
+def track_color(track_id: int) -> str:
+    """The colour of face ``track_id`` (the pages compute the same: ``colors[id mod len]``)."""
+    return TRACK_COLORS[track_id % len(TRACK_COLORS)]
 
 log = logging.getLogger("emowidgets.widgets")
 
@@ -93,7 +110,8 @@ class CameraWidget(anywidget.AnyWidget):
     _esm = STATIC / "camera.js"
     _css = STATIC / "camera.css"
 
-    source = traitlets.Enum(("camera", "screen", "stream"), "camera").tag(sync=True)
+    source = traitlets.Enum(("camera", "screen", "stream", "frames"), "camera",
+                            help="frames: no stream, frames come from the kernel (FramePreview)").tag(sync=True)
     stream = traitlets.Instance(MediaStream, allow_none=True).tag(sync=True, **widget_serialization)
     width = traitlets.Int(0, help="requested width; 0: 640 (camera), 1280 (screen)").tag(sync=True)
     height = traitlets.Int(0, help="requested height; 0: 480 (camera), 720 (screen)").tag(sync=True)
@@ -114,6 +132,11 @@ class CameraWidget(anywidget.AnyWidget):
                                   "browser, about once a second)").tag(sync=True)
     frame_size = traitlets.List(traitlets.Int(), [0, 0], help="[width, height] of the last frame sent (set by the "
                                 "browser)").tag(sync=True)
+    label_ids = traitlets.Bool(False, help="label each box with its face's name or #id, in its track colour"
+                               ).tag(sync=True)
+    names = traitlets.Dict(help="track id (as text) -> name (text only), shown on the boxes").tag(sync=True)
+    track_colors = traitlets.List(traitlets.Unicode(), list(TRACK_COLORS)).tag(sync=True)
+    link = traitlets.Unicode("", help="hover events are shared with the class view of the same link").tag(sync=True)
     frames_received = traitlets.Int(0, help="frames that reached the kernel (kernel-only, not synced)")
     last_result = traitlets.Dict(help="latest result message: boxes, labels, no pixels (kernel-only)")
 
@@ -189,6 +212,50 @@ class CameraWidget(anywidget.AnyWidget):
             self._pipeline.remove_listener(self.show_result)
             self._pipeline.remove_skip_listener(self._ack)
         super().close()
+
+
+class FramePreview(CameraWidget):
+    """The page's picture of frames read in the kernel (a recording played by a
+    :class:`~emowidgets.sources.FrameSource`), with the same boxes as a camera's preview.
+
+    Call :meth:`hold` with each frame before it is processed, and :meth:`show_result` with its result: the
+    held frame goes, scaled to at most ``preview_width`` px wide, as a JPEG custom message at most
+    ``max_fps`` times a second, then the result. The JPEG is never a trait: a saved notebook holds no face.
+    """
+
+    source = traitlets.Enum(("frames",), "frames", help="no stream: the frames come from the kernel").tag(sync=True)
+    status = traitlets.Unicode("preview").tag(sync=True)
+    preview_width = traitlets.Int(320, min=16, help="widest preview frame sent, in pixels")
+    max_fps = traitlets.Float(12.0, min=0.1, help="most preview frames sent per second")
+    quality = traitlets.Float(0.7, min=0.05, max=1.0, help="JPEG quality").tag(sync=True)
+    previews_sent = traitlets.Int(0, help="preview frames sent (kernel-only)")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._held: np.ndarray | None = None
+        self._last_sent = -1e9
+
+    def hold(self, rgb: np.ndarray) -> None:
+        """Keep ``rgb`` ``(H, W, 3)`` uint8, the frame whose result comes next (the source's thread)."""
+        self._held = rgb
+
+    def show_result(self, result: FrameResult) -> None:
+        """Send the held frame (scaled down, when the rate allows) and then ``result``'s boxes."""
+        rgb, self._held = self._held, None
+        now = time.monotonic()
+        if rgb is not None and now - self._last_sent >= 1.0 / self.max_fps:
+            self._last_sent = now
+            self.send({"type": "preview", "seq": result.seq}, buffers=[self._jpeg(rgb)])
+            self.previews_sent += 1
+        super().show_result(result)
+
+    def _jpeg(self, rgb: np.ndarray) -> bytes:
+        height, width = rgb.shape[:2]
+        if width > self.preview_width:
+            size = (self.preview_width, max(1, round(height * self.preview_width / width)))
+            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+        return bytes(simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=round(100 * self.quality),
+                                            colorspace="RGB"))
 
 
 def level_text(level: str, width: int, height: int, fps: float) -> str:

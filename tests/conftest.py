@@ -26,8 +26,10 @@ def video_frames(path: Path, size: tuple[int, int] | None = None, every: int = 1
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)[::every]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def pipeline():
+    """A fresh pipeline per test (cheap once the first has compiled): no tracker, follower, budget, ladder or
+    clock state carries from one test to the next."""
     from emowidgets.pipeline import Pipeline
 
     with Pipeline.create_from_options(warmup=False) as p:

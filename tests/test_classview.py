@@ -23,12 +23,12 @@ from emowidgets.vocab import EMOTIONS, FrameResult
 
 
 @pytest.fixture(scope="module")
-def gallery_results(pipeline: Pipeline):
+def gallery_results():
     """The 2x2 gallery clip, every 5th frame (0.2 s apart, 4 faces), then one empty frame."""
-    pipeline.tracker.reset()
     frames = video_frames(CLIPS / "multi_face.mp4", every=5)
-    results = [pipeline.process_array(f, i, i * 200) for i, f in enumerate(frames)]
-    return results, pipeline.process_array(np.zeros_like(frames[0]), len(frames), 10_000)
+    with Pipeline.create_from_options(warmup=False) as pipeline:
+        results = [pipeline.process_array(f, i, i * 200) for i, f in enumerate(frames)]
+        return results, pipeline.process_array(np.zeros_like(frames[0]), len(frames), 10_000)
 
 
 def test_valence_range():

@@ -1,5 +1,8 @@
 // CameraWidget: preview a MediaStream, send JPEG frames to the kernel, draw the results it sends back.
 // At most `max_in_flight` frames are un-acked; camera frames arriving meanwhile are skipped (never queued).
+// Source "frames" opens no stream: the kernel sends its frames (a recording), scaled down, as "preview" messages.
+// In a class view (`label_ids`) each box carries its face's name (or #id) in that face's colour, and hovering a box
+// highlights the class view's tile of that face (document events "emow-hover" between widgets of one `link`).
 
 // Frames are sized to need: each result's `scale` says how much smaller the next frames could be and keep every
 // face sharp; the widget sends the smallest step that does (bigger at once, smaller after SHRINK_HOLD_MS).
@@ -165,6 +168,10 @@ function place(node, [x, y, w, h], mirror) {
   node.style.height = `${h * 100}%`;
 }
 
+function colorOf(palette, id) { // a face's colour: the same on its box and on its tile in the class view
+  return palette[((id % palette.length) + palette.length) % palette.length];
+}
+
 function render({ model, el }) {
   el.classList.add("emow-camera");
   const stage = document.createElement("div");
@@ -182,7 +189,13 @@ function render({ model, el }) {
   gridLabel.className = "emow-grid-label";
   gridLabel.hidden = true;
   overlay.append(tileLayer, gridLabel);
-  stage.append(video, overlay);
+  const picture = document.createElement("img"); // source "frames": the kernel's preview frames
+  picture.className = "emow-frame";
+  picture.alt = "";
+  const frames = model.get("source") === "frames";
+  video.hidden = frames;
+  picture.hidden = !frames;
+  stage.append(video, picture, overlay);
   const statusEl = document.createElement("div");
   statusEl.className = "emow-status";
   el.append(stage, statusEl);
@@ -206,7 +219,9 @@ function render({ model, el }) {
   const pending = new Map(); // seq -> send time, until acked
   const captured = new Map(); // seq -> capture time, until its result is drawn
   const sentScales = new Map(); // seq -> frame scale it was sent at, until its result arrives
-  const boxes = [];
+  const boxes = new Map(); // face id -> its box, kept while that face is in the results
+  let hovered = null; // the face id hovered here or on the class view's tiles
+  let pictureUrl = null;
   let drawnGrid = ""; // the tiles (and mirroring) the outlines show, as JSON: the DOM changes only when they do
   let frameScale = 1; // of the video's own size; what the next frame is sent at (1 while `resize` is off)
   let shrink = null; // { since, to }: results have asked for a smaller scale since `since`
@@ -320,27 +335,63 @@ function render({ model, el }) {
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
   }
 
+  function hover(id, on, from) { // highlight box `id`; tell the class view unless it told us
+    hovered = on ? id : (hovered === id ? null : hovered);
+    for (const [key, box] of boxes) box.classList.toggle("emow-box-hover", key === hovered);
+    if (from === "boxes") {
+      document.dispatchEvent(new CustomEvent("emow-hover", { detail: { link: model.get("link"), id, on, from } }));
+    }
+  }
+  const onHover = (e) => {
+    const d = e.detail || {};
+    if (d.from !== "boxes" && d.link && d.link === model.get("link")) hover(d.id, d.on, d.from);
+  };
+  document.addEventListener("emow-hover", onHover);
+
   function drawFaces(faces) {
     const mirror = model.get("mirror") && model.get("source") === "camera";
-    while (boxes.length < faces.length) {
-      const box = document.createElement("div");
-      box.className = "emow-box";
-      const label = document.createElement("span");
-      label.className = "emow-label";
-      box.append(label);
-      overlay.append(box);
-      boxes.push(box);
-    }
-    boxes.forEach((box, i) => {
-      const face = faces[i];
-      box.hidden = !face;
-      if (!face) return;
+    const ids = model.get("label_ids"), names = model.get("names"), palette = model.get("track_colors");
+    const keep = new Set(faces.map((f) => f.id));
+    for (const [id, box] of boxes) if (!keep.has(id)) { box.remove(); boxes.delete(id); }
+    for (const face of faces) {
+      let box = boxes.get(face.id);
+      if (!box) {
+        box = document.createElement("div");
+        box.className = "emow-box";
+        box.dataset.id = face.id;
+        const label = document.createElement("span");
+        label.className = "emow-label";
+        label.append(document.createElement("b"), document.createTextNode(""));
+        label.firstChild.className = "emow-who";
+        box.append(label);
+        box.addEventListener("mouseenter", () => hover(face.id, true, "boxes"));
+        box.addEventListener("mouseleave", () => hover(face.id, false, "boxes"));
+        overlay.append(box);
+        boxes.set(face.id, box);
+      }
       place(box, face.box, mirror);
       box.classList.toggle("emow-inside", face.box[1] < 0.06);
+      box.classList.toggle("emow-ided", ids);
+      box.classList.toggle("emow-box-hover", face.id === hovered);
       box.dataset.label = face.label;
       box.dataset.tile = face.tile ?? -1;
-      box.firstChild.textContent = `${face.label} ${face.score.toFixed(2)}`;
-    });
+      const [who, what] = box.firstChild.childNodes;
+      const name = ids ? (names[String(face.id)] || `#${face.id}`) : "";
+      if (who.textContent !== name) who.textContent = name;
+      who.hidden = !ids;
+      what.data = `${face.label} ${face.score.toFixed(2)}`;
+      const color = ids ? colorOf(palette, face.id) : "";
+      if (box.style.getPropertyValue("--emow-face") !== color) box.style.setProperty("--emow-face", color);
+    }
+  }
+
+  function showPicture(buffer) { // a kernel frame (JPEG): shown, the previous one's URL released once replaced
+    const url = URL.createObjectURL(new Blob([buffer], { type: "image/jpeg" }));
+    const old = pictureUrl;
+    pictureUrl = url;
+    picture.src = url;
+    if (old) URL.revokeObjectURL(old);
+    stats.previews = (stats.previews || 0) + 1;
   }
 
   // The call's tile grid (a result's `grid`, null: none sent): one outline per tile, reused from the last
@@ -379,8 +430,12 @@ function render({ model, el }) {
     }
   }
 
-  function onMessage(msg) {
+  function onMessage(msg, buffers) {
     if (!msg || !alive) return;
+    if (msg.type === "preview" && frames && buffers && buffers.length) {
+      showPicture(buffers[0]);
+      return;
+    }
     if (msg.type === "ack") {
       ack(msg.seq);
       pump();
@@ -390,7 +445,7 @@ function render({ model, el }) {
       pump();
     }
     // A result can arrive after the stream stopped (its frame was in flight): don't draw it on a dead stream.
-    if (msg.type === "result" && current && msg.seq > lastDrawnSeq) {
+    if (msg.type === "result" && (current || frames) && msg.seq > lastDrawnSeq) {
       lastDrawnSeq = msg.seq;
       drawFaces(msg.faces);
       drawGrid(msg.grid || null, msg.faces);
@@ -479,6 +534,7 @@ function render({ model, el }) {
   async function start() {
     stop();
     const source = model.get("source");
+    if (source === "frames") { statusEl.textContent = "playing in the kernel"; statusEl.dataset.status = "preview"; return; }
     setStatus(source === "stream" ? "waiting for stream" : "waiting for permission");
     let opened;
     try {
@@ -514,6 +570,16 @@ function render({ model, el }) {
 
   model.on("msg:custom", onMessage);
   model.on("change:source change:stream change:width change:height", start);
+  const onNames = () => { // a rename shows at once, not only on the next result's boxes
+    const names = model.get("names");
+    if (!model.get("label_ids")) return;
+    for (const [id, box] of boxes) {
+      const who = box.querySelector(".emow-who");
+      const name = names[String(id)] || `#${id}`;
+      if (who.textContent !== name) who.textContent = name;
+    }
+  };
+  model.on("change:names", onNames);
   model.on("change:mirror", () => video.classList.toggle("emow-mirror", model.get("mirror") && model.get("source") === "camera"));
   start();
 
@@ -523,6 +589,9 @@ function render({ model, el }) {
     model.off("msg:custom", onMessage);
     model.off("change:source change:stream change:width change:height", start);
     stop();
+    document.removeEventListener("emow-hover", onHover);
+    model.off("change:names", onNames);
+    if (pictureUrl) URL.revokeObjectURL(pictureUrl);
     if (encoder) encoder.close();
     encoder = null;
   };

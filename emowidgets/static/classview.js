@@ -19,6 +19,10 @@ function nameOf(model, id) {
   return model.get("names")[String(id)] || `#${id}`;
 }
 
+function colorOf(palette, id) { // a face's colour: the same on its tile and on its box in the preview
+  return palette[((id % palette.length) + palette.length) % palette.length];
+}
+
 function labelsOf(model, id) {
   // the label set that scores this face: its own adapter's, the room adapter's, or the 7 base emotions
   const own = model.get("adapted")[String(id)];
@@ -81,7 +85,8 @@ function render({ model, el }) {
         <option value="5×5"><option value="4×4"></datalist>
       <span class="emow-cv-notice"></span></div>
     <div class="emow-cv-body">
-      <div class="emow-cv-tiles"></div>
+      <div class="emow-cv-faces"><div class="emow-cv-empty" hidden>no faces found — is the call's gallery shared?</div>
+        <div class="emow-cv-tiles"></div></div>
       <div class="emow-cv-panel">
         <div class="emow-cv-chartbox"></div><div class="emow-cv-legend"></div>
         <div class="emow-cv-presence"></div>
@@ -99,16 +104,23 @@ function render({ model, el }) {
     </div>`;
   const $ = (sel) => el.querySelector(sel);
   const tiles = $(".emow-cv-tiles");
-  let editing = null; // id whose name input is open: keep it across redraws
+  const link = () => model.get("link");
+  // The tiles, keyed by track id (camera-off call tiles by "off:<tile>"): each is built once and then only its
+  // text, colours and sparkline change, so a click on a name or a button lands however often the faces update.
+  const shown = new Map(); // key -> { tile, nameEl, badge, button, emotion, spark, sparkKey }
+  let editing = null; // id whose name input is open: that name is left alone while the others update
+  let hovered = null; // the id hovered here or on the preview's boxes
 
-  function rename(id, tile) {
+  function rename(id) {
+    const entry = shown.get(id);
+    if (!entry || editing === id) return;
+    if (editing !== null) shown.get(editing)?.nameEl.querySelector("input")?.blur();
     editing = id;
     const input = document.createElement("input");
     input.className = "emow-cv-name-input";
     input.value = model.get("names")[String(id)] || "";
     input.placeholder = `#${id}`;
-    const nameEl = tile.querySelector(".emow-cv-name");
-    nameEl.replaceChildren(input);
+    entry.nameEl.replaceChildren(input);
     input.focus();
     const done = (save) => {
       if (editing !== id) return;
@@ -120,6 +132,7 @@ function render({ model, el }) {
         model.set("names", names);
         model.save_changes();
       }
+      entry.nameEl.replaceChildren();
       drawTiles();
     };
     input.addEventListener("keydown", (e) => {
@@ -128,51 +141,124 @@ function render({ model, el }) {
       e.stopPropagation(); // keep JupyterLab shortcuts out of the text box
     });
     input.addEventListener("blur", () => done(true));
+    input.addEventListener("click", (e) => e.stopPropagation());
+  }
+
+  function hover(id, on, from) { // highlight tile `id` (null: none); tell the preview unless it told us
+    hovered = on ? id : (hovered === id ? null : hovered);
+    for (const [key, entry] of shown) entry.tile.classList.toggle("emow-cv-tile-hover", key === hovered);
+    if (from === "tiles") {
+      document.dispatchEvent(new CustomEvent("emow-hover", { detail: { link: link(), id, on, from } }));
+    }
+  }
+  const onHover = (e) => {
+    const d = e.detail || {};
+    if (d.from !== "tiles" && d.link && d.link === link()) hover(d.id, d.on, d.from);
+  };
+  document.addEventListener("emow-hover", onHover);
+
+  function makeTile(id) {
+    const tile = document.createElement("div");
+    tile.className = "emow-cv-tile";
+    tile.dataset.id = id;
+    tile.innerHTML = `<div class="emow-cv-top"><div class="emow-cv-name" title="click to name"></div>
+      <button class="emow-cv-calibrate">calibrate</button></div><div class="emow-cv-emotion"></div>`;
+    const entry = { tile, nameEl: tile.querySelector(".emow-cv-name"), badge: null,
+      button: tile.querySelector(".emow-cv-calibrate"), emotion: tile.querySelector(".emow-cv-emotion"),
+      spark: null, sparkKey: "" };
+    entry.button.addEventListener("click", () => model.send({ type: "calibrate", id }));
+    entry.nameEl.addEventListener("click", () => rename(id));
+    tile.addEventListener("mouseenter", () => hover(id, true, "tiles"));
+    tile.addEventListener("mouseleave", () => hover(id, false, "tiles"));
+    return entry;
+  }
+
+  function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+  function setAttr(node, name, value) { if (node.getAttribute(name) !== value) node.setAttribute(name, value); }
+
+  function updateTile(entry, f) {
+    const labels = model.get("labels"), colors = model.get("colors"), palette = model.get("track_colors");
+    const [top, score] = f.top;
+    const k = labels.indexOf(top); // -1 for an adapter's own label: drawn grey
+    const scored = labelsOf(model, f.id);
+    const named = Boolean(model.get("names")[String(f.id)]);
+    const { tile, nameEl, button, emotion } = entry;
+    const off = Boolean(f.camera_off);
+    tile.classList.toggle("emow-cv-absent", !f.present && !off);
+    tile.classList.toggle("emow-cv-off", off);
+    Object.assign(tile.dataset, { dominant: top, labels: scored.labels.join(","), adapter: scored.adapter,
+      state: f.present ? "present" : (off ? "camera off" : "absent") });
+    tile.style.borderColor = f.present ? (colors[k] || "#666") : "#ccc";
+    const color = colorOf(palette, f.id);
+    if (nameEl.style.borderLeftColor !== color) nameEl.style.borderLeftColor = color;
+    tile.dataset.color = color;
+    if (editing !== f.id) setText(nameEl, nameOf(model, f.id));
+    if (scored.adapter === "own" && !entry.badge) {
+      entry.badge = document.createElement("span");
+      entry.badge.className = "emow-cv-badge";
+      entry.badge.textContent = "own";
+      tile.querySelector(".emow-cv-top").insertBefore(entry.badge, button);
+    } else if (scored.adapter !== "own" && entry.badge) {
+      entry.badge.remove();
+      entry.badge = null;
+    }
+    if (entry.badge) setAttr(entry.badge, "title", `own adapter: ${scored.labels.join(", ")}`);
+    if (button.disabled === named) button.disabled = !named;
+    setAttr(button, "title", named ? `calibrate ${nameOf(model, f.id)}: capture shots, train, apply`
+      : "name this tile first (click its #id): adapters are kept by name");
+    const text = f.present ? `${top} ${Math.round(100 * score)}%`
+      : (off ? "camera off" : `absent ${Math.round(f.absent_s)} s`);
+    const stale = f.present && f.age_ms > STALE_MS; // scores kept from an earlier frame (the classification budget)
+    const ageText = stale ? `${(f.age_ms / 1000).toFixed(1)} s ago` : "";
+    if (emotion.firstChild?.nodeType !== Node.TEXT_NODE) emotion.prepend(document.createTextNode(""));
+    if (emotion.firstChild.data !== text) emotion.firstChild.data = text;
+    let age = emotion.querySelector(".emow-cv-age");
+    if (stale && !age) {
+      age = document.createElement("span");
+      age.className = "emow-cv-age";
+      emotion.append(age);
+    } else if (!stale && age) age.remove();
+    if (stale) { age.dataset.age = f.age_ms; setText(age, ageText); }
+    const sparkKey = JSON.stringify(f.spark);
+    if (sparkKey !== entry.sparkKey) { // only a changed line is redrawn
+      entry.sparkKey = sparkKey;
+      const line = sparkline(f.spark);
+      if (entry.spark) entry.spark.replaceWith(line); else tile.append(line);
+      entry.spark = line;
+    }
+  }
+
+  function makeOffTile(k) { // a call tile with no face that no student's tile last sat in
+    const tile = document.createElement("div");
+    tile.className = "emow-cv-tile emow-cv-off";
+    tile.dataset.tile = k;
+    tile.dataset.state = "camera off";
+    tile.innerHTML = '<div class="emow-cv-top"><div class="emow-cv-name"></div></div><div class="emow-cv-emotion">camera off</div>';
+    tile.querySelector(".emow-cv-name").textContent = `call tile ${k + 1}`;
+    return { tile };
   }
 
   function drawTiles() {
-    if (editing !== null) return;
-    const labels = model.get("labels"), colors = model.get("colors");
-    tiles.replaceChildren(...model.get("faces").map((f) => {
-      const [top, score] = f.top;
-      const k = labels.indexOf(top); // -1 for an adapter's own label: drawn grey
-      const scored = labelsOf(model, f.id);
-      const named = Boolean(model.get("names")[String(f.id)]);
-      const tile = document.createElement("div");
-      tile.className = "emow-cv-tile" + (f.present ? "" : " emow-cv-absent");
-      tile.dataset.id = f.id;
-      tile.dataset.dominant = top;
-      tile.dataset.labels = scored.labels.join(",");
-      tile.dataset.adapter = scored.adapter;
-      tile.style.borderColor = f.present ? (colors[k] || "#666") : "#ccc";
-      tile.innerHTML = `<div class="emow-cv-top"><div class="emow-cv-name" title="click to name"></div>
-        <button class="emow-cv-calibrate">calibrate</button></div><div class="emow-cv-emotion"></div>`;
-      tile.querySelector(".emow-cv-name").textContent = nameOf(model, f.id);
-      if (scored.adapter === "own") {
-        const badge = document.createElement("span");
-        badge.className = "emow-cv-badge";
-        badge.textContent = "own";
-        badge.title = `own adapter: ${scored.labels.join(", ")}`;
-        tile.querySelector(".emow-cv-top").insertBefore(badge, tile.querySelector(".emow-cv-calibrate"));
+    const items = [...model.get("faces").map((f) => [f.id, f]), ...model.get("camera_off").map((o) => [`off:${o.tile}`, o])];
+    const keep = new Set(items.map(([key]) => key));
+    for (const [key, entry] of shown) {
+      if (!keep.has(key)) {
+        if (editing === key) editing = null;
+        entry.tile.remove();
+        shown.delete(key);
       }
-      const button = tile.querySelector(".emow-cv-calibrate");
-      button.disabled = !named;
-      button.title = named ? `calibrate ${nameOf(model, f.id)}: capture shots, train, apply`
-        : "name this tile first (click its #id): adapters are kept by name";
-      button.addEventListener("click", () => model.send({ type: "calibrate", id: f.id }));
-      tile.querySelector(".emow-cv-emotion").textContent = f.present
-        ? `${top} ${Math.round(100 * score)}%` : `absent ${Math.round(f.absent_s)} s`;
-      if (f.present && f.age_ms > STALE_MS) { // scores kept from an earlier frame (the classification budget)
-        const age = document.createElement("span");
-        age.className = "emow-cv-age";
-        age.dataset.age = f.age_ms;
-        age.textContent = `${(f.age_ms / 1000).toFixed(1)} s ago`;
-        tile.querySelector(".emow-cv-emotion").append(age);
+    }
+    items.forEach(([key, item], i) => {
+      let entry = shown.get(key);
+      if (!entry) {
+        entry = typeof key === "string" ? makeOffTile(item.tile) : makeTile(key);
+        shown.set(key, entry);
       }
-      tile.append(sparkline(f.spark));
-      tile.querySelector(".emow-cv-name").addEventListener("click", () => rename(f.id, tile));
-      return tile;
-    }));
+      if (typeof key !== "string") updateTile(entry, item);
+      if (tiles.children[i] !== entry.tile) tiles.insertBefore(entry.tile, tiles.children[i] || null);
+    });
+    const empty = $(".emow-cv-empty");
+    empty.hidden = !model.get("no_faces");
   }
 
   function drawPanel() {
@@ -181,8 +267,10 @@ function render({ model, el }) {
     $(".emow-cv-legend").innerHTML = labels.map((l, k) => `<span><i style="background:${colors[k]}"></i>${l}</span>`).join("");
     const faces = model.get("faces");
     const present = faces.filter((f) => f.present).length;
+    const off = faces.filter((f) => f.camera_off).length + model.get("camera_off").length;
     const presence = $(".emow-cv-presence");
-    presence.textContent = `${present} present, ${faces.length - present} absent`;
+    presence.textContent = `${present} present, ${faces.length - present - faces.filter((f) => f.camera_off).length} absent`
+      + (off ? `, ${off} camera off` : "");
     presence.dataset.present = present;
     const list = $(".emow-cv-attention");
     list.replaceChildren(...model.get("attention").map((a) => {
@@ -246,7 +334,7 @@ function render({ model, el }) {
   const onFaces = () => { drawTiles(); drawPanel(); };
   const headEvents = "change:status change:notice change:fps change:level change:logging change:log_path change:negative_threshold " +
     "change:negative_seconds change:absent_seconds change:window_minutes change:retention_seconds";
-  const faceEvents = "change:faces change:names change:adapted change:room_labels";
+  const faceEvents = "change:faces change:names change:adapted change:room_labels change:camera_off change:no_faces";
   model.on(faceEvents, onFaces);
   model.on("change:history change:attention", drawPanel);
   model.on("change:left", drawLeft);
@@ -259,6 +347,7 @@ function render({ model, el }) {
     model.off("change:left", drawLeft);
     model.off(headEvents, drawHead);
     model.off("change:grid", drawGrid);
+    document.removeEventListener("emow-hover", onHover);
   };
 }
 
