@@ -90,12 +90,13 @@ function render({ model, el }) {
       <div class="emow-cv-panel">
         <div class="emow-cv-chartbox"></div><div class="emow-cv-legend"></div>
         <div class="emow-cv-presence"></div>
-        <h4>Needs attention</h4><ul class="emow-cv-attention"></ul>
+        <h4>Needs attention</h4><p class="emow-cv-rule"></p><ul class="emow-cv-attention"></ul>
         <details class="emow-cv-left"><summary>left: <span class="emow-cv-left-count">0</span></summary>
           <ul class="emow-cv-left-list"></ul></details>
         <details class="emow-cv-settings"><summary>thresholds</summary>
-          <label>negative ≥ <input type="number" step="0.05" min="0" max="1" data-trait="negative_threshold"></label>
+          <label title="how far the mean of angry, disgust, fear and sad must rise above the student's own resting face">negative rise ≥ <input type="number" step="0.05" min="0" max="1" data-trait="negative_threshold"></label>
           <label>over (s) <input type="number" step="1" min="1" data-trait="negative_seconds"></label>
+          <label title="seconds in view a student's resting face is learned from">resting face (s) <input type="number" step="5" min="1" data-trait="resting_seconds"></label>
           <label>absent &gt; (s) <input type="number" step="1" min="1" data-trait="absent_seconds"></label>
           <label>chart (min) <input type="number" step="1" min="1" data-trait="window_minutes"></label>
           <label>retire absent after (s) <input type="number" step="10" min="1" data-trait="retention_seconds"></label>
@@ -206,7 +207,7 @@ function render({ model, el }) {
     if (button.disabled === named) button.disabled = !named;
     setAttr(button, "title", named ? `calibrate ${nameOf(model, f.id)}: capture shots, train, apply`
       : "name this tile first (click its #id): adapters are kept by name");
-    const text = f.present ? `${top} ${Math.round(100 * score)}%`
+    const text = f.present ? `${top} ${Math.round(100 * score)}%` + (f.learning < 1 ? " · learning their resting face" : "")
       : (off ? "camera off" : `absent ${Math.round(f.absent_s)} s`);
     const stale = f.present && f.age_ms > STALE_MS; // scores kept from an earlier frame (the classification budget)
     const ageText = stale ? `${(f.age_ms / 1000).toFixed(1)} s ago` : "";
@@ -272,6 +273,7 @@ function render({ model, el }) {
     presence.textContent = `${present} present, ${faces.length - present - faces.filter((f) => f.camera_off).length} absent`
       + (off ? `, ${off} camera off` : "");
     presence.dataset.present = present;
+    setText($(".emow-cv-rule"), model.get("attention_rule").replace(/^needs attention: /, "when a student "));
     const list = $(".emow-cv-attention");
     list.replaceChildren(...model.get("attention").map((a) => {
       const li = document.createElement("li");
@@ -333,17 +335,17 @@ function render({ model, el }) {
 
   const onFaces = () => { drawTiles(); drawPanel(); };
   const headEvents = "change:status change:notice change:fps change:level change:logging change:log_path change:negative_threshold " +
-    "change:negative_seconds change:absent_seconds change:window_minutes change:retention_seconds";
+    "change:negative_seconds change:resting_seconds change:absent_seconds change:window_minutes change:retention_seconds";
   const faceEvents = "change:faces change:names change:adapted change:room_labels change:camera_off change:no_faces";
   model.on(faceEvents, onFaces);
-  model.on("change:history change:attention", drawPanel);
+  model.on("change:history change:attention change:attention_rule", drawPanel);
   model.on("change:left", drawLeft);
   model.on(headEvents, drawHead);
   model.on("change:grid", drawGrid);
   drawHead(); drawGrid(); drawTiles(); drawPanel(); drawLeft();
   return () => {
     model.off(faceEvents, onFaces);
-    model.off("change:history change:attention", drawPanel);
+    model.off("change:history change:attention change:attention_rule", drawPanel);
     model.off("change:left", drawLeft);
     model.off(headEvents, drawHead);
     model.off("change:grid", drawGrid);
