@@ -155,6 +155,7 @@ class ClassView(anywidget.AnyWidget):
         self._level: tuple[str, int, int] | None = None  # the latest result's level, width, height
         self._log: ClassLog | None = None
         self.on_calibrate: Callable[[int | None], None] | None = None
+        self._from_call: dict[str, str] = {}  # track id -> the name read from the call that the view gave it
         self.observe(self._on_logging, "logging")
         self.on_msg(self._on_custom_msg)
 
@@ -190,6 +191,7 @@ class ClassView(anywidget.AnyWidget):
     def update(self, result: FrameResult, now: float | None = None) -> None:
         """Fold one result in (any thread); ``now`` is a ``time.monotonic()`` value (default: now)."""
         now = time.monotonic() if now is None else now
+        self._take_call_names(result)
         names = {int(k): v for k, v in self.names.items()}
         base = base_scores(result.probs, result.labels)
         ages = result.ages_ms
@@ -224,6 +226,20 @@ class ClassView(anywidget.AnyWidget):
             if now - self._last_push >= 1.0 / self.max_rate:
                 self._last_push = now
                 self._push(now)
+
+    def _take_call_names(self, result: FrameResult) -> None:
+        """Name each face after the name read in its call tile (``result.tile_names``), unless the teacher
+        typed one: a name the view did not put there itself is the teacher's and stays."""
+        if not result.tile_names:
+            return
+        names = dict(self.names)
+        for tid, tile in zip(result.track_ids.tolist(), result.face_tiles.tolist(), strict=True):
+            read = result.tile_names[tile] if 0 <= tile < len(result.tile_names) else ""
+            key = str(tid)
+            if read and names.get(key, self._from_call.get(key)) == self._from_call.get(key):
+                names[key] = self._from_call[key] = read
+        if names != self.names:
+            self.names = names
 
     def _top(self, face: _Face) -> tuple[str, float]:
         """The face's dominant label among those of the adapter that scores it."""
