@@ -37,6 +37,14 @@ from PIL import Image, ImageDraw, ImageFont
 RGB = tuple[int, int, int]
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 WHITE: RGB = (255, 255, 255)
+# Label fonts (``font=``): DejaVu Sans (the default), Pillow's own Aileron (always there), and where the system
+# has them (Debian fonts-liberation2, fonts-roboto-unhinted, fonts-open-sans) Arial-, Meet- and web-like ones.
+FONTS: dict[str, Path | None] = {
+    "dejavu": FONT_DIR / "DejaVuSans.ttf", "aileron": None,
+    "liberation": Path("/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf"),
+    "roboto": Path("/usr/share/fonts/truetype/roboto/unhinted/RobotoTTF/Roboto-Regular.ttf"),
+    "opensans": Path("/usr/share/fonts/truetype/open-sans/OpenSans-Regular.ttf"),
+}
 
 # Face box (centre x, centre y, width, height) as fractions of each SOURCES entry after its crop: the mean
 # MediaPipe short-range box over the clip at 2 fps (or the photo), measured once; used to zoom around the face.
@@ -114,6 +122,7 @@ class CallGallery:
     names: tuple[str, ...]  # per participant
     speaker: np.ndarray  # (T,) the active speaker (participant) at frame t
     style: str
+    shown: tuple[str, ...] = ()  # the name label each participant's tile shows (cut with "…" when long)
 
     def participant_at(self, t: int, boxes: np.ndarray) -> np.ndarray:
         """``(N,)`` participant whose tile holds each box centre at frame ``t``, -1 outside every tile."""
@@ -170,10 +179,10 @@ def call_layout(n: int, size: tuple[int, int], style: CallStyle) -> tuple[np.nda
     return np.array(tiles, np.float32), counts
 
 
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """DejaVu Sans when the system has it, else Pillow's own scalable default font."""
-    path = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
-    if path.exists():
+def _font(size: int, bold: bool = False, family: str = "dejavu") -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans (or another of ``FONTS``) when the system has it, else Pillow's own scalable default font."""
+    path = FONT_DIR / "DejaVuSans-Bold.ttf" if bold else FONTS[family]
+    if path is not None and path.exists():
         return ImageFont.truetype(str(path), size)
     return ImageFont.load_default(size=size)
 
@@ -284,14 +293,17 @@ class _Call:
     """Everything a call's frames need, planned once; ``render`` yields the frames."""
 
     def __init__(self, participants: int, size: tuple[int, int], style: str, camera_off: int, frames: int,
-                 fps: float, reorder_at: int | None, seed: int) -> None:
+                 fps: float, reorder_at: int | None, seed: int, font: str = "dejavu") -> None:
         if style not in STYLES:
             raise ValueError(f"style must be one of {sorted(STYLES)}, not {style!r}")
         if not 1 <= participants <= len(NAMES):
             raise ValueError(f"participants must be 1-{len(NAMES)}, not {participants}")
         if not 0 <= camera_off <= participants:
             raise ValueError(f"camera_off must be 0-{participants}, not {camera_off}")
+        if font not in FONTS:
+            raise ValueError(f"font must be one of {sorted(FONTS)}, not {font!r}")
         self.style, self.size, self.n, self.fps, self.count = STYLES[style], size, participants, fps, frames
+        self.font = font
         rng = np.random.default_rng(seed)
         self.tiles, self.row_counts = call_layout(participants, size, self.style)
         self.tw, self.th = int(self.tiles[0, 2]), int(self.tiles[0, 3])
@@ -304,6 +316,7 @@ class _Call:
         self.speaker = self._speakers(rng)
         self._corners = self._corner_alpha()
         self._border = self._border_pixels()
+        self.shown = list(self.names)  # the label text each tile shows (a long name cut with an ellipsis)
         self._labels = [self._label(p) for p in range(participants)]
         self._faces: list[_Face | None] = self._plan_faces()
         # Tiles that never change (camera off, photos), finished once.
@@ -363,9 +376,10 @@ class _Call:
             return None
         size, th = (self.tw, self.th), self.th
         fs = int(np.clip(round(th * 0.085), 9, 24))
-        font, pad = _font(fs), max(3, round(th * 0.035))
+        font, pad = _font(fs, family=self.font), max(3, round(th * 0.035))
         px, py = round(fs * 0.5), round(fs * 0.3)
         text = _fit(self.names[p], font, self.tw - 2 * pad - 2 * px)
+        self.shown[p] = text
         text_w = font.getlength(text)
         box = (pad, th - pad - fs - 2 * py, pad + text_w + 2 * px, th - pad)
         mid = ((box[1] + box[3]) / 2)
@@ -489,14 +503,15 @@ class _Call:
 
     def gallery(self, frames: np.ndarray) -> CallGallery:
         return CallGallery(frames, self.tiles, self.row_counts, self.seat, self.has_face, self.names, self.speaker,
-                           self.style.name)
+                           self.style.name, tuple(self.shown))
 
 
 def build_call(participants: int, size: tuple[int, int] = (1920, 1080), *, style: str = "zoom", camera_off: int = 0,
-               frames: int = 5, fps: float = 5.0, reorder_at: int | None = None, seed: int = 0) -> CallGallery:
+               frames: int = 5, fps: float = 5.0, reorder_at: int | None = None, seed: int = 0,
+               font: str = "dejavu") -> CallGallery:
     """``frames`` call gallery frames ``1/fps`` s apart: ``participants`` tiles in ``style``, ``camera_off`` of them
     (a seeded spread) without a face; from frame ``reorder_at`` on, everyone sits in another tile."""
-    call = _Call(participants, size, style, camera_off, frames, fps, reorder_at, seed)
+    call = _Call(participants, size, style, camera_off, frames, fps, reorder_at, seed, font)
     out = np.empty((frames, size[1], size[0], 3), np.uint8)
     for t, frame in enumerate(call.render()):
         out[t] = frame

@@ -187,6 +187,7 @@ class ClassView(anywidget.AnyWidget):
         self._logged: set[str] = set()  # paths this view's logs wrote (switched on again, a log appends there)
         self._kept: Any = None  # rows a failed log could not write (a pyarrow table), for the next log
         self.on_calibrate: Callable[[int | None], None] | None = None
+        self._from_call: dict[str, str] = {}  # track id -> the name read from the call that the view gave it
         self.observe(self._on_logging, "logging")
         self.observe(self._on_rule, ["negative_threshold", "negative_seconds", "resting_seconds"])
         self._on_rule()
@@ -265,6 +266,7 @@ class ClassView(anywidget.AnyWidget):
         """Fold one result in (any thread); ``now`` is a ``time.monotonic()`` value (default: now)."""
         now = time.monotonic() if now is None else now
         trouble = ""
+        self._take_call_names(result)
         names = {int(k): v for k, v in self.names.items() if str(k).lstrip("-").isdigit()}
         base = base_scores(result.probs, result.labels)
         ages = result.ages_ms
@@ -310,6 +312,20 @@ class ClassView(anywidget.AnyWidget):
         if trouble:  # outside the lock: switching logging off calls _on_logging
             self.notice = trouble
             self.logging = False
+
+    def _take_call_names(self, result: FrameResult) -> None:
+        """Name each face after the name read in its call tile (``result.tile_names``), unless the teacher
+        typed one: a name the view did not put there itself is the teacher's and stays."""
+        if not result.tile_names:
+            return
+        names = dict(self.names)
+        for tid, tile in zip(result.track_ids.tolist(), result.face_tiles.tolist(), strict=True):
+            read = result.tile_names[tile] if 0 <= tile < len(result.tile_names) else ""
+            key = str(tid)
+            if read and names.get(key, self._from_call.get(key)) == self._from_call.get(key):
+                names[key] = self._from_call[key] = read
+        if names != self.names:
+            self.names = names
 
     def _top(self, face: _Face) -> tuple[str, float]:
         """The face's dominant label among those of the adapter that scores it."""

@@ -39,6 +39,7 @@ from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.ladder import LadderOptions, QualityLadder
 from emowidgets.layout import GridLayout, find_grid, fixed_grid, grid_text, parse_grid, tile_looks
 from emowidgets.motion import FaceFollower, FollowOptions
+from emowidgets.names import NameReader, NamesUnavailableError
 from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
 from emowidgets.vocab import EMOTIONS, FrameResult
@@ -91,6 +92,8 @@ class PipelineOptions:
             each face's 48-px crop made from at least 48 source pixels (a 42-px box). Fewer cost the teacher:
             crops made from 40 source pixels raise neutral faces called negative on FER2013 val from 25 % to
             33 % (fast model; ``benchmarks/crop_resolution.py``).
+        read_names: read each call tile's name label (:mod:`emowidgets.names`, the ``names`` extra) when a
+            grid is found or changes, and again every ``names_every_ms``; without the extra, one log line.
     """
 
     detector: DetectorOptions = dataclasses.field(default_factory=DetectorOptions)
@@ -107,6 +110,8 @@ class PipelineOptions:
     grid: str = "none"
     layout_every_ms: float = 1000.0
     min_face_px_tiled: int = 42
+    read_names: bool = False
+    names_every_ms: float = 5000.0
 
     def __post_init__(self) -> None:
         parse_grid(self.grid)
@@ -154,6 +159,10 @@ class Pipeline:
         self._layout_ms = -1e12  # when the grid was last looked for
         self._layout_misses = 0  # looks in a row that found no grid while one was in use
         self._tile_ms = np.zeros(0)  # when each call tile was last searched for its face
+        self._names: NameReader | None = None
+        self._names_ms = -1e12  # when the tiles' names were last read
+        self.tile_names: tuple[str, ...] = ()
+        """The name read in each tile of ``layout`` (``read_names``); ``()`` without a grid."""
         self.stats = PipelineStats()
         self._listeners: list[Callable[[FrameResult], None]] = []
         self._skip_listeners: list[Callable[[int], None]] = []
@@ -329,6 +338,8 @@ class Pipeline:
         t1 = time.perf_counter()
         gray = to_gray(rgb)
         layout = self._find_layout(gray, now_ms, timed)
+        if layout is not None and self.options.read_names:
+            self._read_names(rgb, layout, now_ms, timed)
         if layout is None:
             det = (self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz
                    else None)
@@ -377,7 +388,7 @@ class Pipeline:
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, smoothed,
                            probs, embeddings, labels, kept, timings, ages,
                            level.describe(name, self.classifier.flip_tta), scale,
-                           *(_layout_fields(layout, face_tiles)))
+                           *(_layout_fields(layout, face_tiles)), self.tile_names if layout is not None else ())
 
     def _process_photo(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float
                        ) -> FrameResult:
@@ -434,8 +445,24 @@ class Pipeline:
             self._layout_misses = 0
         return self.layout
 
+    def _read_names(self, rgb: np.ndarray, layout: GridLayout, now_ms: float, timed: bool) -> None:
+        """Read the tiles' names on a new grid and every ``names_every_ms`` (not every frame: OCR costs tens of
+        ms a tile). Without the OCR extra, say so once and stop trying."""
+        if self.tile_names and timed and now_ms - self._names_ms < self.options.names_every_ms:
+            return
+        if self._names is None:
+            try:
+                self._names = NameReader()
+            except NamesUnavailableError as exc:
+                log.warning("%s", exc)
+                self.options = dataclasses.replace(self.options, read_names=False)
+                return
+        self._names_ms = now_ms
+        self.tile_names = self._names.read(rgb, layout.tiles)
+
     def _use_layout(self, layout: GridLayout | None) -> None:
-        """Switch to a new grid (or none): every tile is searched on the next frame."""
+        """Switch to a new grid (or none): every tile is searched (and its name read) on the next frame."""
+        self.tile_names = ()
         if layout is not None or self.layout is not None:
             log.info("gallery grid: %s", layout.label if layout is not None else "none")
         self.layout = layout

@@ -67,6 +67,8 @@ class FrameResult:
         grid_source: ``"auto"`` (found in the frames), ``"set"`` (the teacher's) or ``"none"``.
         face_tiles: ``(N,)`` the tile of each face (-1: none); a tile without a face is a camera off, or
             someone away.
+        tile_names: ``(M,)`` the participant's name read in each call tile (``""``: none read), when the
+            pipeline reads names (``PipelineOptions.read_names``); empty otherwise. Text only.
     """
 
     seq: int
@@ -89,6 +91,7 @@ class FrameResult:
     grid: str = ""
     grid_source: str = "none"
     face_tiles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    tile_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.ages_ms) != len(self.boxes):  # built without ages: every face classified on this frame
@@ -120,7 +123,8 @@ class FrameResult:
                                                          self.ages_ms, self.face_tiles, strict=True)
             ],
             "grid": {"label": self.grid, "source": self.grid_source,
-                     "tiles": [[round(float(v), 4) for v in t / scale] for t in self.tiles]},
+                     "tiles": [[round(float(v), 4) for v in t / scale] for t in self.tiles],
+                     "names": list(self.tile_names)},
             "ms": round(self.timings.get("total", 0.0), 1),
             "level": self.level,
             "scale": round(float(self.frame_scale), 3),
