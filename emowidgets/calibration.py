@@ -2,7 +2,7 @@
 
 An ipywidgets composition next to a :class:`~emowidgets.widgets.CameraWidget`: an editable label
 list, a Capture and a 1-second Burst button per label with shot counters, Train (progress, loss
-curve, held-back accuracy), Apply and Reset. Whose faces are captured and where Apply puts the
+curve, whether it works on examples kept aside), Apply and Reset. Whose faces are captured and where Apply puts the
 adapter is a :class:`ShotSource`: by default the largest face and ``pipeline.head`` (:func:`largest_face`);
 the class view passes one for a single student or for the whole room. Shots are kept as backbone
 embeddings in kernel memory only; no pixels are ever put in widget state, so there are no thumbnails
@@ -27,7 +27,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from emowidgets.adapter import Adapter, AdapterOptions, BaseHead, fit_adapter
+from emowidgets.adapter import Adapter, AdapterOptions, BaseHead, FitReport, fit_adapter
 from emowidgets.boxes import largest_face as largest_box
 from emowidgets.errors import AdapterError, EmowidgetsError, NoFaceError
 from emowidgets.pipeline import Pipeline
@@ -211,7 +211,8 @@ class CalibrationWidget(w.VBox):
         self.status.value = f"capturing {html.escape(name)} for {self.burst_seconds:g} s"
 
     def train(self) -> None:
-        """Fit an adapter on the shots; shows progress, the loss curve and held-back accuracy."""
+        """Fit an adapter on the shots; shows progress, the loss curve and whether it works on examples it was
+        not trained on (a fit no better than guessing is called not reliable, and Apply becomes "Apply anyway")."""
         names = self.labels
         with self._lock:
             pairs = [(emb, k, g) for k, name in enumerate(names)
@@ -229,16 +230,13 @@ class CalibrationWidget(w.VBox):
         self.adapter, report = fit_adapter(emb, labels, names, self.options, base=self._base, groups=groups,
                                            on_step=on_step)
         self.progress.value = self.progress.max
-        held = ("n/a: one capture per label, nothing could be held back, so every candidate got an equal vote "
-                "(capture each label twice to let the shots decide)") if report.heldout_accuracy is None else (
-            f"{report.heldout_accuracy:.0%} of {report.heldout_n} shots, each capture held back once")
-        trust = sum(w for p, w in report.weights.items() if p <= 1)  # pulls that let the shots lead
-        base = report.weights.get(math.inf, 0.0)
-        kept = f"weight on the shots {trust:.0%}, on the base model {base:.0%}"
         self.curve.value = loss_svg(report.losses)
-        self.accuracy.value = f"held-back accuracy: {held}; {kept}; {report.steps} steps in {report.seconds:.2f} s"
+        verdict, reliable = verdict_text(report, len({int(k) for k in labels}))
+        self.accuracy.value = verdict
         self.apply_button.disabled = False
-        self.status.value = "trained: press Apply to use it live"
+        self.apply_button.description = "Apply" if reliable else "Apply anyway"
+        self.status.value = ("trained: press Apply to use it live" if reliable else
+                             "trained, but not reliable: capture more, or different, examples and train again")
 
     def apply(self) -> None:
         """Put the fitted adapter to use (by default for every live face: ``pipeline.head``)."""
@@ -256,6 +254,7 @@ class CalibrationWidget(w.VBox):
             self.shot_groups = {name: [] for name in self.labels}
             self._burst = None
         self.apply_button.disabled = True
+        self.apply_button.description = "Apply"
         self.accuracy.value = ""
         self.curve.value = ""
         self._refresh_counts()
@@ -267,6 +266,29 @@ class CalibrationWidget(w.VBox):
         if self._listening:
             self.pipeline.remove_listener(self.on_result)
         super().close()
+
+
+def verdict_text(report: FitReport, classes: int, level: float = 0.05) -> tuple[str, bool]:
+    """The fit's result in a teacher's words (HTML; the technical detail one click away) and whether it is
+    reliable: its accuracy on the examples it was not trained on is above guessing (one-sided binomial test at
+    ``level`` against ``1 / classes``)."""
+    shots = sum(w for p, w in report.weights.items() if p <= 1)  # weak pulls: the examples lead
+    general = report.weights.get(math.inf, 0.0)  # no training: the general model
+    detail = (f"<details><summary>details</summary>trust in your examples {shots:.0%}, in the general model "
+              f"{general:.0%}, in between {max(0.0, 1 - shots - general):.0%}; {report.steps} training steps in "
+              f"{report.seconds:.2f} s</details>")
+    if report.heldout_accuracy is None or report.heldout_n == 0:
+        return ("Result: could not be checked — capture each label at least twice (two separate captures), so "
+                "that some examples can be kept aside to test it." + detail), False
+    from scipy.stats import binomtest  # only here: scipy.stats takes a while to import
+
+    n = report.heldout_n
+    k = round(report.heldout_accuracy * n)
+    reliable = classes > 1 and binomtest(k, n, 1 / classes, alternative="greater").pvalue < level
+    tested = f"it recognised {k} of {n} examples it had not seen (guessing would get about {n / classes:.0f})"
+    if reliable:
+        return f"Result: works — {tested}." + detail, True
+    return f"Result: not reliable — capture more, or different, examples: {tested}." + detail, False
 
 
 def loss_svg(losses: list[float], width: int = 320, height: int = 90) -> str:

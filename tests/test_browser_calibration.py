@@ -114,10 +114,10 @@ def test_calibrate_apply_save_reset_load(lab, browser):
         assert min(counts) >= 3, counts
 
         page.locator(".emow-calib-train").click()
-        poll(page, "() => document.querySelector('.emow-calib-accuracy').innerText.includes('held-back accuracy')",
+        poll(page, "() => document.querySelector('.emow-calib-accuracy').innerText.includes('Result:')",
              timeout=60)
         accuracy = text(page, ".emow-calib-accuracy")
-        assert "%" in accuracy and "steps in" in accuracy, accuracy
+        assert accuracy.startswith("Result:") and "held-back" not in accuracy, accuracy
         poll(page, "() => document.querySelector('.emow-calib-curve svg.emow-calib-loss polyline')")  # loss curve
         progress = "() => document.querySelector('.emow-calib-progress .progress-bar')?.style.width"
         assert page.evaluate(progress) == "100%"

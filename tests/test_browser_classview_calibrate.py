@@ -82,7 +82,7 @@ def test_calibrate_one_student_from_their_tile(lab, playwright, tmp_path):
         calib_burst(page, 0, 3)
         calib_burst(page, 1, 3)
         page.locator(".emow-calib-train").click()
-        poll(page, "() => document.querySelector('.emow-calib-accuracy').innerText.includes('held-back accuracy')",
+        poll(page, "() => document.querySelector('.emow-calib-accuracy').innerText.includes('Result:')",
              timeout=60)
         poll(page, "() => !document.querySelector('.emow-calib-apply').disabled")
         page.locator(".emow-calib-apply").click()
