@@ -45,6 +45,9 @@ bench: install  ## benchmarks: each prints one JSON object on its last stdout li
 	$(BIN)/python benchmarks/fewshot_fit.py --json
 	$(BIN)/python benchmarks/fewshot_contempt.py --shots 1 5 20 --json
 	$(BIN)/python benchmarks/autocalib_people.py --model main --json
+	$(BIN)/python benchmarks/attention_people.py --model fast --json
+	$(BIN)/python benchmarks/attention_clip.py --model fast --seconds 80 --json
+	$(BIN)/python benchmarks/phantoms.py --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
