@@ -103,7 +103,15 @@ def test_an_empty_truncated_or_corrupt_detector_file_is_a_model_file_error(tmp_p
 
 # -- adapters and their index ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def adapter(pipeline: Pipeline):
+def module_pipeline():
+    """One pipeline for this module's fixtures (the conftest one is fresh per test)."""
+    with Pipeline.create_from_options(warmup=False) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def adapter(module_pipeline: Pipeline):
+    pipeline = module_pipeline
     with np.load(SHARED / "data" / "people.npz") as data:
         x, y = data["x"][:40].astype(np.float32) / 255, data["y"][:40]
     clf = pipeline.classifier
@@ -199,8 +207,8 @@ def write_log(path, result, names, time_ms=1_700_000_000_000):
 
 
 @pytest.fixture(scope="module")
-def result(pipeline: Pipeline):
-    return pipeline.process_image((IMAGES / "group_5_people.jpg").read_bytes())
+def result(module_pipeline: Pipeline):
+    return module_pipeline.process_image((IMAGES / "group_5_people.jpg").read_bytes())
 
 
 def test_report_refuses_to_overwrite_its_log_and_refuses_impossible_times(tmp_path, result, capsys):
