@@ -120,7 +120,7 @@ def test_result_message_has_no_pixels(pipeline):
         assert all(0 <= v <= 1 for v in face["box"])
         assert face["tile"] == -1  # the camera preset looks for no call grid
     assert set(msg) == {"seq", "faces", "ms", "level", "scale", "grid"}
-    assert msg["grid"] == {"label": "", "source": "none", "tiles": []}
+    assert msg["grid"] == {"label": "", "source": "none", "tiles": [], "names": []}
     assert len(str(msg)) < 2000
 
 
