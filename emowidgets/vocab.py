@@ -32,11 +32,6 @@ def valence(probs: np.ndarray) -> float:
     return float(probs[_HAPPY] - probs[_NEG].sum())
 
 
-def negative_score(probs: np.ndarray) -> float:
-    """P(angry) + P(disgust) + P(fear) + P(sad) of one face's 7 base scores."""
-    return float(probs[_NEG].sum())
-
-
 @dataclasses.dataclass(frozen=True)
 class FrameResult:
     """Everything known about one processed frame; no pixels.
