@@ -33,6 +33,7 @@ from emowidgets.adapter import Adapter
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
+from emowidgets.entry import ClosingContext, check_source_name
 from emowidgets.errors import EmowidgetsError, OptionsError
 from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
@@ -343,7 +344,7 @@ def _every_face(result: FrameResult) -> np.ndarray:
     return np.arange(len(result.track_ids))
 
 
-class Classroom(ipywidgets.VBox):  # type: ignore[misc]
+class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
     """What :func:`classroom` returns: ``view`` (the :class:`ClassView`), ``camera`` (browser sources),
     ``video`` (file sources), ``pipeline``, ``session`` (the :class:`~emowidgets.session.Session` wiring the
     source to the view, as ``live()`` does), ``adapters`` (the :class:`ClassAdapters` by name) and ``panel``
@@ -492,6 +493,8 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
     if not isinstance(source, str | Path | MediaStream):
         raise OptionsError(f"source must be 'screen', 'camera', an ipywebrtc MediaStream or a video path, "
                            f"not {source!r}")
+    if isinstance(source, str):  # "Screen" -> "screen"; a missing file says where it was looked for
+        source = check_source_name(source, ("screen", "camera"), files=True)
     is_camera = isinstance(source, str) and source == "camera"
     preset = preset or ("camera" if is_camera else "gallery")
     model = model or ("main" if is_camera else "fast")
