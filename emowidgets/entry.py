@@ -11,9 +11,9 @@ from typing import Any, Self
 from emowidgets.errors import EmowidgetsError, OptionsError, VideoFileError
 
 
-def check_source_name(source: str, names: tuple[str, ...], *, files: bool = False) -> str | Path:
+def check_source_name(source: str, names: tuple[str, ...], *, files: bool = False, also: str = "") -> str | Path:
     """``source`` as one of ``names`` (case-insensitive: ``"Screen"`` -> ``"screen"``) or, with ``files``, the
-    path of an existing video file.
+    path of an existing video file; ``also`` names the other (non-string) sources for the message.
 
     Raises:
         OptionsError: a word that is not one of ``names`` (the message lists them).
@@ -29,6 +29,7 @@ def check_source_name(source: str, names: tuple[str, ...], *, files: bool = Fals
                                  f"notebook's folder, {Path.cwd()})")
         return path
     kinds = f"{valid} or the path of a video file" if files else valid
+    kinds = f"{kinds}{' or ' if not files else ', or '}{also}" if also else kinds
     raise OptionsError(f"source must be {kinds}, not {source!r}")
 
 

@@ -169,7 +169,7 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         CameraError: ``source="kernel"`` and the kernel cannot open ``device``.
     """
     if isinstance(source, str):
-        source = str(check_source_name(source, (*SOURCES, "kernel")))
+        source = str(check_source_name(source, (*SOURCES, "kernel"), also="an ipywebrtc MediaStream"))
     elif source is not None and not isinstance(source, MediaStream):
         raise OptionsError(f"source must be None, 'camera', 'screen', 'kernel' or an ipywebrtc MediaStream, "
                            f"not {source!r}")
