@@ -70,14 +70,16 @@ def test_a_camera_option_the_source_does_not_take_names_those_it_does():
 
 
 def test_wrong_names_list_the_valid_ones():
-    with pytest.raises(OptionsError, match="source must be 'camera', 'screen', 'kernel' or an ipywebrtc MediaStream, not 'webcam'") as info:
+    wrong_source = "source must be 'camera', 'screen', 'kernel' or an ipywebrtc MediaStream, not 'webcam'"
+    with pytest.raises(OptionsError, match=wrong_source) as info:
         emowidgets.live("webcam")
     with pytest.raises(OptionsError, match=r"'main' \(accurate\) or 'fast'.*'big' is neither"):
         emowidgets.live(model="big")
     with pytest.raises(OptionsError, match="did you mean 'main'"):
         ClassifierOptions(model="mian")
     assert ClassifierOptions(model="Fast").model == "fast"
-    with pytest.raises(OptionsError, match="source must be 'screen', 'camera' or the path of a video file, not 'Scren'"):
+    wrong_class = "source must be 'screen', 'camera' or the path of a video file, not 'Scren'"
+    with pytest.raises(OptionsError, match=wrong_class):
         emowidgets.classroom("Scren")
     assert "Traceback" not in str(info.value)
 
