@@ -59,8 +59,9 @@ def run_pipeline(faces: int, size: tuple[int, int], model: str, frames: int, sty
     with Pipeline.create_from_options(options, warmup=False) as pipeline:
         pipeline.classifier.warmup(background=False)
         compiles = pipeline.classifier.compile_count
-        pipeline.process_array(gallery.frames[0], 0, 1)  # warm caches
-        results = [pipeline.process_array(f, i, 1 + round(i * step_ms)) for i, f in enumerate(gallery.frames[1:], 1)]
+        pipeline.process_array(gallery.frames[0], seq=0, timestamp_ms=1)  # warm caches
+        results = [pipeline.process_array(f, seq=i, timestamp_ms=1 + round(i * step_ms))
+                   for i, f in enumerate(gallery.frames[1:], 1)]
         assert pipeline.classifier.compile_count == compiles, "a live frame recompiled the classifier"
     med = {k: float(np.median([r.timings[k] for r in results])) for k in ("crop", "classify", "head", "total")}
     detected = [r.timings["detect"] for r in results if r.timings["detect"] > 0]  # faces followed in between

@@ -41,7 +41,8 @@ BINS = (0, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 1.0)
 
 def run(pipe: Pipeline, frames: np.ndarray, fps: float, timed: bool) -> list[FrameResult]:
     pipe.tracker.reset()
-    return [pipe.process_array(f, i, round(1000 + i * 1000 / fps) if timed else 0) for i, f in enumerate(frames)]
+    return [pipe.process_array(f, seq=i, timestamp_ms=round(1000 + i * 1000 / fps) if timed else 0)
+            for i, f in enumerate(frames)]
 
 
 def compare(full: list[FrameResult], followed: list[FrameResult]) -> dict[str, float]:

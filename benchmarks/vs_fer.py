@@ -64,7 +64,7 @@ def emowidgets_ms(frames: np.ndarray, model: str, fps: float, timed: bool) -> li
         out = []
         for i, f in enumerate(frames):
             t = time.perf_counter()
-            pipe.process_array(f, i, round(1000 + i * 1000 / fps) if timed else 0)
+            pipe.process_array(f, seq=i, timestamp_ms=round(1000 + i * 1000 / fps) if timed else 0)
             out.append((time.perf_counter() - t) * 1000)
     return out
 

@@ -112,6 +112,19 @@ if TYPE_CHECKING:
     from emowidgets.widgets import CameraWidget, EmotionGauge
 
 
+def _register_ipython_errors() -> None:
+    """In IPython, show this package's errors as one line (see :func:`emowidgets.entry.register_ipython_errors`)."""
+    import sys
+
+    if "IPython" in sys.modules:
+        from emowidgets.entry import register_ipython_errors
+
+        register_ipython_errors()
+
+
+_register_ipython_errors()
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)

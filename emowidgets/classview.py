@@ -39,6 +39,7 @@ from emowidgets.attention import AttentionRule, FaceAttention
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
+from emowidgets.entry import ClosingContext, check_source_name
 from emowidgets.errors import EmowidgetsError, OptionsError
 from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
@@ -428,7 +429,7 @@ def _every_face(result: FrameResult) -> np.ndarray:
     return np.arange(len(result.track_ids))
 
 
-class Classroom(ipywidgets.VBox):  # type: ignore[misc]
+class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
     """What :func:`classroom` returns: ``view`` (the :class:`ClassView`), ``camera`` (browser sources),
     ``video`` (file sources), ``preview`` (the page's picture of a video's frames, a
     :class:`~emowidgets.widgets.FramePreview`; ``None`` for browser sources), ``pipeline``, ``session`` (the
@@ -594,6 +595,8 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
     if not isinstance(source, str | Path | MediaStream):
         raise OptionsError(f"source must be 'screen', 'camera', an ipywebrtc MediaStream or a video path, "
                            f"not {source!r}")
+    if isinstance(source, str):  # "Screen" -> "screen"; a missing file says where it was looked for
+        source = check_source_name(source, ("screen", "camera"), files=True)
     is_camera = isinstance(source, str) and source == "camera"
     preset = preset or ("camera" if is_camera else "gallery")
     model = model or ("main" if is_camera else "fast")

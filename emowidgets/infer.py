@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import difflib
+import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jax
@@ -19,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from emowidgets import jaxcache
-from emowidgets.assets import model_path
+from emowidgets.assets import MODEL_FILES, model_path
+from emowidgets.errors import OptionsError
 from emowidgets.modelfile import CROP_SIZE, EMOTIONS, FoldedNet, fold_batchnorm, load_folded, metadata_vector
 
 if TYPE_CHECKING:
@@ -51,6 +55,27 @@ class ClassifierOptions:
     buckets: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     flip_tta: bool | None = None
     prior_correction: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", check_model(self.model))
+
+
+def check_model(model: str) -> str:
+    """``model`` as a shipped name (``"Main"`` -> ``"main"``) or a weights path; a bare word that is neither
+    raises :class:`~emowidgets.errors.OptionsError` naming the valid ones (a path goes on to the file check).
+    """
+    if not isinstance(model, str | os.PathLike):
+        raise OptionsError(f"model must be 'main', 'fast' or the path of a weights file, not {model!r}")
+    name = os.fspath(model)
+    if name.lower() in MODEL_FILES:
+        return name.lower()
+    path = Path(name)
+    if path.suffix or len(path.parts) > 1 or path.exists():
+        return name
+    close = difflib.get_close_matches(name.lower(), MODEL_FILES, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise OptionsError(f"model must be 'main' (accurate) or 'fast' (for large classes), or the path of a weights "
+                       f"file; {name!r} is neither{hint}")
 
 
 @dataclasses.dataclass(frozen=True)

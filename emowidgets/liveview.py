@@ -7,7 +7,9 @@ frontends whose page cannot open one; it shows a status line instead of a previe
 from __future__ import annotations
 
 import html
+import sys
 import time
+import weakref
 from typing import Any, Literal
 
 import ipywidgets
@@ -15,13 +17,22 @@ import traitlets
 from ipywebrtc import MediaStream
 
 from emowidgets.detect import DetectorOptions
+from emowidgets.entry import ClosingContext, check_source_name
 from emowidgets.errors import OptionsError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.pipeline import Pipeline, PipelineOptions
 from emowidgets.session import Session
 from emowidgets.sources import CameraSource
 from emowidgets.vocab import FrameResult
-from emowidgets.widgets import CameraWidget, EmotionGauge, check_source
+from emowidgets.widgets import SOURCES, CameraWidget, EmotionGauge
+
+BROWSER_OPTIONS = ("width", "height", "quality", "max_in_flight", "transport", "mirror", "resize", "min_frame_scale")
+"""The :class:`CameraWidget` traits ``live()`` passes on from ``**camera_options``."""
+KERNEL_OPTIONS = ("size",)
+"""The :class:`~emowidgets.sources.CameraSource` arguments ``live("kernel")`` passes on."""
+
+_views: dict[str, weakref.ref[LiveView]] = {}
+"""The live view each call site (a notebook cell, a line of a script) made last: a re-run closes it first."""
 
 
 class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
@@ -60,11 +71,12 @@ class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
             self.show_status(self.status)
 
 
-class LiveView(ipywidgets.HBox):  # type: ignore[misc]
+class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
     """The box ``live()`` returns; ``camera``, ``gauge``, ``pipeline`` and ``session`` (the
     :class:`~emowidgets.session.Session` wiring them) are its parts.
 
-    ``close()`` stops the worker thread, the camera and both widgets.
+    ``close()`` (or the end of a ``with live(...) as view:`` block) stops the worker thread, the camera and
+    both widgets.
     """
 
     def __init__(self, camera: CameraWidget | KernelCamera, gauge: EmotionGauge, pipeline: Pipeline, *,
@@ -82,12 +94,42 @@ class LiveView(ipywidgets.HBox):  # type: ignore[misc]
         self.session.add_view(gauge.update)
 
     def close(self) -> None:
-        """Stop processing and close the widgets (the browser, or the kernel, releases the camera)."""
+        """Stop processing and close the widgets (the browser, or the kernel, releases the camera).
+
+        Quiet at interpreter exit, when ipywidgets may already have dropped its comms (nothing left to close).
+        """
         self.session.close()
+        if sys.is_finalizing():
+            return
         if isinstance(self.camera, KernelCamera):
             self.camera.close()
         self.gauge.close()
         super().close()
+
+
+def _call_site() -> str:
+    """Where ``live()`` was called from: the notebook cell's id when the kernel knows it, else file and line."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        cell = shell.kernel.get_parent()["metadata"].get("cellId") if shell is not None else None
+        if cell:
+            return f"cell {cell}"
+    except (ImportError, AttributeError, KeyError, TypeError):
+        pass
+    frame = sys._getframe(2)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _check_options(kernel: bool, options: dict[str, Any]) -> None:
+    """Refuse a camera option the source does not take, naming those it does."""
+    valid = KERNEL_OPTIONS if kernel else BROWSER_OPTIONS
+    wrong = sorted(set(options) - set(valid))
+    if wrong:
+        where = 'live("kernel")' if kernel else "live() with a browser source"
+        raise OptionsError(f"{where} takes no {', '.join(wrong)}; its camera options are {', '.join(valid)}"
+                           + (" (size=(width, height))" if kernel else ""))
 
 
 def live(source: str | MediaStream | None = None, model: str = "main", *,
@@ -109,23 +151,36 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
             frames, without labels (:mod:`emowidgets.autocalib`; off by default: measured on posed
             photos only). Ignored with ``pipeline`` (set ``PipelineOptions.auto_calibrate`` there).
         device: with ``source="kernel"``: the camera index (``0``: the first) or a path/URL OpenCV opens.
-        **camera_options: :class:`CameraWidget` traits (``width``, ``height``, ``quality``, ...); with
-            ``source="kernel"``, :class:`~emowidgets.sources.CameraSource` arguments (``size``).
+        **camera_options: :class:`CameraWidget` traits (:data:`BROWSER_OPTIONS`: ``width``, ``height``,
+            ``quality``, ...); with ``source="kernel"``, :class:`~emowidgets.sources.CameraSource` arguments
+            (``size``).
+
+    Running ``live()`` again from the same notebook cell (or line of a script) closes the view it made there
+    before, pipeline and all, so a re-run cell takes the old one's place instead of adding a pipeline.
 
     Returns:
-        A :class:`LiveView` box; display it, and ``close()`` it to stop.
+        A :class:`LiveView` box; display it, and ``close()`` it (or use ``with``) to stop.
 
     Raises:
-        OptionsError: a source, model name or setting that is not allowed (checked before anything starts).
+        OptionsError: a source, model name or setting that is not allowed (checked before the model loads;
+            source names are case-insensitive).
         ModelFileError: a weights file that is missing or unusable.
         ClosedError: ``pipeline`` is closed.
         CameraError: ``source="kernel"`` and the kernel cannot open ``device``.
     """
-    kernel = isinstance(source, str) and source == "kernel"
-    if not kernel:
-        check_source(source)
+    if isinstance(source, str):
+        source = str(check_source_name(source, (*SOURCES, "kernel"), also="an ipywebrtc MediaStream"))
+    elif source is not None and not isinstance(source, MediaStream):
+        raise OptionsError(f"source must be None, 'camera', 'screen', 'kernel' or an ipywebrtc MediaStream, "
+                           f"not {source!r}")
+    kernel = source == "kernel"
+    _check_options(kernel, camera_options)
     if aggregate not in ("largest", "mean"):
         raise OptionsError(f"aggregate must be 'largest' or 'mean', not {aggregate!r}")
+    site = _call_site()
+    previous = _views.pop(site, None)
+    if previous is not None and (old := previous()) is not None:
+        old.close()  # a re-run cell: free the old pipeline before loading a new one
     owns = pipeline is None
     if pipeline is None:
         options = PipelineOptions(detector=DetectorOptions(model=detector),
@@ -144,4 +199,5 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
             pipeline.close()
         raise
     view.session.start()
+    _views[site] = weakref.ref(view)
     return view

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -271,12 +272,16 @@ class Pipeline:
             log.info("quality level %d: %s", self.ladder.index, self.ladder.level)
 
     # -- synchronous API ---------------------------------------------------------------------------
-    def process_bytes(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
+    def process_bytes(self, data: bytes | memoryview, *args: int, seq: int = 0, timestamp_ms: int = 0
+                      ) -> FrameResult:
         """Process one encoded frame (JPEG/PNG/WebP) of a stream.
 
+        ``seq`` and ``timestamp_ms`` are keyword-only (positional ones still work, with a DeprecationWarning).
         ``timestamp_ms`` is the capture time (any clock that counts milliseconds up, > 0). With it, faces are
         detected at the quality level's rate and followed in between, and classified within the budget
-        (:mod:`emowidgets.budget`); without it (0) every frame is detected and every face classified.
+        (:mod:`emowidgets.budget`); without it (0) every frame is detected and every face classified. A
+        timestamp earlier than the last one starts a new stream: the tracks are forgotten (new ids) and the
+        frame gets a full detection.
 
         Raises:
             FrameError: a bad frame.
@@ -284,12 +289,13 @@ class Pipeline:
         """
         with self._entered():
             t0 = time.perf_counter()
+            seq, timestamp_ms = _frame_keys(args, seq, timestamp_ms, "process_bytes")
             rgb = decode(data)
             return self._process(rgb, seq, timestamp_ms, t0, (time.perf_counter() - t0) * 1000)
 
-    def process_array(self, image: np.ndarray, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
+    def process_array(self, image: np.ndarray, *args: int, seq: int = 0, timestamp_ms: int = 0) -> FrameResult:
         """Process one decoded frame (``(H, W, 3)`` RGB, gray or RGBA; ``uint8``, ``uint16`` or float in [0, 1]);
-        ``timestamp_ms`` as in :meth:`process_bytes`.
+        ``seq`` and ``timestamp_ms`` as in :meth:`process_bytes`.
 
         Raises:
             FrameError: a bad frame.
@@ -297,6 +303,7 @@ class Pipeline:
         """
         with self._entered():
             t0 = time.perf_counter()
+            seq, timestamp_ms = _frame_keys(args, seq, timestamp_ms, "process_array")
             return self._process(as_rgb(image), seq, timestamp_ms, t0, 0.0)
 
     def process_image(self, image: bytes | memoryview | np.ndarray | str | os.PathLike[str] | Image.Image
@@ -326,6 +333,11 @@ class Pipeline:
         # a video) get them; a frame without a timestamp gets the full treatment.
         timed = timestamp_ms > 0
         now_ms = float(timestamp_ms)
+        if timed and now_ms < self._last_ms:  # a new stream (another clip, a restarted camera): start afresh
+            log.info("timestamp %d ms is before the last frame's %.0f ms: a new stream, tracks forgotten",
+                     timestamp_ms, self._last_ms)
+            self.tracker.reset()
+            self._detected_ms, self._last_ms, self._interval_ms = -1e12, 0.0, 0.0
         if timed and self._last_ms and 0 < now_ms - self._last_ms < 5000:
             gap = now_ms - self._last_ms
             self._interval_ms = gap if not self._interval_ms else 0.9 * self._interval_ms + 0.1 * gap
@@ -635,7 +647,7 @@ class Pipeline:
                 listeners = list(self._listeners)
             started = time.perf_counter()
             try:
-                result = self.process_bytes(data, seq, ts)
+                result = self.process_bytes(data, seq=seq, timestamp_ms=ts)
             except ClosedError:
                 return
             except Exception as exc:  # the live loop must survive anything one frame does
@@ -688,6 +700,19 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _frame_keys(args: tuple[int, ...], seq: int, timestamp_ms: int, method: str) -> tuple[int, int]:
+    """``(seq, timestamp_ms)`` of a ``process_*`` call; positional ones are deprecated (``process_array(frame,
+    1000)`` read 1000 as ``seq``, not a time)."""
+    if not args:
+        return seq, timestamp_ms
+    if len(args) > 2:
+        raise TypeError(f"{method}() takes the frame and keyword-only seq=, timestamp_ms=; got {len(args) + 1} "
+                        "positional arguments")
+    warnings.warn(f"{method}(frame, seq, timestamp_ms) is deprecated: pass seq= and timestamp_ms= by keyword",
+                  DeprecationWarning, stacklevel=3)
+    return (args[0], args[1] if len(args) > 1 else timestamp_ms)
 
 
 def _repeated(values: np.ndarray) -> np.ndarray:

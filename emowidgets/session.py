@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from emowidgets.entry import ClosingContext
 from emowidgets.pipeline import Pipeline
 from emowidgets.sources import SourceState
 from emowidgets.vocab import FrameResult
@@ -39,8 +40,8 @@ class KernelSource(Protocol):
         ...
 
 
-class Session:
-    """Source -> pipeline -> views.
+class Session(ClosingContext):
+    """Source -> pipeline -> views; ``with Session(...) as session:`` closes it at the end of the block.
 
     Args:
         pipeline: the pipeline that processes the frames.

@@ -125,7 +125,7 @@ class FrameSource:
             for seq, (rgb, ts) in enumerate(self.frames()):
                 started = time.perf_counter()
                 try:
-                    result = pipeline.process_array(rgb, seq, ts)
+                    result = pipeline.process_array(rgb, seq=seq, timestamp_ms=ts)
                     if on_result is not None:
                         on_result(result)
                 except ClosedError:

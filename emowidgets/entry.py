@@ -1,0 +1,61 @@
+"""What the entry points (``live()``, ``classroom()``) share: one source check, ``with`` support, and the one-line
+display of an :class:`~emowidgets.errors.EmowidgetsError` in IPython (the traceback stays one ``%tb`` away).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Self
+
+from emowidgets.errors import EmowidgetsError, OptionsError, VideoFileError
+
+
+def check_source_name(source: str, names: tuple[str, ...], *, files: bool = False, also: str = "") -> str | Path:
+    """``source`` as one of ``names`` (case-insensitive: ``"Screen"`` -> ``"screen"``) or, with ``files``, the
+    path of an existing video file; ``also`` names the other (non-string) sources for the message.
+
+    Raises:
+        OptionsError: a word that is not one of ``names`` (the message lists them).
+        VideoFileError: with ``files``, a path that does not exist (the message gives the absolute path).
+    """
+    if source.lower() in names:
+        return source.lower()
+    valid = ", ".join(repr(n) for n in names)
+    path = Path(source).expanduser()
+    if files and (path.suffix or len(path.parts) > 1):
+        if not path.is_file():
+            raise VideoFileError(f"no such video file: {path.resolve()} (a relative path is looked for in the "
+                                 f"notebook's folder, {Path.cwd()})")
+        return path
+    kinds = f"{valid} or the path of a video file" if files else valid
+    kinds = f"{kinds}{' or ' if not files else ', or '}{also}" if also else kinds
+    raise OptionsError(f"source must be {kinds}, not {source!r}")
+
+
+class ClosingContext:
+    """``with obj as x: ...`` closes ``obj`` at the end of the block (for objects with ``close()``)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # type: ignore[attr-defined]
+
+
+def _show_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
+                tb_offset: int | None = None) -> None:
+    """IPython's handler for :class:`EmowidgetsError`: one line saying what went wrong and what to do."""
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # what %tb shows
+    print(f"emowidgets: {value}\n(the full traceback: run %tb)", file=sys.stderr)
+
+
+def register_ipython_errors() -> bool:
+    """Show an :class:`EmowidgetsError` raised in a notebook cell as one line (``%tb`` shows the traceback);
+    returns whether an IPython shell was there to register with."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return False
+    shell.set_custom_exc((EmowidgetsError,), _show_error)
+    return True
