@@ -197,6 +197,26 @@ def test_evaluate_cli_detect(tmp_path, capsys):
     assert result["n"] == 24 and result["misses"] <= 3
 
 
+
+def test_evaluate_detect_searches_the_image_as_the_live_path_does():
+    """FER2013 test faces that a bordered search misses are found when the image is searched as it is (issue 23)."""
+    from PIL import Image
+
+    from emowidgets.detect import DetectorOptions, FaceDetector
+    from emowidgets.tools.evaluation import DETECT_MIN_SIDE, detect_largest_crop
+
+    images = np.load(FER)["test_x"][:200]
+    with FaceDetector.create_from_options(DetectorOptions(model="short")) as detector:
+        bordered_misses = []
+        for i, img in enumerate(images):
+            big = np.asarray(Image.fromarray(img).resize((DETECT_MIN_SIDE,) * 2, Image.Resampling.BILINEAR))
+            bordered = np.pad(big, DETECT_MIN_SIDE // 4, mode="edge")
+            if len(detector.detect(np.repeat(bordered[:, :, None], 3, axis=2))) == 0:
+                bordered_misses.append(i)
+        found = [i for i in bordered_misses if detect_largest_crop(detector, images[i]) is not None]
+    assert bordered_misses, "expected some faces the bordered search cannot find in 200 FER2013 test images"
+    assert len(found) >= 2, f"of {bordered_misses} (missed with a border) only {found} found plainly"
+
 @pytest.mark.parametrize(("arrays", "message"), [
     ({"x": np.zeros((4, 48, 48), np.uint8), "y": np.array([0, 1, 7, 2])}, "outside 0-6"),
     ({"x": np.zeros((4, 48, 48), np.float32), "y": np.zeros(4, int)}, "uint8"),
