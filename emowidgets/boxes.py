@@ -80,7 +80,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-6)
 
 
-def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over the smaller box's area, ``(N, M)``: 1 when one box lies inside the other."""
     iw = np.clip(np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
                  - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
@@ -103,6 +103,6 @@ def nms(det: Detections, iou: float, contained: float = 0.7) -> Detections:
         keep.append(int(i))
         rest = det.boxes[order[1:]]
         mine = det.boxes[i : i + 1]
-        same = (iou_matrix(mine, rest)[0] > iou) | (_overlap_of_smaller(mine, rest)[0] > contained)
+        same = (iou_matrix(mine, rest)[0] > iou) | (overlap_of_smaller(mine, rest)[0] > contained)
         order = order[1:][~same]
     return det.take(np.array(keep, dtype=np.int64))

@@ -47,6 +47,11 @@ from emowidgets.vocab import EMOTIONS, FrameResult
 
 log = logging.getLogger("emowidgets.pipeline")
 
+MAX_CHECKS = 3
+"""Second looks a new track gets (``PipelineOptions.check_faces``) before it is taken for a phantom."""
+CHECKS_PER_FRAME = 8
+"""Second looks made on one frame at most (about 8 ms each on 2 cores): a screen of new faces costs a few frames."""
+
 
 class Head(Protocol):
     """Replaces the base classifier's output, e.g. a few-shot adapter (see ``emowidgets.adapter``)."""
@@ -93,6 +98,11 @@ class PipelineOptions:
             each face's 48-px crop made from at least 48 source pixels (a 42-px box). Fewer cost the teacher:
             crops made from 40 source pixels raise neutral faces called negative on FER2013 val from 25 % to
             33 % (fast model; ``benchmarks/crop_resolution.py``).
+        check_faces: give each new track a second look before it is reported (:meth:`FaceDetector.check`, the
+            full-range model on the face's surroundings; up to ``MAX_CHECKS`` tries, ``CHECKS_PER_FRAME`` a
+            frame): a track it never confirms is a phantom (a test pattern, a colour field) and is followed
+            but never reported. Faces found in their own call tile pass at once (their score floor,
+            ``DetectorOptions.tile_min_confidence``, already keeps camera-off tiles out).
         read_names: read each call tile's name label (:mod:`emowidgets.names`, the ``names`` extra) when a
             grid is found or changes, and again every ``names_every_ms``; without the extra, one log line.
     """
@@ -111,6 +121,7 @@ class PipelineOptions:
     grid: str = "none"
     layout_every_ms: float = 1000.0
     min_face_px_tiled: int = 42
+    check_faces: bool = True
     read_names: bool = False
     names_every_ms: float = 5000.0
 
@@ -390,9 +401,15 @@ class Pipeline:
         probs, labels = self._apply_head(embeddings, base_probs, ids)
         smoothed = self.tracker.smooth(ids, probs)
         t5 = time.perf_counter()
+        real = self._checked(rgb, det.boxes, ids, face_tiles)
+        t6 = time.perf_counter()
+        det, ids, smoothed, probs, embeddings, ages, face_tiles, crops = (
+            det.take(real), ids[real], smoothed[real], probs[real], embeddings[real], ages[real], face_tiles[real],
+            crops[real])
+        n = len(real)
         timings = {"decode": decode_ms, "follow": (t_follow - t1) * 1000, "detect": (t2 - t_follow) * 1000,
                    "crop": (t3 - t2) * 1000, "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000,
-                   "total": (t5 - t0) * 1000}
+                   "check": (t6 - t5) * 1000, "total": (t6 - t0) * 1000}
         kept = crops if self.options.keep_crops else crops[:0]
         name = Path(self.options.classifier.model).stem
         min_px = level.min_face_px if layout is None else min(level.min_face_px, self.options.min_face_px_tiled)
@@ -517,6 +534,31 @@ class Pipeline:
             det, face_tiles = det.take(order), face_tiles[order]
         self.follower.reset(gray, det)
         return det, face_tiles, t_follow, time.perf_counter()
+
+    def _checked(self, rgb: np.ndarray, boxes: np.ndarray, ids: np.ndarray, face_tiles: np.ndarray) -> np.ndarray:
+        """The indices of the faces to report: tracks confirmed as faces by a second look (see
+        ``PipelineOptions.check_faces``); tracks still waiting for theirs, and phantoms, are left out."""
+        if not self.options.check_faces:
+            return np.arange(len(ids))
+        tracks = {t.track_id: t for t in self.tracker.tracks}
+        waiting: list[int] = []
+        for i, tid in enumerate(ids.tolist()):
+            track = tracks[tid]
+            if track.face is None and face_tiles[i] >= 0:
+                track.face = True
+            elif track.face is None and len(waiting) < CHECKS_PER_FRAME:
+                waiting.append(i)
+        if waiting:
+            for i, score in zip(waiting, self.detector.check(rgb, boxes[waiting]).tolist(), strict=True):
+                track = tracks[int(ids[i])]
+                track.checks += 1
+                if score >= self.detector.options.check_min_confidence:
+                    track.face = True
+                elif track.checks >= MAX_CHECKS:
+                    track.face = False
+                    log.info("track %d is not a face (second look %d times): not reported", track.track_id,
+                             track.checks)
+        return np.array([i for i, tid in enumerate(ids.tolist()) if tracks[tid].face], np.int64)
 
     def _detect(self, rgb: np.ndarray) -> Detections:
         det = self.detector.detect(rgb)

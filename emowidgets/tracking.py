@@ -44,6 +44,9 @@ class Track:
         embedding: running mean of the unit-length embeddings ``(D,)`` (``None`` if never given).
         n_embeddings: how many embeddings the mean holds (capped, so old frames fade out).
         look: the last thumbnail of the face's video-call tile (``None`` outside a call grid).
+        face: whether the pipeline's second look (``FaceDetector.check``) found a face there: ``None`` until
+            it has decided; a track decided ``False`` (a phantom) is followed but never reported.
+        checks: how many second looks the track has had.
     """
 
     track_id: int
@@ -53,6 +56,8 @@ class Track:
     embedding: np.ndarray | None = None
     n_embeddings: int = 0
     look: np.ndarray | None = None
+    face: bool | None = None
+    checks: int = 0
 
     def add_embedding(self, embedding: np.ndarray, cap: int) -> None:
         """Fold one unit-length embedding into the running mean (a plain mean up to ``cap`` frames)."""

@@ -49,7 +49,8 @@ class FrameResult:
         labels: class names.
         crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
         timings: milliseconds per stage (``decode``, ``follow``, ``detect``, ``crop``, ``classify``, ``head``,
-            ``total``); ``detect`` is 0 on a frame whose faces were followed, not detected.
+            ``check``: new faces' second look, ``total``); ``detect`` is 0 on a frame whose faces were followed,
+            not detected.
         ages_ms: ``(N,)`` milliseconds since each face was last classified (0: this frame); faces the
             classification budget skipped keep their previous scores and grow older. Left out, all zeros.
         level: the quality level the frame was processed at, e.g. ``"main · TTA off · detect 5/s"``

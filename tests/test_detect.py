@@ -87,3 +87,34 @@ def test_unclosed_detector_exits_quietly():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
+
+
+def _pattern_frames(tmp_path, name: str = "testsrc2") -> np.ndarray:
+    """10 s of an ffmpeg test pattern at 1280x720, 5 fps: moving shapes and colour fields, no face."""
+    path = tmp_path / f"{name}.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{name}=size=1280x720:rate=5", "-t", "10",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    return video_frames(path)
+
+
+def test_second_look_passes_faces_and_refuses_test_pattern_phantoms(tmp_path):
+    """The short-range model in 3x3 tiles finds "faces" in testsrc2; the full-range check refuses all of them,
+    and confirms every face of the shared 3x2 gallery clip."""
+    from emowidgets.sources import detector_for
+
+    with FaceDetector.create_from_options(detector_for("gallery")) as gallery:
+        phantoms = [(frame, gallery.detect(frame).boxes) for frame in _pattern_frames(tmp_path)]
+        assert sum(len(boxes) for _, boxes in phantoms) >= 5, "testsrc2 no longer makes phantoms to refuse"
+        assert all((gallery.check(frame, boxes) < 0.5).all() for frame, boxes in phantoms if len(boxes))
+        for frame in video_frames(CLIPS / "multi_face_3x2.mp4", every=30):
+            boxes = gallery.detect(frame).boxes
+            assert len(boxes) >= 6 and (gallery.check(frame, boxes) >= 0.5).all()
+
+
+def test_tiled_search_finds_a_big_face_whole(short):
+    """A face larger than a 3x3 tile (sad_to_happy.mp4 at 720p) is one box, not the pieces the tiles cut."""
+    from emowidgets.sources import detector_for
+
+    with FaceDetector.create_from_options(detector_for("gallery")) as gallery:
+        counts = [len(gallery.detect(frame)) for frame in video_frames(CLIPS / "sad_to_happy.mp4", every=10)]
+    assert counts and all(n == 1 for n in counts), counts

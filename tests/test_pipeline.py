@@ -190,3 +190,26 @@ def test_auto_calibration_needs_a_reference_in_the_model_file(tmp_path):
     options = PipelineOptions(classifier=ClassifierOptions(model=str(path)), auto_calibrate=True)
     with pytest.raises(ModelFileError, match=r"no neutral reference.*scripts/neutral_reference\.py"):
         Pipeline.create_from_options(options, warmup=False)
+
+
+def test_phantom_tracks_are_never_reported(tmp_path):
+    """A shared screen of moving shapes (ffmpeg testsrc2) makes tracks but no reported face, as the second look
+    refuses them; without it the same frames report some."""
+    import dataclasses
+    import subprocess
+
+    from emowidgets.pipeline import Pipeline
+    from emowidgets.sources import pipeline_options
+
+    path = tmp_path / "testsrc2.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=10", "-t", "6",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    frames = video_frames(path)
+    reported = {}
+    for check in (True, False):
+        options = dataclasses.replace(pipeline_options("gallery", "fast"), check_faces=check)
+        with Pipeline.create_from_options(options, warmup=False) as p:
+            reported[check] = sum(len(p.process_array(f, seq=i, timestamp_ms=1 + i * 100).track_ids)
+                                  for i, f in enumerate(frames))
+    assert reported[False] > 0, "testsrc2 no longer makes phantoms"
+    assert reported[True] == 0
