@@ -71,6 +71,14 @@ function chart(history, colors, labels, w = 520, h = 160) {
 
 let views = 0; // class views rendered on this page: each gets its own datalist id
 
+// One model.on per event name: anywidget's model API takes one name a call (Backbone, under Jupyter, also splits
+// "change:a change:b"; marimo's model does not, so such a listener never fires there). Returns the unsubscriber.
+function listen(model, names, fn) {
+  const list = names.split(" ").filter(Boolean);
+  list.forEach((name) => model.on(name, fn));
+  return () => list.forEach((name) => model.off(name, fn));
+}
+
 function render({ model, el }) {
   el.classList.add("emow-classview");
   const listId = `emow-cv-grids-${++views}`;
@@ -337,17 +345,14 @@ function render({ model, el }) {
   const headEvents = "change:status change:notice change:fps change:level change:logging change:log_path change:negative_threshold " +
     "change:negative_seconds change:resting_seconds change:absent_seconds change:window_minutes change:retention_seconds";
   const faceEvents = "change:faces change:names change:adapted change:room_labels change:camera_off change:no_faces";
-  model.on(faceEvents, onFaces);
-  model.on("change:history change:attention change:attention_rule", drawPanel);
+  const unlisten = [listen(model, faceEvents, onFaces),
+    listen(model, "change:history change:attention change:attention_rule", drawPanel), listen(model, headEvents, drawHead)];
   model.on("change:left", drawLeft);
-  model.on(headEvents, drawHead);
   model.on("change:grid", drawGrid);
   drawHead(); drawGrid(); drawTiles(); drawPanel(); drawLeft();
   return () => {
-    model.off(faceEvents, onFaces);
-    model.off("change:history change:attention change:attention_rule", drawPanel);
+    unlisten.forEach((off) => off());
     model.off("change:left", drawLeft);
-    model.off(headEvents, drawHead);
     model.off("change:grid", drawGrid);
     document.removeEventListener("emow-hover", onHover);
   };

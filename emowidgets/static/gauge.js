@@ -3,6 +3,14 @@
 
 const STALE_MS = 500; // scores older than this say so
 
+// One model.on per event name: anywidget's model API takes one name a call (Backbone, under Jupyter, also splits
+// "change:a change:b"; marimo's model does not, so such a listener never fires there). Returns the unsubscriber.
+function listen(model, names, fn) {
+  const list = names.split(" ").filter(Boolean);
+  list.forEach((name) => model.on(name, fn));
+  return () => list.forEach((name) => model.off(name, fn));
+}
+
 function render({ model, el }) {
   el.classList.add("emow-gauge");
   const header = document.createElement("div");
@@ -57,11 +65,11 @@ function render({ model, el }) {
 
   const events = "change:values change:dominant change:fps change:faces change:level change:age";
   model.on("change:labels", buildRows);
-  model.on(events, update);
+  const unlisten = listen(model, events, update);
   buildRows();
   return () => {
     model.off("change:labels", buildRows);
-    model.off(events, update);
+    unlisten();
   };
 }
 
