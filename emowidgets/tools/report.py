@@ -127,8 +127,8 @@ def summarize(log: dict[str, np.ndarray], rule: AttentionRule | None = None) -> 
     unique_times = np.unique(times)
     frame_dt = float(np.median(np.diff(unique_times))) if len(unique_times) > 1 else 0.0
     rows = np.bincount(student, minlength=len(keys))
-    mean = np.stack([np.bincount(student, probs[:, k], len(keys)) for k in range(len(EMOTIONS))], axis=1)
-    mean /= rows[:, None]
+    sums = np.stack([np.bincount(student, probs[:, k], len(keys)) for k in range(len(EMOTIONS))], axis=1)
+    mean = sums / rows[:, None]
     order = np.lexsort((times, student))  # by student, then time; stable
     s_sorted, t_sorted, p_sorted = student[order], times[order], probs[order]
     new_frame = np.ones(len(order), bool)
