@@ -602,13 +602,14 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
             self.view.refresh()
 
     def close(self) -> None:
-        """Stop the source, the pipeline and the widgets."""
+        """Stop the source, the pipeline and the widgets (again is a no-op: a view may have closed the room)."""
         self._stop.set()
         self.close_calibration()
-        self._tick_thread.join(5.0)
+        if self._tick_thread is not threading.current_thread():
+            self._tick_thread.join(5.0)
         self.session.close()
-        for link in self._links:
-            link.unlink()
+        while self._links:  # unlinked once (a second unlink raised ValueError)
+            self._links.pop().unlink()
         if self.preview is not None:
             self.preview.close()
         self.view.close()
