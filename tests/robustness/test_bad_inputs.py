@@ -177,11 +177,33 @@ def test_infinite_header_offsets_or_shots_name_the_file(adapter, tmp_path, pipel
             load_adapter(bad, pipeline.classifier.backbone_id)
 
 
-def test_saving_an_adapter_where_it_cannot_be_written_is_an_os_error(adapter, tmp_path):
+def test_nested_json_in_an_adapter_header_or_its_labels_names_the_file(adapter, tmp_path, pipeline: Pipeline):
+    good = tmp_path / "good.safetensors"
+    save_adapter(adapter, good)
+    from safetensors import safe_open
+
+    with safe_open(str(good), framework="numpy") as f:
+        meta = f.metadata()
+    labels = tmp_path / "labels.safetensors"
+    save_file(load_file(str(good)), str(labels), metadata={**meta, "labels": "[" * 100_000 + "]" * 100_000})
+    header = tmp_path / "header.safetensors"
+    text = ("[" * 50_000 + "]" * 50_000).encode()
+    header.write_bytes(len(text).to_bytes(8, "little") + text)
+    for bad, match in ((labels, "bad metadata"), (header, "unreadable header")):
+        with pytest.raises(ModelFileError, match=f"{bad}.*{match}"):  # before: RecursionError
+            load_adapter(bad, pipeline.classifier.backbone_id)
+
+
+def test_saving_an_adapter_where_it_cannot_be_written_is_an_os_error(adapter, tmp_path, module_pipeline: Pipeline):
     (tmp_path / "a_folder").mkdir()
     for target in (tmp_path / "a_folder", tmp_path / "missing" / "a.safetensors"):  # a directory, no folder
         with pytest.raises(OSError, match="cannot write adapter file"):  # before: SafetensorError, no exit 6
             save_adapter(adapter, target)
+    adapters = ClassAdapters(module_pipeline, ClassView())
+    adapters.set_person("Ana", adapter)
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(OSError, match="a_file"):  # save_adapters into a file: an OSError (exit 6)
+        adapters.save(tmp_path / "a_file")
 
 
 def test_a_nested_index_and_a_link_out_of_the_folder_are_refused(adapter, tmp_path, pipeline: Pipeline):
