@@ -121,7 +121,7 @@ def summarize(log: dict[str, np.ndarray], rule: AttentionRule | None = None) -> 
 
     Sorts the rows once and aggregates with numpy; only the attention replay loops, once per student."""
     rule = rule or AttentionRule()
-    probs = np.stack([log[e] for e in EMOTIONS], axis=1).astype(np.float64)
+    probs = np.stack([log[e] for e in EMOTIONS], axis=1)  # float32 as logged; sums are taken in float64
     keys, student = students_of(log["track_id"], log["name"])
     times = log["time_ms"]
     unique_times = np.unique(times)
@@ -188,7 +188,7 @@ def write_report(log_path: str | Path, out: str | Path | None = None) -> Path:
     matplotlib.use("Agg")
     times = log["time_ms"]
     t_s = (times - times.min()) / 1000
-    probs = np.stack([log[e] for e in EMOTIONS], axis=1).astype(np.float64)
+    probs = np.stack([log[e] for e in EMOTIONS], axis=1)  # float32 as logged; sums are taken in float64
     summary = summarize(log)
     start = datetime.datetime.fromtimestamp(times.min() / 1000).strftime("%Y-%m-%d %H:%M:%S")
     shown, rest = summary[:MAX_TABLE_STUDENTS], summary[MAX_TABLE_STUDENTS:]
