@@ -146,7 +146,8 @@ def test_an_adapter_with_scale_zero_is_neither_saved_nor_loaded(adapter, tmp_pat
                   str(bad), metadata=meta)
         with pytest.raises(ModelFileError, match=f"{bad}: its scale is not positive or its kernels are all zero"):
             load_adapter(bad, pipeline.classifier.backbone_id)  # before: loaded, NaN or equal scores
-    for dtype, stored in ((np.int32, "I32"), (ml_dtypes.float8_e5m2, "F8_E5M2")):
+    for dtype, stored in ((np.int32, "I32"), (np.uint8, "U8"), (np.bool_, "BOOL"), (np.complex64, "C64"),
+                          (ml_dtypes.float8_e5m2, "F8_E5M2")):
         other = tmp_path / f"{stored}.safetensors"
         save_file({**arrays, "bias": arrays["bias"].astype(dtype)}, str(other), metadata=meta)
         with pytest.raises(ModelFileError, match=f"{other}: bias is stored as {stored}, expected F32"):
