@@ -49,6 +49,7 @@ bench: install  ## benchmarks: each prints one JSON object on its last stdout li
 	$(BIN)/python benchmarks/attention_clip.py --model fast --seconds 80 --json
 	$(BIN)/python benchmarks/phantoms.py --json
 	$(BIN)/python benchmarks/face_check.py --json
+	$(BIN)/python benchmarks/report_cost.py --rows 1000000 --ids 5000 --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

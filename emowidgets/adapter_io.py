@@ -18,6 +18,7 @@ from safetensors.numpy import load_file, save_file
 
 from emowidgets.adapter import Adapter, AdapterNet, _check_names
 from emowidgets.errors import ModelFileError
+from emowidgets.modelfile import check_dtypes
 from emowidgets.vocab import EMOTIONS
 
 FORMAT = "emowidgets-adapter"
@@ -54,11 +55,9 @@ def save_adapter(adapter: Adapter, path: str | Path) -> None:
 
 
 def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Refuse tensors that would give NaN or all-zero scores: not float32, NaN/inf, a scale that is not
-    positive, all-zero kernels."""
+    """Refuse tensors that would give NaN or all-zero scores: NaN/inf, a scale that is not positive, all-zero
+    kernels (tensors not float32 are refused by their stored dtype, :func:`~emowidgets.modelfile.check_dtypes`)."""
     for key, value in arrays.items():
-        if value.dtype != np.float32:
-            raise ModelFileError(f"{path}: {key} is {value.dtype}, expected float32; recalibrate")
         if not np.isfinite(value).all():
             raise ModelFileError(f"{path}: {key} holds NaN or inf values; recalibrate")
     if not arrays["scale"][0] > 0 or not (np.abs(arrays["kernel"]).any() or np.abs(arrays["mix"]).any()):
@@ -82,11 +81,13 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
     try:
         header = json.loads(raw[8 : 8 + header_len])
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        dtypes = {k: str(v["dtype"]) for k, v in header.items() if k != "__metadata__"}
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
         raise ModelFileError(f"{path} is not a safetensors file (unreadable header): {exc}") from exc
     if 8 + header_len + max(ends, default=0) > len(raw):
         raise ModelFileError(f"{path} is truncated: its tensors need {max(ends, default=0)} bytes, it holds "
                              f"{len(raw) - 8 - header_len}; save the adapter again")
+    check_dtypes(path, dtypes, "; recalibrate")
     try:
         arrays = load_file(str(path))
     except Exception as exc:  # safetensors raises several types (and AttributeError for dtypes numpy lacks)

@@ -2,8 +2,9 @@
 
 Columns: ``time_ms`` (Unix time, ms), ``track_id``, ``name`` (empty until a name is given), the
 seven scores in :data:`~emowidgets.model.EMOTIONS` order, and the box ``x, y, w, h`` in pixels.
-``.parquet`` files are written in row groups (readable once the log is closed); ``.csv`` files are
-appended row by row and stay readable even if the kernel dies.
+``.parquet`` files are written in row groups (readable once the log is closed, or once it failed: then its file
+is rewritten with the row groups that fit); ``.csv`` files are appended row by row and stay readable even if the
+kernel dies.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import csv
 import errno
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -48,8 +50,10 @@ class ClassLog:
     Writing never raises in :meth:`log`, :meth:`flush` or :meth:`close`: when the disk is full (or the file
     becomes unwritable) the log stops writing, says why in :attr:`failure`, and keeps the rows that are not safely
     on disk in memory (:meth:`unsaved`, at most ``max_kept_rows``, the oldest dropped first) so that they can be
-    written elsewhere (:meth:`extend` on a new log). A CSV file is cut back to its last whole row, so what was
-    written stays readable; a Parquet file is readable only once closed, so all its rows are kept until then.
+    written elsewhere (:meth:`extend` on a new log). What was written stays readable: a CSV file is cut back to
+    its last whole row; a Parquet file (readable only with its end, written last) is rewritten at once with the
+    row groups it held, its end included, and the groups that no longer fit stay in :meth:`unsaved` (a Parquet log
+    keeps its row groups in memory until it is closed, for this).
 
     Args:
         path: ``.parquet`` or ``.csv`` file; an existing file is replaced, unless ``append``.
@@ -78,6 +82,7 @@ class ClassLog:
         self._sealed: list[Any] = []  # Parquet row groups written but unreadable until the footer is
         self._lock = threading.Lock()
         self._writer: Any = None
+        self._sink: Any = None  # the Parquet file's handle, closed by the log itself after a failure
         self._csv_file: Any = None
         self._csv_good = 0  # size of the CSV file after its last whole row
         self.closed = False
@@ -97,9 +102,11 @@ class ClassLog:
                     return
             self._csv_good = self._csv_file.tell()
         else:
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            self._writer = pq.ParquetWriter(self.path, _schema())
+            self._sink = pa.OSFile(str(self.path), "wb")
+            self._writer = pq.ParquetWriter(self._sink, _schema())
             if earlier is not None and len(earlier["time_ms"]):
                 self._rows = list(zip(*(earlier[c].tolist() for c in COLUMNS), strict=True))
                 self._flush()
@@ -138,10 +145,13 @@ class ClassLog:
                 raise ClosedError(f"class log {self.path} is closed")
             self._rows += list(zip(*(table.column(c).to_pylist() for c in COLUMNS), strict=True))
             self._flush()
+            if self.failure:
+                self._bound()
 
     def unsaved(self) -> Any:
         """The rows that are not safely on disk, as a pyarrow table: after a :attr:`failure`, what to save
-        elsewhere (for Parquet that is every row so far, its file being unreadable without its end)."""
+        elsewhere (still there after :meth:`close`). Before a failure a Parquet log's rows are on disk only once
+        it is closed, so they count as unsaved until then."""
         with self._lock:
             return self._unsaved()
 
@@ -193,7 +203,38 @@ class ClassLog:
             with contextlib.suppress(OSError):  # the file is gone or read-only: its rows are kept all the same
                 os.truncate(self.path, self._csv_good)
             self._csv_file = None
+        if self._writer is not None:
+            self._salvage()
         self._bound()
+
+    def _salvage(self) -> None:
+        """After a failed write, make the Parquet file readable: rewrite the row groups it held, with the end
+        that a Parquet file needs; the newest groups are left out (kept unsaved) until the end fits."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with contextlib.suppress(Exception):  # its end cannot be written: the file is rewritten below
+            self._writer.close()
+        with contextlib.suppress(Exception):
+            self._sink.close()
+        self._writer = self._sink = None
+        for keep in range(len(self._sealed), -1, -1):
+            try:
+                with pa.OSFile(str(self.path), "wb") as sink:
+                    writer = pq.ParquetWriter(sink, _schema())
+                    try:
+                        for table in self._sealed[:keep]:
+                            writer.write_table(table)
+                    finally:
+                        writer.close()
+            except Exception:  # OSError; pyarrow wraps some as its own errors
+                continue
+            self.rows_written = sum(t.num_rows for t in self._sealed[:keep])
+            self._sealed = self._sealed[keep:]
+            return
+        with contextlib.suppress(OSError):  # not even an empty table fits: no unreadable file is left behind
+            self.path.unlink()
+        self.rows_written = 0
 
     def flush(self) -> None:
         """Write the buffered rows now (a Parquet file is complete only after :meth:`close`)."""
@@ -209,9 +250,9 @@ class ClassLog:
             self._flush()
             try:
                 if self._writer is not None:
-                    self._writer.close()  # after a failure too: its file handle; what it wrote stays unsaved
-                    if not self.failure:
-                        self._sealed = []
+                    self._writer.close()
+                    self._sink.close()
+                    self._sealed = []
                 if self._csv_file is not None:
                     self._csv_file.close()
             except Exception as exc:
@@ -242,12 +283,14 @@ def _table(rows: list[tuple[Any, ...]]) -> Any:
 
 
 def _why(exc: BaseException) -> str:
-    """A short reason for a write failure: ``"disk full"`` for ENOSPC (also inside a pyarrow message)."""
-    errno_ = getattr(exc, "errno", None)
-    if errno_ == errno.ENOSPC or "No space left" in str(exc):
+    """A short reason for a write failure: ``"disk full"`` for ENOSPC, else the OS's words for the error (also
+    when pyarrow wrapped it: ``... [errno 27] File too large``)."""
+    found = re.search(r"\[errno (\d+)\]", str(exc), re.IGNORECASE)
+    code = getattr(exc, "errno", None) or (int(found[1]) if found else None)
+    if code == errno.ENOSPC:
         return "disk full"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+    if code:
+        return os.strerror(code).lower()
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -284,5 +327,12 @@ def read_log(path: str | Path) -> dict[str, np.ndarray]:
     if len(bad):
         raise DataFileError(f"{path}: {len(bad)} row(s) hold scores that are not numbers in [0, 1] (first: data row "
                             f"{bad[0] + 1}); the class view never writes those: fix or remove the row(s)")
-    out["name"] = np.array([str(v) for v in table.column("name").to_pylist()], dtype=object)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:  # as text, in arrow: one Python str per distinct name (a million names in Python took seconds)
+        names = pc.dictionary_encode(pc.fill_null(table.column("name").cast(pa.string()), "")).combine_chunks()
+        out["name"] = names.dictionary.to_numpy(zero_copy_only=False).astype(object)[names.indices.to_numpy()]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataFileError(f"{path} is not a class log: its names are not text ({exc})") from exc
     return out

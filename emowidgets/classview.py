@@ -22,6 +22,7 @@ import collections
 import dataclasses
 import datetime
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +48,8 @@ from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, pipeline_options
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
 from emowidgets.widgets import TRACK_COLORS, CameraWidget, FramePreview, level_text
+
+log = logging.getLogger("emowidgets.classview")
 
 STATIC = Path(__file__).parent / "static"
 NO_FACES_S = 3.0
@@ -246,12 +249,47 @@ class ClassView(anywidget.AnyWidget):
         if log_ is None or not log_.failure:
             return ""
         log_.close()
-        self._kept = log_.unsaved()
-        if log_.path.suffix == ".parquet":
-            self._logged.discard(str(log_.path))  # its file is unreadable: the kept rows are all of them
+        self._keep(log_.unsaved())
         self._log = None
         return (f"logging stopped: {log_.failure} — {self._kept.num_rows} rows kept in memory, save elsewhere "
-                "(set the log path to another folder and switch logging on again)")
+                "(set the log path to another folder and switch logging on again, or call "
+                "view.save_log('other/folder/log.parquet'))")
+
+    def _keep(self, rows: Any) -> None:
+        """Add a failed log's unsaved rows (a pyarrow table) to those kept for the next log."""
+        import pyarrow as pa
+
+        self._kept = rows if self._kept is None else pa.concat_tables([self._kept, rows])
+
+    @property
+    def unsaved_rows(self) -> int:
+        """Rows of the log kept in memory because they could not be written (a full disk); :meth:`save_log`
+        writes them elsewhere, and so does switching logging on again with another ``log_path``."""
+        with self._lock:
+            return 0 if self._kept is None else self._kept.num_rows
+
+    def save_log(self, path: str | Path) -> int:
+        """Write the rows kept in memory after a failed log (:attr:`unsaved_rows`) to a new class log at ``path``
+        (``.parquet`` or ``.csv``); works after :meth:`close` too. Returns how many rows were written.
+
+        Raises:
+            OptionsError: ``path`` does not end in ``.parquet`` or ``.csv``, or is a file already (the failed log
+                itself, whose rows on disk the kept ones do not repeat).
+            OSError: ``path`` cannot be written either (the rows stay kept).
+        """
+        if Path(path).exists():
+            raise OptionsError(f"{path} exists: save the kept rows to a new file (the failed log keeps what it "
+                               "wrote, these are the rows it could not write)")
+        with self._lock:
+            if self._kept is None:
+                return 0
+            with ClassLog(path) as log_:
+                log_.extend(self._kept)
+            if log_.failure:
+                raise OSError(f"cannot write the class log to {path}: {log_.failure}; the "
+                              f"{self._kept.num_rows} rows stay kept in memory")
+            self._kept = None
+            return log_.rows_written
 
     def _rule(self) -> AttentionRule:
         return AttentionRule(self.negative_threshold, self.negative_seconds, self.resting_seconds)
@@ -403,11 +441,18 @@ class ClassView(anywidget.AnyWidget):
             self._push(time.monotonic() if now is None else now)
 
     def close(self) -> None:
-        """Close the log (if on) and the widget."""
+        """Close the log (if on) and the widget. Rows the log could not write stay kept in memory (logged as a
+        warning): :meth:`save_log` writes them elsewhere."""
         with self._lock:
             if self._log is not None:
                 self._log.close()
+                if self._log.failure:
+                    self._keep(self._log.unsaved())
                 self._log = None
+            kept = 0 if self._kept is None else self._kept.num_rows
+        if kept:
+            log.warning("class view closed with %d rows of its class log kept in memory (they could not be "
+                        "written); view.save_log('other/folder/log.parquet') writes them", kept)
         super().close()
 
 
@@ -557,13 +602,14 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
             self.view.refresh()
 
     def close(self) -> None:
-        """Stop the source, the pipeline and the widgets."""
+        """Stop the source, the pipeline and the widgets (again is a no-op: a view may have closed the room)."""
         self._stop.set()
         self.close_calibration()
-        self._tick_thread.join(5.0)
+        if self._tick_thread is not threading.current_thread():
+            self._tick_thread.join(5.0)
         self.session.close()
-        for link in self._links:
-            link.unlink()
+        while self._links:  # unlinked once (a second unlink raised ValueError)
+            self._links.pop().unlink()
         if self.preview is not None:
             self.preview.close()
         self.view.close()

@@ -135,8 +135,9 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) and not hasattr(image, "__array__"):
         raise FrameError(f"a frame must be a numpy array, not {type(image).__name__}")
     arr = np.asarray(image)
-    if arr.ndim in (2, 3):  # the size first: a huge frame is refused before any copy is made
-        _check_size(arr.shape[1], arr.shape[0])
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise FrameError(f"frame shape {arr.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
+    _check_size(arr.shape[1], arr.shape[0])  # shape and size first: a huge frame is refused before any copy
     if arr.dtype == np.uint16:
         arr = np.round(arr.astype(np.float32) * (255 / 65535)).astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):
@@ -145,13 +146,8 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
         arr = np.round(arr * 255).astype(np.uint8)
     elif arr.dtype != np.uint8:
         raise FrameError(f"frame dtype is {arr.dtype}; uint8, uint16 or float in [0, 1] is expected")
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 4:
+    if arr.ndim == 2 or arr.shape[2] == 1:
+        arr = np.repeat(arr.reshape(*arr.shape[:2], 1), 3, axis=2)
+    elif arr.shape[2] == 4:
         arr = arr[:, :, :3]
-    elif arr.ndim == 3 and arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise FrameError(f"frame shape {arr.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
-    _check_size(arr.shape[1], arr.shape[0])
     return np.ascontiguousarray(arr)

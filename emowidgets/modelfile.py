@@ -212,12 +212,21 @@ def update_metadata(path: str | Path, **entries: str) -> dict[str, str]:
     return meta
 
 
+def check_dtypes(path: Path, dtypes: dict[str, str], then: str = "") -> None:
+    """Refuse tensors not stored as float32, by their safetensors dtype (``F32``), before their bytes are read:
+    numpy cannot even hold some (``F8_E4M3``: safetensors raised ``AttributeError``). ``then`` ends the message."""
+    for name, dtype in sorted(dtypes.items()):
+        if dtype != "F32":
+            raise ModelFileError(f"{path}: {name} is stored as {dtype}, expected F32 (float32){then}")
+
+
 def read_model_file(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray], dict[str, str]]:
     """The config, arrays and metadata of a weights file written by :func:`~emowidgets.model.save_model`, checked
     against the config (names, shapes, finite values); the metadata always has a ``backbone_id``.
 
     Raises:
-        ModelFileError: missing, oversized, truncated or foreign file, wrong shapes, non-finite values.
+        ModelFileError: missing, oversized, truncated or foreign file, tensors not float32, wrong shapes,
+            non-finite values.
     """
     path = Path(path)
     if not path.is_file():
@@ -227,8 +236,14 @@ def read_model_file(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = dict(f.metadata() or {})
+            dtypes = {name: f.get_slice(name).get_dtype() for name in f.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as exc:  # safetensors raises several types
+        raise ModelFileError(f"{path} is not a readable safetensors weight file: {type(exc).__name__}: {exc}"
+                             ) from exc
+    check_dtypes(path, dtypes)
+    try:
         arrays = load_file(str(path))
-    except Exception as exc:  # safetensors raises several types (and AttributeError for dtypes numpy lacks)
+    except Exception as exc:
         raise ModelFileError(f"{path} is not a readable safetensors weight file: {type(exc).__name__}: {exc}"
                              ) from exc
     if "config" not in meta:
@@ -245,8 +260,6 @@ def read_model_file(path: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray
     for name, shape in expected.items():
         if shape != arrays[name].shape:
             raise ModelFileError(f"{path}: {name} has shape {arrays[name].shape}, expected {shape}")
-        if arrays[name].dtype != np.float32:
-            raise ModelFileError(f"{path}: {name} is {arrays[name].dtype}, expected float32")
         if not np.isfinite(arrays[name]).all():
             raise ModelFileError(f"{path}: {name} holds NaN or inf values")
     meta.setdefault("backbone_id", backbone_id(arrays))

@@ -15,6 +15,7 @@ from conftest import IMAGES, ROOT
 
 from emowidgets.classlog import ClassLog, read_log
 from emowidgets.classview import ClassView
+from emowidgets.errors import OptionsError
 from emowidgets.pipeline import Pipeline
 
 HERE = Path(__file__).resolve().parent
@@ -26,8 +27,8 @@ def can_mount_tmpfs() -> bool:
 
 
 @pytest.mark.skipif(not can_mount_tmpfs(), reason="needs user namespaces to mount a small tmpfs")
-@pytest.mark.parametrize(("suffix", "size", "on_disk"), [(".csv", "500k", 2049), (".parquet", "8k", -1)])
-def test_a_full_disk_stops_logging_once_and_keeps_the_rows(tmp_path, suffix, size, on_disk):
+@pytest.mark.parametrize(("suffix", "size"), [(".csv", "500k"), (".parquet", "12k")])
+def test_a_full_disk_stops_logging_once_and_keeps_the_rows(tmp_path, suffix, size):
     script = (f"mount -t tmpfs -o size={size} tmpfs /mnt && exec {sys.executable} {HERE / 'full_disk.py'} "
               f"{IMAGES / 'group_5_people.jpg'} /mnt {tmp_path} {suffix}")
     run = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
@@ -37,10 +38,40 @@ def test_a_full_disk_stops_logging_once_and_keeps_the_rows(tmp_path, suffix, siz
     assert seen["errors"] == 0 and seen["chart_s"] == 600  # updates never raised, the chart kept moving
     kept = seen["saved"]
     assert seen["notices"] == [f"logging stopped: disk full — {kept} rows kept in memory, save elsewhere (set the "
-                               "log path to another folder and switch logging on again)"]
-    assert seen["readable"] == on_disk  # a CSV keeps its whole rows; a Parquet file without its end has none
-    assert kept == (2049 if suffix == ".csv" else 4098) and seen["names"] == ["Ana"]
+                               "log path to another folder and switch logging on again, or call "
+                               "view.save_log('other/folder/log.parquet'))"]
+    assert seen["readable"] == 2049  # the rows written stay readable (before: a Parquet file without its end)
+    assert kept == 2049 and seen["names"] == ["Ana"]  # the rest: in memory
     assert seen["again"] == kept + seen["faces"] and seen["logging"] is False  # on and off again appends
+
+
+def test_a_file_size_limit_keeps_what_was_written_readable_and_closing_keeps_the_rest(tmp_path):
+    """RLIMIT_FSIZE in a child process (no mount needed): the Parquet and CSV logs keep their whole row groups
+    readable, the rows past the limit stay in memory, and a view closed while its log cannot write keeps them for
+    ``save_log`` (before: a Parquet file without its end, and the rows lost at close)."""
+    run = subprocess.run([sys.executable, str(HERE / "file_limit.py"), str(IMAGES / "group_5_people.jpg"),
+                          str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout.splitlines()[-1])
+    assert seen["faces"] == 3
+    for suffix, closing in ((".parquet", -2), (".csv", 0)):  # -2: no file (not even an empty Parquet one fit)
+        got = seen[suffix]
+        assert got["errors"] == 0 and got["logging"] is False
+        assert got["notices"] == ["logging stopped: file too large — 2049 rows kept in memory, save elsewhere (set "
+                                  "the log path to another folder and switch logging on again, or call "
+                                  "view.save_log('other/folder/log.parquet'))"]
+        assert got["readable"] == 2049 and got["kept"] == 2049 and got["names"] == ["Ana"]  # 4,098 rows logged
+        assert got["kept_at_close"] == 900 and got["closing"] == closing  # 300 frames of 3 faces, none on disk
+        assert got["saved_rows"] == got["saved"] == 900
+
+
+def test_save_log_refuses_an_existing_file_and_writes_nothing_without_kept_rows(tmp_path):
+    view = ClassView()
+    (tmp_path / "log.parquet").write_bytes(b"rows already there")
+    with pytest.raises(OptionsError, match=r"log\.parquet exists: save the kept rows to a new file"):
+        view.save_log(tmp_path / "log.parquet")
+    assert view.save_log(tmp_path / "new.parquet") == 0 and not (tmp_path / "new.parquet").exists()
+    view.close()
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,23 @@ def test_closing_a_live_view_from_its_own_listener_closes_its_pipeline(caplog):
     assert not thread.is_alive() and view.camera.source.state is SourceState.STOPPED
     assert "cannot join" not in caplog.text and view.camera.status == "stopped"
     view.close()  # again: a no-op
+
+
+def test_closing_a_classroom_from_its_own_listener_closes_its_pipeline(caplog):
+    """The same for ``classroom(mp4)``: its session's view closes the room (before: the pipeline stayed
+    ``CREATED``, "cannot join current thread" logged)."""
+    import emowidgets
+
+    room = emowidgets.classroom(str(SHORT), model="fast", preset="camera")
+    pipeline = room.pipeline
+    with caplog.at_level(logging.ERROR):
+        room.session.add_view(lambda result: room.close())
+        end = time.monotonic() + 120
+        while pipeline.state is not PipelineState.CLOSED and time.monotonic() < end:
+            time.sleep(0.05)
+        thread = room.session._thread
+        assert thread is not None
+        thread.join(30)
+    assert pipeline.state is PipelineState.CLOSED and not thread.is_alive()
+    assert "cannot join" not in caplog.text
+    room.close()  # again: a no-op
