@@ -258,21 +258,37 @@ class FramePreview(CameraWidget):
                                             colorspace="RGB"))
 
 
-def level_text(level: str, width: int, height: int, fps: float) -> str:
-    """What the pipeline gave up, in one line: ``"main · TTA off · detect 5/s · 320x240 · 12 fps"`` (a result's
-    quality level, its frame size with a multiplication sign and the processed rate; without the level where it
-    has none)."""
-    return " · ".join([*([level] if level else []), f"{width}\N{MULTIPLICATION SIGN}{height}", f"{fps:.0f} fps"])
+LEVEL_LEGEND = ("What the widget does to keep up with the camera: the model (main: more accurate; fast: for many "
+                "faces) · TTA on: each face is also read mirrored (more accurate, twice the work; off when the "
+                "computer is busy) · detect N/s: faces are searched N times a second and followed in between · "
+                "W\N{MULTIPLICATION SIGN}H: the size of the frames the browser sends")
+"""The level line explained in words (the gauge's and the class view's tooltip)."""
+
+
+def level_text(level: str, width: int, height: int) -> str:
+    """What the pipeline gave up, in one line: ``"main · TTA off · detect 5/s · 320x240"`` (a result's quality level
+    and its frame size with a multiplication sign; without the level where it has none). The processed rate is
+    shown once, beside it, not in this line."""
+    return " · ".join([*([level] if level else []), f"{width}\N{MULTIPLICATION SIGN}{height}"])
+
+
+def shown_text(aggregate: str, faces: int) -> str:
+    """Whose scores the bars show when there are several faces (``""`` for one or none)."""
+    if faces < 2:
+        return ""
+    return f"bars: the mean of {faces} faces" if aggregate == "mean" else f"bars: the largest of {faces} faces"
 
 
 class EmotionGauge(anywidget.AnyWidget):
     """Bars of class probabilities, the dominant class, processed fps and face count.
 
     ``aggregate`` picks what the bars show when several faces are found: ``"largest"`` (default; the face
-    nearest the camera) or ``"mean"`` (average over faces). Trait updates are throttled to ``max_rate``
-    per second; the fps counts every result. ``level`` says what the pipeline gave up to keep up (quality
-    level, frame size, processed fps); ``age`` how old the shown scores are (the oldest face's, for ``"mean"``),
-    shown from :data:`STALE_MS` on.
+    nearest the camera) or ``"mean"`` (average over faces); ``shown`` says which in words. Trait updates are
+    throttled to ``max_rate`` per second; the fps counts every result. ``level`` says what the pipeline gave up
+    to keep up (quality level, frame size; ``level_help`` explains it, as the line's tooltip); ``age`` how old
+    the shown scores are (the oldest face's, for ``"mean"``), shown from :data:`STALE_MS` on. ``status`` is a
+    line for the teacher about the view itself (``"starting: ..."``, ``"stopped"``; empty while all is well),
+    ``notice`` a warning (another live view on this computer).
     """
 
     _esm = STATIC / "gauge.js"
@@ -287,6 +303,11 @@ class EmotionGauge(anywidget.AnyWidget):
     level = traitlets.Unicode("", help="quality level · frame size · processed fps of the latest result"
                               ).tag(sync=True)
     age = traitlets.Int(0, help="ms since the shown face was last classified").tag(sync=True)
+    shown = traitlets.Unicode("", help="whose scores the bars show when there are several faces").tag(sync=True)
+    level_help = traitlets.Unicode(LEVEL_LEGEND, read_only=True, help="the level line in words").tag(sync=True)
+    status = traitlets.Unicode("", help="starting: ..., stopped, or empty while results come").tag(sync=True)
+    notice = traitlets.Unicode("", help="a warning for the teacher, e.g. another live view on this computer"
+                               ).tag(sync=True)
     max_rate = traitlets.Float(15.0, help="most trait updates per second")
 
     def __init__(self, **kwargs: Any) -> None:
@@ -312,8 +333,9 @@ class EmotionGauge(anywidget.AnyWidget):
             if list(result.labels) != self.labels:
                 self.labels = list(result.labels)
             self.faces = len(result.probs)
+            self.shown = shown_text(self.aggregate, self.faces)
             self.fps = round(fps, 1)
-            self.level = level_text(result.level, result.width, result.height, fps)
+            self.level = level_text(result.level, result.width, result.height)
             self.age = self._age(result)
             if values is not None:
                 self.values = [round(float(v), 3) for v in values]

@@ -11,8 +11,9 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
-function clock(seconds) {  // 75 -> "1:15"
-  return `${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`;
+function duration(seconds) {  // 75 -> "1 min 15 s", 40 -> "40 s"
+  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+  return m ? `${m} min ${s} s` : `${s} s`;
 }
 
 function nameOf(model, id) {
@@ -290,7 +291,7 @@ function render({ model, el }) {
     $(".emow-cv-left-list").replaceChildren(...left.map((f) => {
       const li = document.createElement("li");
       li.dataset.id = f.id;
-      li.textContent = `${f.name || `#${f.id}`}: ${clock(f.present_s)} in view, left at ${clock(f.left_s)}`;
+      li.textContent = `${f.name || `#${f.id}`}: ${duration(f.present_s)} in view, left at ${f.left_at}`;
       return li;
     }));
   }
@@ -309,6 +310,7 @@ function render({ model, el }) {
     $(".emow-cv-fps").textContent = `${model.get("fps").toFixed(1)} fps`;
     $(".emow-cv-level").textContent = model.get("level");
     $(".emow-cv-level").hidden = !model.get("level");
+    $(".emow-cv-level").title = model.get("level_help");
     $(".emow-cv-logging").checked = model.get("logging");
     $(".emow-cv-logging").title = model.get("log_path");
     el.querySelectorAll("input[data-trait]").forEach((input) => {
