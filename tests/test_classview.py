@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import gc
 import json
+import os
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -187,6 +188,24 @@ def test_a_video_without_faces_ends_saying_so(tmp_path):
         assert room.view.status == "video ended: no faces found in it"
     finally:
         room.close()
+
+
+def test_classroom_names_another_view_on_this_computer(tmp_path, monkeypatch):
+    monkeypatch.setattr("emowidgets.startup.running_dir", lambda: tmp_path)
+    (tmp_path / f"{os.getpid()}-other").touch()  # a live view in this very kernel
+    room = classroom(CLIPS / "single_face_short.mp4", model="fast")
+    try:
+        deadline = time.monotonic() + 30
+        while not room.view.notice and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert room.view.notice.startswith("another live view runs on this computer: they share its processor")
+        (tmp_path / f"{os.getpid()}-other").unlink()  # that view closed: the warning goes at the next look
+        while room.view.notice and time.monotonic() < deadline + 10:
+            time.sleep(0.2)
+        assert room.view.notice == ""
+    finally:
+        room.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_classroom_missing_video_is_a_clear_error(tmp_path):
