@@ -98,6 +98,7 @@ class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
             self.session.add_view(camera.update)
         else:
             self.session = Session(pipeline, camera, owns_pipeline=owns_pipeline)
+            camera.link = gauge.link = gauge.model_id  # a box clicked on the preview picks the gauge's face
         self.session.add_view(gauge.update)
         self.session.add_view(self._follow)
         gauge.status = WAITING

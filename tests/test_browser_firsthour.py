@@ -1,11 +1,24 @@
 """A new user's first minutes in JupyterLab (headless Chromium, single_face.mp4 as the fake camera): the quickstart
 run on an empty compilation cache says what it is doing from the first moment of ``live()`` until the box comes,
-no output holds a traceback, and ``view.close()`` leaves a "stopped" gauge instead of nothing."""
+no output holds a traceback, and ``view.close()`` leaves a "stopped" gauge instead of nothing; with four faces (the
+2x2 clip as the camera) the gauge says whose bars it shows, and a clicked box picks the face."""
 
 from __future__ import annotations
 
-from browser import BOX, BROWSER_MARKS, JupyterLab, copy_notebook, new_page, open_notebook, outputs_text, poll, run_all
-from conftest import ROOT
+from browser import (
+    BOX,
+    BROWSER_MARKS,
+    JupyterLab,
+    copy_notebook,
+    launch_chromium,
+    make_y4m,
+    new_page,
+    open_notebook,
+    outputs_text,
+    poll,
+    run_all,
+)
+from conftest import CLIPS, ROOT
 
 from emowidgets.startup import COMPILING, LOADING, WAITING
 
@@ -54,3 +67,30 @@ def test_quickstart_cold_start_says_what_it_does_then_stops_cleanly(tmp_path, mo
         finally:
             page.context.close()
             lab.kill_kernels()
+
+
+def test_with_several_faces_the_gauge_says_whose_bars_and_a_click_picks_one(lab, playwright, tmp_path):
+    y4m = make_y4m(CLIPS / "multi_face.mp4", tmp_path / "four.y4m", seconds=10.0, fps=25)
+    browser = launch_chromium(playwright, y4m)
+    page = new_page(browser, camera=True, viewport=(1400, 900))
+    try:
+        name = copy_notebook(ROOT / "notebooks" / "quickstart.ipynb", lab.root, "four.ipynb")
+        open_notebook(page, lab, name)
+        run_all(page)
+        shown = "document.querySelector('.emow-gauge-shown')?.textContent || ''"
+        try:
+            poll(page, f"() => document.querySelectorAll('{BOX}').length >= 4 && ({shown}).includes('largest of')",
+                 timeout=120)
+        except Exception as exc:
+            raise AssertionError(f"no four faces; outputs: {outputs_text(page)}") from exc
+        assert page.text_content(".emow-gauge-shown").endswith("(click a box to follow one)")
+        picked = page.locator(BOX).last.get_attribute("data-id")
+        page.click(f".emow-box[data-id='{picked}']")
+        poll(page, f"() => ({shown}).startsWith('bars: the face you clicked')", timeout=20)
+        page.click(f".emow-box[data-id='{picked}']")  # again: back to the largest face
+        poll(page, f"() => ({shown}).includes('largest of')", timeout=20)
+        assert "Traceback" not in outputs_text(page)
+    finally:
+        page.context.close()
+        browser.close()
+        lab.kill_kernels()

@@ -193,17 +193,39 @@ def test_gauge_names_whose_bars_it_shows_and_explains_the_level_line(pipeline):
     assert len(result.probs) == 4
     gauge = EmotionGauge(max_rate=1000)
     gauge.update(result)
-    assert gauge.shown == "bars: the largest of 4 faces"
+    assert gauge.shown == "bars: the largest of 4 faces (click a box to follow one)"
     assert gauge.level == f"{result.level} · {first.shape[1]}\N{MULTIPLICATION SIGN}{first.shape[0]}"
     assert "fps" not in gauge.level  # the rate is shown once, beside the face count
     assert all(word in gauge.level_help for word in ("TTA", "detect", "frames"))
     time.sleep(0.01)
     gauge.aggregate = "mean"
     gauge.update(result)
-    assert gauge.shown == "bars: the mean of 4 faces"
+    assert gauge.shown == "bars: the mean of 4 faces (click a box to follow one)"
     time.sleep(0.01)
     gauge.update(pipeline.process_array(first[:200, :200] * 0, 2, 1100))
     assert gauge.shown == ""
+
+
+def test_a_clicked_box_picks_the_face_whose_bars_the_gauge_shows(pipeline):
+    first = video_frames(CLIPS / "multi_face.mp4", every=1000)[0]
+    result = pipeline.process_array(first)
+    largest = int((result.boxes[:, 2] * result.boxes[:, 3]).argmax())
+    other = next(i for i in range(len(result.boxes)) if i != largest)
+    gauge = EmotionGauge(max_rate=1000)
+
+    def click(track_id: int) -> None:  # the message the page sends when a box of the same link is clicked
+        gauge._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "select", "id": track_id}}},
+                           "buffers": []})
+        time.sleep(0.01)
+        gauge.update(result)
+
+    click(int(result.track_ids[other]))
+    assert gauge.face == int(result.track_ids[other])
+    assert gauge.values == pytest.approx(result.probs[other].tolist(), abs=1e-3)
+    assert gauge.shown.startswith("bars: the face you clicked, of 4")
+    click(int(result.track_ids[other]))  # clicked again: back to the largest face
+    assert gauge.face is None and gauge.values == pytest.approx(result.probs[largest].tolist(), abs=1e-3)
+    assert gauge.shown == "bars: the largest of 4 faces (click a box to follow one)"
 
 
 def test_a_second_live_view_on_the_computer_is_named(running, tmp_path, monkeypatch):

@@ -74,12 +74,20 @@ function render({ model, el }) {
     shown.hidden = !model.get("shown");
   }
 
+  // A box clicked on the preview of the same link: the kernel follows that face (or, clicked again, stops).
+  const onSelect = (e) => {
+    const d = e.detail || {};
+    if (d.link && d.link === model.get("link")) model.send({ type: "select", id: d.id });
+  };
+  document.addEventListener("emow-select", onSelect);
+
   const events = "change:values change:dominant change:fps change:faces change:level change:age change:status " +
     "change:notice change:shown";
   model.on("change:labels", buildRows);
   model.on(events, update);
   buildRows();
   return () => {
+    document.removeEventListener("emow-select", onSelect);
     model.off("change:labels", buildRows);
     model.off(events, update);
   };
