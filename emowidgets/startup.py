@@ -46,7 +46,8 @@ class StartupLine:
             self._handle.update(_bundle(text), raw=True)
 
     def done(self) -> None:
-        """Empty the line: the view it stood for is there now (or the start failed, and says why)."""
+        """Empty the line (an empty output takes no room on the page): the view it stood for is there now (or
+        the start failed, and says why)."""
         self.show("")
 
 
