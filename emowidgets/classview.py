@@ -147,6 +147,8 @@ class ClassView(anywidget.AnyWidget):
     status = traitlets.Unicode("starting").tag(sync=True)
     notice = traitlets.Unicode("", help="a message to the teacher, e.g. why calibration did not open"
                                ).tag(sync=True)
+    others = traitlets.Unicode("", help="a warning when other views run on this computer (they share its processor)"
+                               ).tag(sync=True)
     adapted = traitlets.Dict(help="track id (as text) -> labels of that face's own adapter").tag(sync=True)
     room_labels = traitlets.List(traitlets.Unicode(), help="labels of the room adapter (empty: none)"
                                  ).tag(sync=True)
@@ -479,7 +481,6 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
             self.session.add_view(self.preview.show_result)
         self.running = Running()
         """This view's mark among the views running on this computer (:class:`~emowidgets.startup.Running`)."""
-        self._others = ""  # the other-views warning last shown in the view's notice
         self.session.start()
         self._tick_thread = threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True)
         self._tick_thread.start()
@@ -580,11 +581,8 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
             self.view.refresh()
 
     def _warn_others(self) -> None:
-        """Say in the view's notice when other views run on this computer (a notice of another kind stays)."""
-        text = others_text(self.running.others())
-        if self.view.notice in ("", self._others):
-            self.view.notice = text
-        self._others = text
+        """Say in the view when other views run on this computer."""
+        self.view.others = others_text(self.running.others())
 
     def close(self) -> None:
         """Stop the source, the pipeline and the widgets."""

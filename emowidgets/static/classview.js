@@ -84,7 +84,7 @@ function render({ model, el }) {
         gallery grid <input class="emow-cv-grid-input" list="${listId}" size="5" spellcheck="false"></label>
       <datalist id="${listId}"><option value="auto"><option value="none"><option value="7×7"><option value="6×6">
         <option value="5×5"><option value="4×4"></datalist>
-      <span class="emow-cv-notice"></span></div>
+      <span class="emow-cv-notice"></span><span class="emow-cv-others"></span></div>
     <div class="emow-cv-body">
       <div class="emow-cv-faces"><div class="emow-cv-empty" hidden>no faces found — is the call's gallery shared?</div>
         <div class="emow-cv-tiles"></div></div>
@@ -307,6 +307,7 @@ function render({ model, el }) {
     status.textContent = model.get("status");
     status.dataset.status = model.get("status");
     $(".emow-cv-notice").textContent = model.get("notice");
+    $(".emow-cv-others").textContent = model.get("others");
     $(".emow-cv-fps").textContent = `${model.get("fps").toFixed(1)} fps`;
     $(".emow-cv-level").textContent = model.get("level");
     $(".emow-cv-level").hidden = !model.get("level");
@@ -336,7 +337,7 @@ function render({ model, el }) {
   });
 
   const onFaces = () => { drawTiles(); drawPanel(); };
-  const headEvents = "change:status change:notice change:fps change:level change:logging change:log_path change:negative_threshold " +
+  const headEvents = "change:status change:notice change:others change:fps change:level change:logging change:log_path change:negative_threshold " +
     "change:negative_seconds change:resting_seconds change:absent_seconds change:window_minutes change:retention_seconds";
   const faceEvents = "change:faces change:names change:adapted change:room_labels change:camera_off change:no_faces";
   model.on(faceEvents, onFaces);
