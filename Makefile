@@ -1,4 +1,5 @@
-# emowidgets: `make demo` (install + open the quickstart) and `make test` are the two commands.
+# emowidgets: `make demo` (install + open the quickstart) and `make test` are the two commands; `make report
+# LOG=class_log_....parquet` writes the after-class report, `make app` serves the class view alone (Voilà).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,10 @@ SHARED ?= ../shared
 CLIPS := $(SHARED)/assets/clips
 FER_PYTHON ?= $(HOME)/.cache/emowidgets/fervenv/bin/python
 
-.PHONY: install demo test lint bench clean
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: install demo report app test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -17,8 +21,29 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv with pinned versions (idempotent)
 
-demo: install  ## open notebooks/quickstart.ipynb in JupyterLab
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
+# JupyterLab's "get notified about Jupyter news?" toast would sit over the widgets: the venv's JupyterLab never asks
+$(LAB_SETTINGS): $(STAMP)
+	mkdir -p $(dir $@)
+	printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+define SHELL_HINT
+@echo ""
+@echo "The emowidgets command is in .venv: run it as .venv/bin/emowidgets (e.g. .venv/bin/emowidgets report LOG),"
+@echo "or first 'source .venv/bin/activate' in this shell. Also: make report LOG=class_log_....parquet, make app."
+endef
+
+demo: install $(LAB_SETTINGS)  ## open notebooks/quickstart.ipynb in JupyterLab, the repo root in its file browser
+	$(SHELL_HINT)
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=$(CURDIR) \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate notebooks/quickstart.ipynb
+	$(SHELL_HINT)
+
+report: install  ## the after-class HTML report of a class log: make report LOG=class_log_....parquet
+	@test -n "$(LOG)" || { echo "usage: make report LOG=class_log_YYYYmmdd_HHMMSS.parquet"; exit 2; }
+	$(BIN)/emowidgets report "$(LOG)"
+
+app: install  ## the class view alone, for a second screen (Voilà on notebooks/classroom_app.ipynb)
+	$(BIN)/voila notebooks/classroom_app.ipynb
 
 lint: install
 	$(BIN)/ruff check emowidgets tests benchmarks

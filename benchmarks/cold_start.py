@@ -8,11 +8,13 @@ Each run is two fresh interpreters. One times the stages one after the other: im
 (``classifier_s``), its first 1-face call (``compile_s``: an XLA compile, or a read from the cache) and the first
 frame through a pipeline made of those (``frame_s``). The other runs what a user runs (``first_result_s``):
 ``import emowidgets``, ``Pipeline.create_from_options`` and ``process_bytes`` of the photo, as
-``benchmarks/pipeline.py`` does. Cache modes: ``warm`` (a cache folder a first, unmeasured run filled), ``cold``
-(an empty folder per run) and ``off`` (``EMOWIDGETS_CACHE_DIR=off``); the folders are temporary, so
-``~/.cache/emowidgets`` is not touched. One unmeasured run first warms the OS file cache; the modes take turns
-run by run; figures are medians. ``*_cpu_s`` is the interpreter's CPU time (all threads, start-up included), less
-sensitive than wall time to other work on the machine. The last stdout line is one JSON object.
+``benchmarks/pipeline.py`` does. A third makes the pipeline as ``live()`` does (background warm-up on): ``ready_s``
+when it returns, ``every_bucket_s`` when the background warm-up has compiled every batch size. Cache modes: ``warm``
+(a cache folder a first, unmeasured run filled), ``cold`` (an empty folder per run) and ``off``
+(``EMOWIDGETS_CACHE_DIR=off``); the folders are temporary, so ``~/.cache/emowidgets`` is not touched. One unmeasured
+run first warms the OS file cache; the modes take turns run by run; figures are medians. ``*_cpu_s`` is the
+interpreter's CPU time (all threads, start-up included), less sensitive than wall time to other work on the
+machine; ``load`` is the 1-minute load average before and after. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ print(json.dumps({"first_result_s": time.perf_counter() - t0, "first_result_cpu_
                   "faces": len(r.boxes)}))
 """
 
+WARMED = """
+import json, sys, time
+t0 = time.perf_counter()
+import emowidgets
+p = emowidgets.Pipeline.create_from_options(emowidgets.PipelineOptions(
+    classifier=emowidgets.ClassifierOptions(model=sys.argv[2])))
+t1 = time.perf_counter()
+while p.classifier.warming_up:
+    time.sleep(0.02)
+print(json.dumps({"ready_s": t1 - t0, "every_bucket_s": time.perf_counter() - t0}))
+"""
+
 
 def run(script: str, image: str, model: str, cache: str) -> dict[str, float]:
     env = dict(os.environ, EMOWIDGETS_CACHE_DIR=cache)
@@ -90,6 +104,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="(kept for scripts; the last line is always JSON)")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     rows: dict[str, list[dict[str, float]]] = {mode: [] for mode in args.modes}
     with tempfile.TemporaryDirectory(prefix="emow-cold-") as tmp:
         warm = str(Path(tmp) / "warm")
@@ -98,15 +113,16 @@ def main() -> None:
         for i in range(args.runs):
             for mode in args.modes:
                 row: dict[str, float] = {}
-                for script in (STAGES, FIRST_RESULT):
+                for script in (STAGES, FIRST_RESULT, WARMED):
                     cache = {"warm": warm, "off": "off"}.get(mode) or tempfile.mkdtemp(dir=tmp, prefix=f"cold{i}-")
                     row.update(run(script, args.image, args.model, cache))
                 rows[mode].append(row)
                 if not args.json:
                     print(mode, {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()})
     keys = ("import_s", "detector_s", "classifier_s", "compile_s", "frame_s", "staged_total_s", "staged_cpu_s",
-            "first_result_s", "first_result_cpu_s")
-    report: dict[str, object] = {"model": args.model, "runs": args.runs, "cpu": cpu_name(), "cores": os.cpu_count()}
+            "first_result_s", "first_result_cpu_s", "ready_s", "every_bucket_s")
+    report: dict[str, object] = {"model": args.model, "runs": args.runs, "cpu": cpu_name(), "cores": os.cpu_count(),
+                                 "load": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     for mode, mode_rows in rows.items():
         summary: dict[str, object] = {k: round(statistics.median(r[k] for r in mode_rows), 3) for k in keys}
         summary["first_result_min_s"] = round(min(r["first_result_s"] for r in mode_rows), 3)

@@ -22,6 +22,7 @@ import collections
 import dataclasses
 import datetime
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -46,14 +47,17 @@ from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, pipeline_options
+from emowidgets.startup import Running, others_text, start_pipeline
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
-from emowidgets.widgets import TRACK_COLORS, CameraWidget, FramePreview, level_text
+from emowidgets.widgets import LEVEL_LEGEND, TRACK_COLORS, CameraWidget, FramePreview, level_text
 
 log = logging.getLogger("emowidgets.classview")
 
 STATIC = Path(__file__).parent / "static"
 NO_FACES_S = 3.0
 """Frames arriving with no face for this long: the view says that no faces were found."""
+NO_FACES_ENDED = "video ended: no faces found in it"
+"""The status of a recording that ended without a face in any frame (rather than an empty chart)."""
 
 @functools.lru_cache(maxsize=32)
 def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
@@ -146,6 +150,8 @@ class ClassView(anywidget.AnyWidget):
     status = traitlets.Unicode("starting").tag(sync=True)
     notice = traitlets.Unicode("", help="a message to the teacher, e.g. why calibration did not open"
                                ).tag(sync=True)
+    others = traitlets.Unicode("", help="a warning when other views run on this computer (they share its processor)"
+                               ).tag(sync=True)
     adapted = traitlets.Dict(help="track id (as text) -> labels of that face's own adapter").tag(sync=True)
     room_labels = traitlets.List(traitlets.Unicode(), help="labels of the room adapter (empty: none)"
                                  ).tag(sync=True)
@@ -153,8 +159,8 @@ class ClassView(anywidget.AnyWidget):
                              "or rows x cols as 'RxC' (up to 10x10); any other value leaves it as it was and "
                              "says why in `notice`").tag(sync=True)
     fps = traitlets.Float(0.0).tag(sync=True)
-    level = traitlets.Unicode("", help="quality level · frame size · processed fps of the latest result"
-                              ).tag(sync=True)
+    level = traitlets.Unicode("", help="quality level · frame size of the latest result").tag(sync=True)
+    level_help = traitlets.Unicode(LEVEL_LEGEND, read_only=True, help="the level line in words").tag(sync=True)
     negative_threshold = traitlets.Float(AttentionRule.margin, min=0.0, max=1.0, help="rise of the mean "
                                          "negative score above the student's resting level that flags them"
                                          ).tag(sync=True)
@@ -167,7 +173,8 @@ class ClassView(anywidget.AnyWidget):
     retention_seconds = traitlets.Float(120.0, min=1.0, help="a face absent this long retires into `left`"
                                         ).tag(sync=True)
     left = traitlets.List(traitlets.Dict(), help="students who left, most recent first: id, name, present_s "
-                          "(time in view), left_s (when they left, seconds since start)").tag(sync=True)
+                          "(time in view), left_s (when they left, seconds since start), left_at (the same as "
+                          "this computer's clock time, 'HH:MM')").tag(sync=True)
     max_left = traitlets.Int(100, min=0, help="retired faces remembered (for `left` and re-identification)")
     window_minutes = traitlets.Float(10.0, min=1.0, help="span of the class chart").tag(sync=True)
     logging = traitlets.Bool(False, help="append numbers to log_path while on").tag(sync=True)
@@ -182,11 +189,14 @@ class ClassView(anywidget.AnyWidget):
         self._faces: dict[int, _Face] = {}
         self._left: collections.OrderedDict[int, _Retired] = collections.OrderedDict()
         self._t0 = time.monotonic()
+        self._t0_clock = time.time()  # the wall clock at _t0: a time in view is shown as a clock time
         self._last_push = self._last_sample = self._last_log = -1e9
         self._frame_times: collections.deque[float] = collections.deque(maxlen=30)
         self._level: tuple[str, int, int] | None = None  # the latest result's level, width, height
         self._empty_tiles: set[int] = set()  # the latest result's call tiles without a face
         self._first_result = self._last_result = self._last_face = -1e9
+        self.saw_faces = False
+        """Whether any result held a face."""
         self._log: ClassLog | None = None
         self._logged: set[str] = set()  # paths this view's logs wrote (switched on again, a log appends there)
         self._kept: Any = None  # rows a failed log could not write (a pyarrow table), for the next log
@@ -318,6 +328,7 @@ class ClassView(anywidget.AnyWidget):
             self._last_result = now
             if len(result.track_ids):
                 self._last_face = now
+                self.saw_faces = True
             for tid, scores, probs, age, tile in zip(result.track_ids, result.probs, base, ages, result.face_tiles,
                                                      strict=True):
                 face = self._faces.get(int(tid))
@@ -401,8 +412,13 @@ class ClassView(anywidget.AnyWidget):
             self.names = {k: v for k, v in self.names.items() if int(k) not in forgotten}
         names = self.names  # rebuilt every push: a revived face leaves the list too (unchanged: nothing sent)
         self.left = [{"id": f.track_id, "name": names.get(str(f.track_id), ""),
-                      "present_s": round(f.last_seen - f.first_seen), "left_s": round(f.last_seen - self._t0)}
+                      "present_s": round(f.last_seen - f.first_seen), "left_s": round(f.last_seen - self._t0),
+                      "left_at": self._clock(f.last_seen)}
                      for f in reversed(self._left.values())]
+
+    def _clock(self, moment: float) -> str:
+        """A ``time.monotonic()`` moment as this computer's clock time, ``"10:42"``."""
+        return datetime.datetime.fromtimestamp(self._t0_clock + moment - self._t0).strftime("%H:%M")
 
     def _push(self, now: float) -> None:
         self._retire(now)
@@ -427,7 +443,7 @@ class ClassView(anywidget.AnyWidget):
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         self.set_trait("fps", round(fps, 1))
         if self._level is not None:
-            self.level = level_text(*self._level, fps)
+            self.level = level_text(*self._level)
         self.faces = faces
         self.attention = attention
         self.camera_off = [{"tile": k} for k in sorted(self._empty_tiles - {f.call_tile for f in shown})]
@@ -508,11 +524,15 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
         if self.preview is not None and isinstance(video, PreviewedVideo):
             video.on_frame = self.preview.hold
             self.session.add_view(self.preview.show_result)
+        self.running = Running()
+        """This view's mark among the views running on this computer (:class:`~emowidgets.startup.Running`)."""
         self.session.start()
         self._tick_thread = threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True)
         self._tick_thread.start()
 
     def _status(self, status: str) -> None:
+        if status == "video ended" and not self.view.saw_faces:
+            status = NO_FACES_ENDED
         self.view.status = status
 
     def _grid_changed(self, change: dict[str, Any]) -> None:
@@ -598,8 +618,16 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
         return self.adapters.load(folder)
 
     def _tick(self) -> None:
-        while not self._stop.wait(1.0):
+        for tick in itertools.count():
+            if tick % 5 == 0:
+                self._warn_others()
+            if self._stop.wait(1.0):
+                return
             self.view.refresh()
+
+    def _warn_others(self) -> None:
+        """Say in the view when other views run on this computer."""
+        self.view.others = others_text(self.running.others())
 
     def close(self) -> None:
         """Stop the source, the pipeline and the widgets (again is a no-op: a view may have closed the room)."""
@@ -608,6 +636,7 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
         if self._tick_thread is not threading.current_thread():
             self._tick_thread.join(5.0)
         self.session.close()
+        self.running.close()
         while self._links:  # unlinked once (a second unlink raised ValueError)
             self._links.pop().unlink()
         if self.preview is not None:
@@ -650,7 +679,7 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
     video = None
     if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
         video = PreviewedVideo(source, realtime=True)
-    pipeline = Pipeline.create_from_options(options, warmup=True)
+    pipeline = start_pipeline(options)
     try:
         view = ClassView(log_path=str(log_path or ""))
         camera = None if video is not None else CameraWidget(source, pipeline=pipeline, **camera_options)

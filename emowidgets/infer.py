@@ -78,6 +78,13 @@ def check_model(model: str) -> str:
                        f"file; {name!r} is neither{hint}")
 
 
+def _cancel_at_exit(cancel: threading.Event, thread: threading.Thread) -> None:
+    """At interpreter exit: skip the buckets a background warm-up has not compiled yet and wait only for the one
+    compiling now (XLA aborts if the interpreter exits mid-compile), so a script does not wait for all of them."""
+    cancel.set()
+    thread.join()
+
+
 @dataclasses.dataclass(frozen=True)
 class Classification:
     """Per-face outputs: ``probs`` ``(N, 7)`` in :data:`~emowidgets.model.EMOTIONS` order, ``embeddings`` ``(N, D)``."""
@@ -159,17 +166,22 @@ class EmotionClassifier:
         so no live frame waits for XLA and the first result comes quickly. With flip TTA on, the variant
         without it (a lower quality level, see :mod:`emowidgets.ladder`) is compiled too, after."""
 
+        cancel = threading.Event()
+
         def compile_buckets(sizes: tuple[int, ...]) -> None:
             for flip in dict.fromkeys((self.flip_tta, False)):
                 for b in sizes:
+                    if cancel.is_set():
+                        return
                     self.classify(np.zeros((b, CROP_SIZE, CROP_SIZE), np.float32), flip=flip)
 
         self.classify(np.zeros((1, CROP_SIZE, CROP_SIZE), np.float32))
         if background:
-            thread = threading.Thread(target=compile_buckets, args=(self.options.buckets,), daemon=True)
+            thread = threading.Thread(target=compile_buckets, args=(self.options.buckets,), daemon=True,
+                                      name="emowidgets-warmup")
             thread.start()
             self._warmup_thread = thread
-            atexit.register(thread.join)  # XLA aborts if the interpreter exits mid-compile
+            atexit.register(_cancel_at_exit, cancel, thread)
         else:
             compile_buckets(self.options.buckets)
 

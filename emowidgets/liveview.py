@@ -23,6 +23,7 @@ from emowidgets.infer import ClassifierOptions
 from emowidgets.pipeline import Pipeline, PipelineOptions
 from emowidgets.session import Session
 from emowidgets.sources import CameraSource
+from emowidgets.startup import WAITING, WARMING, Running, others_text, start_pipeline
 from emowidgets.vocab import FrameResult
 from emowidgets.widgets import SOURCES, CameraWidget, EmotionGauge
 
@@ -71,12 +72,18 @@ class KernelCamera(ipywidgets.HTML):  # type: ignore[misc]
             self.show_status(self.status)
 
 
+OTHERS_EVERY_S = 5.0
+"""How often a running view looks again for other views on this computer."""
+
+
 class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
     """The box ``live()`` returns; ``camera``, ``gauge``, ``pipeline`` and ``session`` (the
     :class:`~emowidgets.session.Session` wiring them) are its parts.
 
-    ``close()`` (or the end of a ``with live(...) as view:`` block) stops the worker thread, the camera and
-    both widgets.
+    The gauge's ``status`` says ``"starting: ..."`` until results come (and while the classifier still compiles
+    its other batch sizes), and its ``notice`` when other live views run on this computer (checked every
+    :data:`OTHERS_EVERY_S` s). ``close()`` (or the end of a ``with live(...) as view:`` block) stops the worker
+    thread and the camera; the gauge stays, saying ``"stopped"``.
     """
 
     def __init__(self, camera: CameraWidget | KernelCamera, gauge: EmotionGauge, pipeline: Pipeline, *,
@@ -91,20 +98,40 @@ class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
             self.session.add_view(camera.update)
         else:
             self.session = Session(pipeline, camera, owns_pipeline=owns_pipeline)
+            camera.link = gauge.link = gauge.model_id  # a box clicked on the preview picks the gauge's face
         self.session.add_view(gauge.update)
+        self.session.add_view(self._follow)
+        gauge.status = WAITING
+        self.running = Running()
+        """This view's mark among the views running on this computer (:class:`~emowidgets.startup.Running`)."""
+        self._looked = time.monotonic()
+        gauge.notice = others_text(self.running.others())
+
+    def _follow(self, result: FrameResult) -> None:
+        """A session view: the gauge's status while the classifier warms up, and the other-views warning."""
+        status = WARMING if self.pipeline.classifier.warming_up else ""
+        if self.gauge.status != status and self.gauge.status != "stopped":
+            self.gauge.status = status
+        now = time.monotonic()
+        if now - self._looked >= OTHERS_EVERY_S:
+            self._looked = now
+            self.gauge.notice = others_text(self.running.others())
 
     def close(self) -> None:
-        """Stop processing and close the widgets (the browser, or the kernel, releases the camera).
+        """Stop processing and the camera (the browser, or the kernel, releases it); the gauge stays, saying
+        ``"stopped"``, in place of the whole view.
 
         Quiet at interpreter exit, when ipywidgets may already have dropped its comms (nothing left to close).
         """
         self.session.close()
+        self.running.close()
         if sys.is_finalizing():
             return
         if isinstance(self.camera, KernelCamera):
             self.camera.close()
-        self.gauge.close()
-        super().close()
+        self.gauge.status = "stopped"
+        self.gauge.notice = ""
+        self.children = (self.gauge,)
 
 
 def _call_site() -> str:
@@ -185,7 +212,7 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
     if pipeline is None:
         options = PipelineOptions(detector=DetectorOptions(model=detector),
                                   classifier=ClassifierOptions(model=model), auto_calibrate=auto_calibrate)
-        pipeline = Pipeline.create_from_options(options, warmup=True)
+        pipeline = start_pipeline(options)
     try:
         camera: CameraWidget | KernelCamera
         if kernel:

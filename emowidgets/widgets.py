@@ -258,21 +258,42 @@ class FramePreview(CameraWidget):
                                             colorspace="RGB"))
 
 
-def level_text(level: str, width: int, height: int, fps: float) -> str:
-    """What the pipeline gave up, in one line: ``"main · TTA off · detect 5/s · 320x240 · 12 fps"`` (a result's
-    quality level, its frame size with a multiplication sign and the processed rate; without the level where it
-    has none)."""
-    return " · ".join([*([level] if level else []), f"{width}\N{MULTIPLICATION SIGN}{height}", f"{fps:.0f} fps"])
+LEVEL_LEGEND = ("What the widget does to keep up with the camera: the model (main: more accurate; fast: for many "
+                "faces) · TTA on: each face is also read mirrored (more accurate, twice the work; off when the "
+                "computer is busy) · detect N/s: faces are searched N times a second and followed in between · "
+                "W\N{MULTIPLICATION SIGN}H: the size of the frames the browser sends")
+"""The level line explained in words (the gauge's and the class view's tooltip)."""
+
+
+def level_text(level: str, width: int, height: int) -> str:
+    """What the pipeline gave up, in one line: ``"main · TTA off · detect 5/s · 320x240"`` (a result's quality level
+    and its frame size with a multiplication sign; without the level where it has none). The processed rate is
+    shown once, beside it, not in this line."""
+    return " · ".join([*([level] if level else []), f"{width}\N{MULTIPLICATION SIGN}{height}"])
+
+
+def shown_text(aggregate: str, faces: int, picked: bool = False) -> str:
+    """Whose scores the bars show when there are several faces (``""`` for one or none); ``picked``: a face the
+    teacher clicked."""
+    if faces < 2:
+        return ""
+    if picked:
+        return f"bars: the face you clicked, of {faces} (click it again for the {aggregate})"
+    which = f"the mean of {faces} faces" if aggregate == "mean" else f"the largest of {faces} faces"
+    return f"bars: {which} (click a box to follow one)"
 
 
 class EmotionGauge(anywidget.AnyWidget):
     """Bars of class probabilities, the dominant class, processed fps and face count.
 
     ``aggregate`` picks what the bars show when several faces are found: ``"largest"`` (default; the face
-    nearest the camera) or ``"mean"`` (average over faces). Trait updates are throttled to ``max_rate``
-    per second; the fps counts every result. ``level`` says what the pipeline gave up to keep up (quality
-    level, frame size, processed fps); ``age`` how old the shown scores are (the oldest face's, for ``"mean"``),
-    shown from :data:`STALE_MS` on.
+    nearest the camera) or ``"mean"`` (average over faces), unless a box clicked on the preview picked one
+    (``face``); ``shown`` says which in words. Trait updates are
+    throttled to ``max_rate`` per second; the fps counts every result. ``level`` says what the pipeline gave up
+    to keep up (quality level, frame size; ``level_help`` explains it, as the line's tooltip); ``age`` how old
+    the shown scores are (the oldest face's, for ``"mean"``), shown from :data:`STALE_MS` on. ``status`` is a
+    line for the teacher about the view itself (``"starting: ..."``, ``"stopped"``; empty while all is well),
+    ``notice`` a warning (another live view on this computer).
     """
 
     _esm = STATIC / "gauge.js"
@@ -284,9 +305,17 @@ class EmotionGauge(anywidget.AnyWidget):
     fps = traitlets.Float(0.0, help="processed frames per second over the last second").tag(sync=True)
     faces = traitlets.Int(0).tag(sync=True)
     aggregate = traitlets.Enum(("largest", "mean"), "largest").tag(sync=True)
-    level = traitlets.Unicode("", help="quality level · frame size · processed fps of the latest result"
-                              ).tag(sync=True)
+    level = traitlets.Unicode("", help="quality level · frame size of the latest result").tag(sync=True)
     age = traitlets.Int(0, help="ms since the shown face was last classified").tag(sync=True)
+    face = traitlets.Int(None, allow_none=True, help="track id of the face whose bars are shown (a box clicked on "
+                         "the preview of the same `link`); None, or a face gone: the `aggregate`").tag(sync=True)
+    link = traitlets.Unicode("", help="box clicks are shared with the camera widget of the same link"
+                             ).tag(sync=True)
+    shown = traitlets.Unicode("", help="whose scores the bars show when there are several faces").tag(sync=True)
+    level_help = traitlets.Unicode(LEVEL_LEGEND, read_only=True, help="the level line in words").tag(sync=True)
+    status = traitlets.Unicode("", help="starting: ..., stopped, or empty while results come").tag(sync=True)
+    notice = traitlets.Unicode("", help="a warning for the teacher, e.g. another live view on this computer"
+                               ).tag(sync=True)
     max_rate = traitlets.Float(15.0, help="most trait updates per second")
 
     def __init__(self, **kwargs: Any) -> None:
@@ -294,6 +323,19 @@ class EmotionGauge(anywidget.AnyWidget):
         self._times: deque[float] = deque()
         self._last_push = 0.0
         self._lock = threading.Lock()
+        self.on_msg(self._on_custom_msg)
+
+    def _on_custom_msg(self, _widget: object, content: dict[str, Any], _buffers: object) -> None:
+        """A box clicked on the linked preview: follow that face, or (clicked again) go back to ``aggregate``."""
+        if isinstance(content, dict) and content.get("type") == "select" and isinstance(content.get("id"), int):
+            self.face = None if content["id"] == self.face else content["id"]
+
+    def _picked(self, result: FrameResult) -> int | None:
+        """The row of the clicked face in ``result``, if it is there."""
+        if self.face is None:
+            return None
+        rows = np.flatnonzero(result.track_ids == self.face)
+        return int(rows[0]) if len(rows) else None
 
     def update(self, result: FrameResult) -> None:
         """Take one pipeline result; pushes traits at most ``max_rate`` times per second. Thread-safe."""
@@ -312,8 +354,9 @@ class EmotionGauge(anywidget.AnyWidget):
             if list(result.labels) != self.labels:
                 self.labels = list(result.labels)
             self.faces = len(result.probs)
+            self.shown = shown_text(self.aggregate, self.faces, self._picked(result) is not None)
             self.fps = round(fps, 1)
-            self.level = level_text(result.level, result.width, result.height, fps)
+            self.level = level_text(result.level, result.width, result.height)
             self.age = self._age(result)
             if values is not None:
                 self.values = [round(float(v), 3) for v in values]
@@ -325,6 +368,9 @@ class EmotionGauge(anywidget.AnyWidget):
         ages = result.ages_ms
         if not len(ages):
             return 0
+        picked = self._picked(result)
+        if picked is not None:
+            return int(ages[picked])
         if self.aggregate == "mean":
             return int(ages.max())
         return int(ages[largest_face(result.boxes) or 0])
@@ -332,6 +378,9 @@ class EmotionGauge(anywidget.AnyWidget):
     def _aggregate(self, result: FrameResult) -> np.ndarray | None:
         if not len(result.probs):
             return None
+        picked = self._picked(result)
+        if picked is not None:
+            return np.asarray(result.probs[picked])
         if self.aggregate == "mean":
             return np.asarray(result.probs.mean(axis=0))
         return np.asarray(result.probs[largest_face(result.boxes) or 0])

@@ -33,3 +33,18 @@ def test_evaluate_stays_the_function_after_submodule_imports():
     import emowidgets.tools.fewshot  # imports the evaluation module
 
     assert callable(emowidgets.evaluate)
+
+
+def test_readme_still_image_example_and_the_preset_for_a_group_photo():
+    """The README's photo example as written finds the 3 nearer faces of the group photo; the gallery preset it
+    names for small or many faces finds all 5."""
+    from conftest import IMAGES
+
+    from emowidgets.sources import pipeline_options
+
+    photo = str(IMAGES / "group_5_people.jpg")
+    with emowidgets.Pipeline.create_from_options(warmup=False) as p:
+        assert len(p.process_image(photo).boxes) == 3
+    with emowidgets.Pipeline.create_from_options(pipeline_options("gallery"), warmup=False) as p:
+        result = p.process_image(photo)
+    assert len(result.boxes) == 5 and len(result.dominant) == 5

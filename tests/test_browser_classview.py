@@ -1,9 +1,11 @@
 """End to end: classroom("camera") in JupyterLab + headless Chromium, the 2x2 gallery clip as the fake camera:
-tiles, chart, a name, the stream's end, and absent faces retiring into the "left" summary."""
+tiles, chart, a name, the stream's end, absent faces retiring into the "left" summary (with clock times), and the
+notebook's after-class cell linking the report."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 from browser import (
@@ -17,6 +19,7 @@ from browser import (
     outputs_text,
     poll,
     run_all,
+    run_cell,
     write_notebook,
 )
 from conftest import CLIPS, ROOT
@@ -36,25 +39,27 @@ END_STREAM_JS = """() => { const t = document.querySelector('.emow-camera video'
 def test_class_view_tiles_chart_names_stream_end_and_retirement(tmp_path):
     y4m = make_y4m(CLIPS / "multi_face.mp4", tmp_path / "gallery.y4m", seconds=10.0, fps=25)
     # The shipped notebook, with the fake camera instead of a window share (headless Chromium cannot pick a
-    # window) and without the after-class cell, which closes the view.
+    # window); its cells are run one by one, the after-class cell (which closes the view) last.
     notebook = json.loads((ROOT / "notebooks" / "classroom.ipynb").read_text())
-    after_class = next(i for i, c in enumerate(notebook["cells"]) if "room.close()" in "".join(c["source"]))
-    cells = notebook["cells"][:after_class]
-    for cell in cells:
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    after_class = next(i for i, c in enumerate(code) if "room.close()" in "".join(c["source"]))
+    assert after_class == len(code) - 1
+    for cell in code:
         cell["source"] = "".join(cell["source"]).replace('classroom("screen")', 'classroom("camera", model="fast")')
-    assert any('classroom("camera"' in c["source"] for c in cells)
-    notebook["cells"] = cells
+    assert any('classroom("camera"' in c["source"] for c in code)
     with JupyterLab(tmp_path / "lab") as lab, sync_playwright() as p:
         browser = launch_chromium(p, y4m)
         page = new_page(browser, camera=True, viewport=(1400, 1000))
         try:
             (lab.root / "classroom.ipynb").write_text(json.dumps(notebook))
             open_notebook(page, lab, "classroom.ipynb")
-            run_all(page)
+            for index in range(after_class):
+                run_cell(page, index, timeout=120)
             try:
                 poll(page, "() => document.querySelectorAll('.emow-cv-tile').length >= 4", timeout=120)
             except Exception as exc:
                 raise AssertionError(f"no tiles; outputs: {outputs_text(page)}") from exc
+            page.click(".emow-cv-logging")  # log numbers, for the report after class
             assert page.text_content(".emow-cv-status") == "running"
             assert page.text_content(".emow-cv-presence").startswith("4 present")
             first = poll(page, f"() => ({POINTS_JS})() >= 2 && ({POINTS_JS})()", timeout=30)
@@ -88,6 +93,16 @@ def test_class_view_tiles_chart_names_stream_end_and_retirement(tmp_path):
             page.click(".emow-cv-left summary")
             assert page.locator(".emow-cv-left-list li", has_text="Ana").count() == 1
             assert page.text_content(".emow-cv-presence").startswith("0 present")
+            left = page.text_content(".emow-cv-left-list li")
+            assert re.search(r"left at \d\d:\d\d$", left), left  # a clock time, not minutes since the start
+
+            run_cell(page, after_class, timeout=120)  # after class: the report, as a link to open it
+            link = page.locator(".jp-OutputArea-output a", has_text=".html")
+            link.wait_for(timeout=30000)
+            report = link.text_content()
+            assert re.fullmatch(r"class_log_\d{8}_\d{6}\.html", report) and (lab.root / report).is_file(), report
+            assert f"/files/{report}" in link.get_attribute("href")  # JupyterLab serves the file at the link
+            assert f"report written: {report}" in outputs_text(page) and "Traceback" not in outputs_text(page)
         finally:
             page.context.close()
             browser.close()
@@ -119,7 +134,7 @@ def test_gallery_of_small_faces_is_sent_at_full_size(tmp_path):
             assert s["frameSize"] == [1280, 720]
             assert set(s["sizes"]) == {"1280x720"}, s["sizes"]  # never smaller, not even for a frame
             level = page.text_content(".emow-cv-level")
-            assert "1280\N{MULTIPLICATION SIGN}720 · " in level and level.endswith(" fps"), level
+            assert level.endswith(" · 1280\N{MULTIPLICATION SIGN}720"), level  # the rate is shown once, beside it
         finally:
             page.context.close()
             browser.close()

@@ -137,7 +137,7 @@ def test_clicks_land_while_the_stream_runs_and_tiles_match_boxes(lab, playwright
         poll(page, "(id) => [...document.querySelectorAll('.emow-box.emow-box-hover')].map(b => b.dataset.id)"
              ".join() === id", arg=hovered)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.locator(".jp-OutputArea-output").first.screenshot(path=str(SCREENSHOT))
+        page.locator(".jp-OutputArea-output:has(.emow-classview)").screenshot(path=str(SCREENSHOT))
         page.locator(f".emow-box[data-id='{other}']").scroll_into_view_if_needed()
         face_box = page.locator(f".emow-box[data-id='{other}']").bounding_box()
         page.mouse.move(face_box["x"] + face_box["width"] / 2, face_box["y"] + face_box["height"] / 2)

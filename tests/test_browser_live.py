@@ -30,8 +30,8 @@ SCREENSHOT = SCREENSHOT_DIR / "live.png"
 VALUES_JS = "[...document.querySelectorAll('.emow-gauge-value')].map(e => e.textContent).join(' ')"
 STATS = "document.querySelector('.emow-camera')?.emowStats"
 TIMES = "\N{MULTIPLICATION SIGN}"
-LEVEL = re.compile(rf"(.+ · )?(\d+){TIMES}(\d+) · \d+ fps")
-"""The gauge's level line: [quality level · ]W x H · N fps."""
+LEVEL = re.compile(rf"(.+ · )?(\d+){TIMES}(\d+)")
+"""The gauge's level line: [quality level · ]W x H (the fps is shown once, in the gauge's header)."""
 # The first face box over the preview as x, y, w, h in units of the video (mirroring undone).
 DRAWN_BOX_JS = """() => { const v = document.querySelector('.emow-camera video').getBoundingClientRect();
   const b = document.querySelector('.emow-box:not([hidden])').getBoundingClientRect();

@@ -176,7 +176,8 @@ view.refresh()
 DISPLAY_JS = """() => { const q = (s) => document.querySelector(s);
   return {level: q('.emow-gauge-level')?.textContent, levelShown: !q('.emow-gauge-level')?.hidden,
           stale: q('.emow-gauge-stale')?.textContent, staleShown: !q('.emow-gauge-stale')?.hidden,
-          cvLevel: q('.emow-cv-level')?.textContent,
+          cvLevel: q('.emow-cv-level')?.textContent, tips: [q('.emow-gauge-level')?.title, q('.emow-cv-level')?.title],
+          fps: q('.emow-gauge-fps')?.textContent,
           ages: Object.fromEntries([...document.querySelectorAll('.emow-cv-tile')].map(
             (t) => [t.dataset.id, t.querySelector('.emow-cv-age')?.textContent || '']))}; }"""
 
@@ -192,16 +193,18 @@ def test_gauge_and_class_view_show_level_and_stale_ages(lab, browser):
         except Exception as exc:
             raise AssertionError(f"no tiles; outputs: {outputs_text(page)}") from exc
         shown = page.evaluate(DISPLAY_JS)
-        assert shown["levelShown"] and shown["level"] == f"main · TTA off · detect 5/s · 320{TIMES}240 · 0 fps"
+        assert shown["levelShown"] and shown["level"] == f"main · TTA off · detect 5/s · 320{TIMES}240"
         assert shown["staleShown"] and shown["stale"] == "updated 1.2 s ago"
-        assert shown["cvLevel"].startswith(f"main · TTA off · detect 5/s · 320{TIMES}240 · ")
+        assert shown["cvLevel"] == f"main · TTA off · detect 5/s · 320{TIMES}240"
+        assert shown["fps"].endswith(" fps")  # the rate, once, in the gauge's header
+        for tip in shown["tips"]:  # the level line explained in words, as its tooltip
+            assert "TTA on: each face is also read mirrored" in tip and "detect N/s" in tip, tip
         assert shown["ages"] == {"1": "", "2": "1.2 s ago"}
-        run_cell(page, 1)  # fresh scores, no level: the age lines go, the level line keeps size and fps
+        run_cell(page, 1)  # fresh scores, no level: the age lines go, the level line keeps the size
         poll(page, "() => document.querySelector('.emow-gauge-stale').hidden", timeout=10)
         poll(page, "() => !document.querySelector('.emow-cv-age')", timeout=10)
         shown = page.evaluate(DISPLAY_JS)
-        assert shown["level"].startswith(f"320{TIMES}240 · ") and shown["level"].endswith(" fps")
-        assert shown["cvLevel"].startswith(f"320{TIMES}240 · ")
+        assert shown["level"] == shown["cvLevel"] == f"320{TIMES}240"  # the processed rate is shown once, beside it
         assert shown["ages"] == {"1": "", "2": ""}
     finally:
         page.context.close()

@@ -42,7 +42,10 @@ def test_voila_serves_the_class_view_app_and_tiles_appear(tmp_path):
                 raise AssertionError(f"no tiles; page: {body}; log: {voila.log.read_text()[-3000:]}") from exc
             assert page.text_content(".emow-cv-status") == "running"
             assert page.text_content(".emow-cv-presence").startswith("4 present")
-            assert "classroom(" not in page.evaluate("() => document.body.innerText")  # an app: no code shown
+            shown = page.evaluate("() => document.body.innerText")
+            assert "classroom(" not in shown  # an app: no code shown
+            assert "Voil" not in shown and "serve this notebook" not in shown  # nor words for the notebook's author
+            assert "pick the window that shows your call's gallery view" in shown  # words for the teacher
             poll(page, "() => document.querySelectorAll('.emow-box:not([hidden])').length >= 4", timeout=20)
             outside = page.evaluate(BOXES_OUTSIDE_VIDEO_JS)
             assert outside == [], f"face boxes drawn off the video: {outside}"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import gc
 import json
+import os
 import time
 import tracemalloc
 from collections.abc import Iterator
 
+import av
 import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
@@ -168,6 +171,43 @@ def test_classroom_passes_the_grid_choice_to_the_pipeline():
         room.close()
 
 
+def test_a_video_without_faces_ends_saying_so(tmp_path):
+    path = tmp_path / "empty_room.mp4"
+    with av.open(str(path), "w") as out:  # 1.5 s of a real, faceless picture: the clip's top-left corner
+        stream = out.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        corner = np.ascontiguousarray(video_frames(CLIPS / "multi_face.mp4", every=1000)[0][:96, :160])
+        for _ in range(30):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(corner, format="rgb24")))
+        out.mux(stream.encode())
+    room = classroom(path)
+    try:
+        deadline = time.monotonic() + 60
+        while not room.view.status.startswith("video ended") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert room.view.status == "video ended: no faces found in it"
+    finally:
+        room.close()
+
+
+def test_classroom_names_another_view_on_this_computer(tmp_path, monkeypatch):
+    monkeypatch.setattr("emowidgets.startup.running_dir", lambda: tmp_path)
+    (tmp_path / f"{os.getpid()}-other").touch()  # a live view in this very kernel
+    room = classroom(CLIPS / "single_face_short.mp4", model="fast")
+    try:
+        deadline = time.monotonic() + 30
+        while not room.view.others and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert room.view.others.startswith("another live view runs on this computer: they share its processor")
+        (tmp_path / f"{os.getpid()}-other").unlink()  # that view closed: the warning goes at the next look
+        while room.view.others and time.monotonic() < deadline + 10:
+            time.sleep(0.2)
+        assert room.view.others == "" and room.view.notice == ""
+    finally:
+        room.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_classroom_missing_video_is_a_clear_error(tmp_path):
     with pytest.raises(VideoFileError, match="no such video file"):
         classroom(tmp_path / "lesson.mp4")
@@ -268,6 +308,8 @@ def test_retired_student_comes_back_with_name_and_adapter(pipeline: Pipeline, ga
         view.refresh(now=110)
         assert woman not in [f["id"] for f in view.faces] and woman not in [a["id"] for a in view.attention]
         assert [(f["id"], f["name"]) for f in view.left] == [(woman, "Ana")]
+        left_at = datetime.datetime.fromtimestamp(view._t0_clock + view._left[woman].last_seen - view._t0)
+        assert view.left[0]["left_at"] == f"{left_at:%H:%M}"  # a clock time, not minutes since the start
         view.update(results[-1], now=111)  # the tracker re-identified her: same track id
         view.refresh(now=111)
         assert woman in [f["id"] for f in view.faces] and view.left == []

@@ -119,3 +119,23 @@ def test_unwritable_cache_dir_warns_once_and_classifies(tmp_path, reference_prob
     assert stderr.count("emowidgets: no compilation cache") == 1
     assert run["hits"] == run["misses"] == 0
     np.testing.assert_allclose(run["probs"], reference_probs, atol=1e-5)
+
+
+# A script that makes a pipeline (background warm-up on, the default) and ends at once; an exit handler registered
+# before emowidgets' own runs after it and reports how far the warm-up got.
+EXIT_EARLY = """
+import atexit, json
+state = {}
+atexit.register(lambda: print(json.dumps({"compiled": state["p"].classifier.compile_count,
+                                          "alive": state["p"].classifier.warming_up}), flush=True))
+import emowidgets
+state["p"] = emowidgets.Pipeline.create_from_options()
+"""
+
+
+def test_a_script_exits_without_compiling_the_remaining_buckets():
+    done = subprocess.run([sys.executable, "-c", EXIT_EARLY], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    every = 2 * len(ClassifierOptions().buckets)  # with and without flip TTA (main model)
+    assert not report["alive"]  # the exit waited for the compile in progress, so XLA was not cut off mid-way
+    assert 1 <= report["compiled"] < every, report

@@ -12,6 +12,7 @@ from ipywebrtc import CameraStream
 
 from emowidgets.liveview import LiveView, live
 from emowidgets.pipeline import PipelineState
+from emowidgets.startup import WAITING
 from emowidgets.vocab import EMOTIONS
 from emowidgets.widgets import CameraWidget, EmotionGauge
 
@@ -172,13 +173,84 @@ def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
     assert isinstance(view, LiveView)
     assert view.children == (view.camera, view.gauge)
     assert view.camera.quality == 0.6
+    assert view.gauge.status == WAITING  # until the first result
     record_sends(view.camera, monkeypatch)
     send_frame(view.camera, jpegs[-1], 1)
     wait_for(lambda: view.gauge.faces == 1)
+    wait_for(lambda: view.gauge.status == "")  # results come and nothing compiles: no status line
     view.close()
     assert running._listeners == []
     assert running._skip_listeners == []
     assert running.state is PipelineState.RUNNING
+    # the view says "stopped" instead of vanishing: the camera is closed, the gauge stays in its place
+    assert view.camera.comm is None and view.gauge.comm is not None and view.comm is not None
+    assert view.children == (view.gauge,) and view.gauge.status == "stopped"
+
+
+def test_gauge_names_whose_bars_it_shows_and_explains_the_level_line(pipeline):
+    first = video_frames(CLIPS / "multi_face.mp4", every=1000)[0]
+    result = pipeline.process_array(first, 1, 1000)
+    assert len(result.probs) == 4
+    gauge = EmotionGauge(max_rate=1000)
+    gauge.update(result)
+    assert gauge.shown == "bars: the largest of 4 faces (click a box to follow one)"
+    assert gauge.level == f"{result.level} · {first.shape[1]}\N{MULTIPLICATION SIGN}{first.shape[0]}"
+    assert "fps" not in gauge.level  # the rate is shown once, beside the face count
+    assert all(word in gauge.level_help for word in ("TTA", "detect", "frames"))
+    time.sleep(0.01)
+    gauge.aggregate = "mean"
+    gauge.update(result)
+    assert gauge.shown == "bars: the mean of 4 faces (click a box to follow one)"
+    time.sleep(0.01)
+    gauge.update(pipeline.process_array(first[:200, :200] * 0, 2, 1100))
+    assert gauge.shown == ""
+
+
+def test_a_clicked_box_picks_the_face_whose_bars_the_gauge_shows(pipeline):
+    first = video_frames(CLIPS / "multi_face.mp4", every=1000)[0]
+    result = pipeline.process_array(first)
+    largest = int((result.boxes[:, 2] * result.boxes[:, 3]).argmax())
+    other = next(i for i in range(len(result.boxes)) if i != largest)
+    gauge = EmotionGauge(max_rate=1000)
+
+    def click(track_id: int) -> None:  # the message the page sends when a box of the same link is clicked
+        gauge._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "select", "id": track_id}}},
+                           "buffers": []})
+        time.sleep(0.01)
+        gauge.update(result)
+
+    click(int(result.track_ids[other]))
+    assert gauge.face == int(result.track_ids[other])
+    assert gauge.values == pytest.approx(result.probs[other].tolist(), abs=1e-3)
+    assert gauge.shown.startswith("bars: the face you clicked, of 4")
+    click(int(result.track_ids[other]))  # clicked again: back to the largest face
+    assert gauge.face is None and gauge.values == pytest.approx(result.probs[largest].tolist(), abs=1e-3)
+    assert gauge.shown == "bars: the largest of 4 faces (click a box to follow one)"
+
+
+def test_a_second_live_view_on_the_computer_is_named(running, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr("emowidgets.startup.running_dir", lambda: tmp_path)
+    view = live(pipeline=running)
+    try:
+        assert view.gauge.notice == ""
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            (tmp_path / f"{other.pid}-0").touch()  # the mark a view in that process leaves
+            (tmp_path / "999999999-0").touch()  # a kernel that died without closing its view: not counted
+            assert view.running.others() == 1 and not (tmp_path / "999999999-0").exists()
+            second = live(pipeline=running)
+            assert "2 other live views run on this computer" in second.gauge.notice  # the first view and that one
+            second.close()
+        finally:
+            other.kill()
+            other.wait()
+        assert view.running.others() == 0
+    finally:
+        view.close()
+    assert list(tmp_path.iterdir()) == []  # closed views leave no mark
 
 
 def test_frames_without_buffers_switch_to_text_transport(running, jpegs, monkeypatch):

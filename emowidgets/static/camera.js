@@ -366,6 +366,8 @@ function render({ model, el }) {
         box.append(label);
         box.addEventListener("mouseenter", () => hover(face.id, true, "boxes"));
         box.addEventListener("mouseleave", () => hover(face.id, false, "boxes"));
+        box.addEventListener("click", () => document.dispatchEvent(  // the gauge of the same link follows it
+          new CustomEvent("emow-select", { detail: { link: model.get("link"), id: face.id } })));
         overlay.append(box);
         boxes.set(face.id, box);
       }

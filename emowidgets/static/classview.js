@@ -11,8 +11,9 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
-function clock(seconds) {  // 75 -> "1:15"
-  return `${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`;
+function duration(seconds) {  // 75 -> "1 min 15 s", 40 -> "40 s"
+  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+  return m ? `${m} min ${s} s` : `${s} s`;
 }
 
 function nameOf(model, id) {
@@ -91,7 +92,7 @@ function render({ model, el }) {
         gallery grid <input class="emow-cv-grid-input" list="${listId}" size="5" spellcheck="false"></label>
       <datalist id="${listId}"><option value="auto"><option value="none"><option value="7×7"><option value="6×6">
         <option value="5×5"><option value="4×4"></datalist>
-      <span class="emow-cv-notice"></span></div>
+      <span class="emow-cv-notice"></span><span class="emow-cv-others"></span></div>
     <div class="emow-cv-body">
       <div class="emow-cv-faces"><div class="emow-cv-empty" hidden>no faces found — is the call's gallery shared?</div>
         <div class="emow-cv-tiles"></div></div>
@@ -298,7 +299,7 @@ function render({ model, el }) {
     $(".emow-cv-left-list").replaceChildren(...left.map((f) => {
       const li = document.createElement("li");
       li.dataset.id = f.id;
-      li.textContent = `${f.name || `#${f.id}`}: ${clock(f.present_s)} in view, left at ${clock(f.left_s)}`;
+      li.textContent = `${f.name || `#${f.id}`}: ${duration(f.present_s)} in view, left at ${f.left_at}`;
       return li;
     }));
   }
@@ -314,9 +315,11 @@ function render({ model, el }) {
     status.textContent = model.get("status");
     status.dataset.status = model.get("status");
     $(".emow-cv-notice").textContent = model.get("notice");
+    $(".emow-cv-others").textContent = model.get("others");
     $(".emow-cv-fps").textContent = `${model.get("fps").toFixed(1)} fps`;
     $(".emow-cv-level").textContent = model.get("level");
     $(".emow-cv-level").hidden = !model.get("level");
+    $(".emow-cv-level").title = model.get("level_help");
     $(".emow-cv-logging").checked = model.get("logging");
     $(".emow-cv-logging").title = model.get("log_path");
     el.querySelectorAll("input[data-trait]").forEach((input) => {
@@ -342,7 +345,7 @@ function render({ model, el }) {
   });
 
   const onFaces = () => { drawTiles(); drawPanel(); };
-  const headEvents = "change:status change:notice change:fps change:level change:logging change:log_path change:negative_threshold " +
+  const headEvents = "change:status change:notice change:others change:fps change:level change:logging change:log_path change:negative_threshold " +
     "change:negative_seconds change:resting_seconds change:absent_seconds change:window_minutes change:retention_seconds";
   const faceEvents = "change:faces change:names change:adapted change:room_labels change:camera_off change:no_faces";
   const unlisten = [listen(model, faceEvents, onFaces),

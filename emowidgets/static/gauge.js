@@ -1,5 +1,7 @@
-// EmotionGauge: one bar per class label, plus dominant class, processed fps and face count; below, what the
-// pipeline gave up to keep up (quality level, frame size) and, when the shown scores are old, their age.
+// EmotionGauge: one bar per class label, plus dominant class, processed fps and face count; a status line
+// (starting, stopped) and a warning when there is one; whose bars they are when there are several faces; below,
+// what the pipeline gave up to keep up (quality level, frame size; explained in its tooltip) and, when the shown
+// scores are old, their age.
 
 const STALE_MS = 500; // scores older than this say so
 
@@ -22,13 +24,19 @@ function render({ model, el }) {
   const faces = document.createElement("span");
   faces.className = "emow-gauge-faces";
   header.append(dominant, faces, fps);
+  const status = document.createElement("div");
+  status.className = "emow-gauge-status";
+  const notice = document.createElement("div");
+  notice.className = "emow-gauge-notice";
+  const shown = document.createElement("div");
+  shown.className = "emow-gauge-shown";
   const rows = document.createElement("div");
   rows.className = "emow-gauge-rows";
   const stale = document.createElement("div");
   stale.className = "emow-gauge-stale";
   const level = document.createElement("div");
   level.className = "emow-gauge-level";
-  el.append(header, rows, stale, level);
+  el.append(header, status, notice, shown, rows, stale, level);
 
   function buildRows() {
     rows.replaceChildren(...model.get("labels").map((label) => {
@@ -60,14 +68,34 @@ function render({ model, el }) {
     stale.dataset.age = age;
     stale.textContent = stale.hidden ? "" : `updated ${(age / 1000).toFixed(1)} s ago`;
     level.textContent = model.get("level");
+    level.title = model.get("level_help");
     level.hidden = !model.get("level");
+    const state = model.get("status");
+    status.textContent = state;
+    status.hidden = !state;
+    el.classList.toggle("emow-gauge-stopped", state === "stopped");
+    el.classList.toggle("emow-gauge-starting", state.startsWith("starting"));
+    if (state === "stopped") dominant.textContent = "stopped";
+    notice.textContent = model.get("notice");
+    notice.hidden = !model.get("notice");
+    shown.textContent = model.get("shown");
+    shown.hidden = !model.get("shown");
   }
 
-  const events = "change:values change:dominant change:fps change:faces change:level change:age";
+  // A box clicked on the preview of the same link: the kernel follows that face (or, clicked again, stops).
+  const onSelect = (e) => {
+    const d = e.detail || {};
+    if (d.link && d.link === model.get("link")) model.send({ type: "select", id: d.id });
+  };
+  document.addEventListener("emow-select", onSelect);
+
+  const events = "change:values change:dominant change:fps change:faces change:level change:age change:status " +
+    "change:notice change:shown";
   model.on("change:labels", buildRows);
   const unlisten = listen(model, events, update);
   buildRows();
   return () => {
+    document.removeEventListener("emow-select", onSelect);
     model.off("change:labels", buildRows);
     unlisten();
   };
