@@ -41,7 +41,7 @@ from emowidgets.attention import AttentionRule, FaceAttention
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
-from emowidgets.entry import ClosingContext, check_source_name
+from emowidgets.entry import ClosingContext, check_source_name, marimo_parts
 from emowidgets.errors import EmowidgetsError, OptionsError
 from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
@@ -628,6 +628,11 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
     def _warn_others(self) -> None:
         """Say in the view when other views run on this computer."""
         self.view.others = others_text(self.running.others())
+
+    def _display_(self) -> Any:
+        """How marimo shows the room: the camera or video preview above the class view (the per-student
+        calibration panel, an ipywidgets box, does not show there)."""
+        return marimo_parts(list(self._parts), across=False)
 
     def close(self) -> None:
         """Stop the source, the pipeline and the widgets (again is a no-op: a view may have closed the room)."""

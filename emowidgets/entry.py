@@ -1,5 +1,6 @@
-"""What the entry points (``live()``, ``classroom()``) share: one source check, ``with`` support, and the one-line
-display of an :class:`~emowidgets.errors.EmowidgetsError` in IPython (the traceback stays one ``%tb`` away).
+"""What the entry points (``live()``, ``classroom()``) share: one source check, ``with`` support, how marimo shows
+their views, and the one-line display of an :class:`~emowidgets.errors.EmowidgetsError` in IPython (the traceback
+stays one ``%tb`` away).
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ class ClosingContext:
 
     def __exit__(self, *exc: object) -> None:
         self.close()  # type: ignore[attr-defined]
+
+
+def marimo_parts(parts: list[Any], *, across: bool) -> Any:
+    """What marimo shows for a view made of ``parts``: its anywidget parts side by side (``across``) or stacked.
+
+    marimo renders anywidget widgets but not ipywidgets boxes, so ``LiveView`` and ``Classroom`` hand it their
+    parts through marimo's ``_display_`` hook; marimo is imported only there, by marimo itself. Parts that are
+    plain ipywidgets (the kernel camera's status line, the calibration panel) are not shown.
+    """
+    import marimo as mo
+    from anywidget import AnyWidget
+
+    shown = [mo.ui.anywidget(part) for part in parts if isinstance(part, AnyWidget)]
+    return mo.hstack(shown, justify="start", align="start") if across else mo.vstack(shown)
 
 
 def _show_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,

@@ -17,7 +17,7 @@ import traitlets
 from ipywebrtc import MediaStream
 
 from emowidgets.detect import DetectorOptions
-from emowidgets.entry import ClosingContext, check_source_name
+from emowidgets.entry import ClosingContext, check_source_name, marimo_parts
 from emowidgets.errors import OptionsError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.pipeline import Pipeline, PipelineOptions
@@ -106,6 +106,10 @@ class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
         """This view's mark among the views running on this computer (:class:`~emowidgets.startup.Running`)."""
         self._looked = time.monotonic()
         gauge.notice = others_text(self.running.others())
+
+    def _display_(self) -> Any:
+        """How marimo shows the view: the camera (a browser source) and the gauge, side by side."""
+        return marimo_parts([self.camera, self.gauge], across=True)
 
     def _follow(self, result: FrameResult) -> None:
         """A session view: the gauge's status while the classifier warms up, and the other-views warning."""
