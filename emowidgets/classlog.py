@@ -195,11 +195,6 @@ class ClassLog:
             self._csv_file = None
         self._bound()
 
-    def flush(self) -> None:
-        """Write the buffered rows now (a Parquet file is complete only after :meth:`close`)."""
-        with self._lock:
-            self._flush()
-
     def close(self) -> None:
         """Write what is buffered and close the file (idempotent). A failure is recorded in :attr:`failure`
         (what is not safely written stays in :meth:`unsaved`), never raised."""

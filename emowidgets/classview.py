@@ -22,8 +22,10 @@ import collections
 import dataclasses
 import datetime
 import functools
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -456,13 +458,14 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
         view.on_calibrate = self._calibrate_clicked
         view.observe(self._grid_changed, "grid")
         self._stop = threading.Event()
+        self._closed = False
         if camera is not None:
             view.status = camera.status
         self.session = Session(pipeline, camera or video, on_status=self._status)
-        self.session.add_view(self.feed)
+        pipeline.add_listener(view.update, slot="classview")
         if self.preview is not None and isinstance(video, PreviewedVideo):
             video.on_frame = self.preview.hold
-            self.session.add_view(self.preview.show_result)
+            pipeline.add_listener(self.preview.show_result, slot="preview")
         self.session.start()
         self._tick_thread = threading.Thread(target=self._tick, name="emowidgets-classroom-tick", daemon=True)
         self._tick_thread.start()
@@ -480,7 +483,10 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
             self.view.notice = str(exc)
 
     def feed(self, result: FrameResult) -> None:
-        """Show one pipeline result in the view and the open calibration panel (any thread)."""
+        """Deprecated: show one result in the view and the open calibration panel (any thread). Every source's
+        results reach both by themselves, as the pipeline's listeners."""
+        warnings.warn("Classroom.feed(result) is deprecated: the view and the calibration panel listen to the "
+                      "pipeline themselves", DeprecationWarning, stacklevel=2)
         self.view.update(result)
         panel = self.panel
         if panel is not None:
@@ -513,7 +519,7 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
 
     def _open(self, source: ShotSource, labels: tuple[str, ...], title: str) -> CalibrationWidget:
         self.close_calibration()
-        panel = CalibrationWidget(self.pipeline, labels, source=source, title=title, listen=False)
+        panel = CalibrationWidget(self.pipeline, labels, source=source, title=title)
         done = ipywidgets.Button(description="Close panel")
         done.add_class("emow-cv-calib-close")
         done.on_click(lambda _: self.close_calibration())
@@ -556,8 +562,12 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
         while not self._stop.wait(1.0):
             self.view.refresh()
 
-    def close(self) -> None:
-        """Stop the source, the pipeline and the widgets."""
+    def close(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
+        """Stop the source, the pipeline and the widgets; again is a no-op, and so is a call at interpreter exit
+        (ipywidgets' ``__del__``; see :meth:`~emowidgets.liveview.LiveView.close`)."""
+        if getattr(self, "_closed", True) or _finalizing():
+            return
+        self._closed = True
         self._stop.set()
         self.close_calibration()
         self._tick_thread.join(5.0)

@@ -10,6 +10,7 @@ import html
 import sys
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Literal
 
 import ipywidgets
@@ -86,21 +87,29 @@ class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
         self.camera = camera
         self.gauge = gauge
         self.pipeline = pipeline
+        self._closed = False
+        self._views: list[Callable[[FrameResult], None]] = [gauge.update]
         if isinstance(camera, KernelCamera):
             self.session = Session(pipeline, camera.source, owns_pipeline=owns_pipeline, on_status=camera.show_status)
-            self.session.add_view(camera.update)
+            self._views.insert(0, camera.update)
+            pipeline.add_listener(camera.update, slot="kernel-camera")
         else:
             self.session = Session(pipeline, camera, owns_pipeline=owns_pipeline)
-        self.session.add_view(gauge.update)
+        pipeline.add_listener(gauge.update, slot="gauge")  # a re-run cell's gauge on this pipeline replaces this one
 
-    def close(self) -> None:
-        """Stop processing and close the widgets (the browser, or the kernel, releases the camera).
+    def close(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
+        """Stop processing and close the widgets (the browser, or the kernel, releases the camera); again is a
+        no-op.
 
-        Quiet at interpreter exit, when ipywidgets may already have dropped its comms (nothing left to close).
+        Quiet at interpreter exit: ipywidgets' ``__del__`` calls it then, when this module's globals may already be
+        gone (``_finalizing`` is bound at definition for that) and its comms are dropped: nothing is left to close.
         """
-        self.session.close()
-        if sys.is_finalizing():
+        if getattr(self, "_closed", True) or _finalizing():
             return
+        self._closed = True
+        for view in self._views:  # a pipeline passed in outlives the view: stop feeding its widgets
+            self.pipeline.remove_listener(view)
+        self.session.close()
         if isinstance(self.camera, KernelCamera):
             self.camera.close()
         self.gauge.close()

@@ -47,7 +47,6 @@ class FrameResult:
         raw_probs: ``(N, C)`` this frame's probabilities before smoothing.
         embeddings: ``(N, D)`` backbone embeddings as the head saw them (auto-calibrated, if on).
         labels: class names.
-        crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
         timings: milliseconds per stage (``decode``, ``follow``, ``detect``, ``crop``, ``classify``, ``head``,
             ``total``); ``detect`` is 0 on a frame whose faces were followed, not detected.
         ages_ms: ``(N,)`` milliseconds since each face was last classified (0: this frame); faces the
@@ -77,7 +76,6 @@ class FrameResult:
     raw_probs: np.ndarray
     embeddings: np.ndarray
     labels: tuple[str, ...]
-    crops: np.ndarray
     timings: dict[str, float]
     ages_ms: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
     level: str = ""

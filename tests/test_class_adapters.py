@@ -46,10 +46,10 @@ def fresh(room):
 
 
 def feed(room: Classroom, frames: np.ndarray) -> FrameResult:
-    """Run frames through the pipeline into the view and the open panel; returns the last result."""
+    """Run frames through the pipeline, which delivers them to the view and the open panel; returns the last
+    result."""
     for frame in frames:
-        result = room.pipeline.process_array(frame)
-        room.feed(result)
+        result = room.pipeline.process_and_deliver(frame)
     room.view.refresh()
     return result
 
@@ -171,7 +171,7 @@ def test_capture_refused_while_the_student_is_away(fresh, frames):
     last = feed(room, frames[:8])
     room.view.names = {str(top_left(last)): "Ana"}
     panel = room.calibrate("Ana")
-    room.feed(room.pipeline.process_array(np.zeros_like(frames[0])))
+    room.pipeline.process_and_deliver(np.zeros_like(frames[0]))
     with pytest.raises(NoFaceError, match="Ana is not in view: capture refused"):
         panel.capture("happy")
     with pytest.raises(NoFaceError, match="burst refused"):

@@ -59,7 +59,7 @@ def test_rerunning_a_live_cell_replaces_the_view_it_made_before():
     with view:  # a with-block closes it
         assert view.gauge.faces == 1
     assert view.pipeline.state is PipelineState.CLOSED
-    assert not view.session.pipeline.has_listener(view.session.feed)
+    assert view.pipeline.listener_count == 0 and not view.pipeline.has_listener(view.gauge.update)
 
 
 def test_a_camera_option_the_source_does_not_take_names_those_it_does():
