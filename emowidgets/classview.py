@@ -41,18 +41,20 @@ from emowidgets.attention import AttentionRule, FaceAttention
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
-from emowidgets.entry import ClosingContext, check_source_name
+from emowidgets.entry import ClosingContext, check_camera_options, check_source
 from emowidgets.errors import EmowidgetsError, OptionsError
 from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
-from emowidgets.sources import VideoFileSource, pipeline_options
+from emowidgets.sources import VideoFileSource, entry_options
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
-from emowidgets.widgets import TRACK_COLORS, CameraWidget, FramePreview, level_text
+from emowidgets.widgets import BROWSER_OPTIONS, TRACK_COLORS, CameraWidget, FramePreview, level_text
 
 STATIC = Path(__file__).parent / "static"
 NO_FACES_S = 3.0
 """Frames arriving with no face for this long: the view says that no faces were found."""
+PRESETS = {"camera": "short", "gallery": "gallery"}
+"""``classroom(preset=...)``'s deprecated names of the ``detector=`` choices."""
 
 @functools.lru_cache(maxsize=32)
 def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
@@ -581,8 +583,8 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
 
 
 def classroom(source: str | Path | MediaStream = "screen", model: str | None = None, *,
-              preset: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = False,
-              **camera_options: Any) -> Classroom:
+              detector: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = False,
+              preset: str | None = None, **camera_options: Any) -> Classroom:
     """Watch a class: ``"screen"`` (share the video-call gallery window), ``"camera"``, an ipywebrtc stream,
     or a video file path.
 
@@ -590,30 +592,42 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
         source: ``"screen"``, ``"camera"``, an ipywebrtc ``MediaStream`` or the path of a video file.
         model: classifier, ``"main"`` or ``"fast"``; default ``"main"`` for a camera, ``"fast"`` otherwise
             (25 faces per frame cost about half as much).
-        preset: detector preset, ``"camera"`` (one short-range pass) or ``"gallery"`` (3x3 tiles, for
-            up to ~36 small faces); default ``"camera"`` for a camera, ``"gallery"`` otherwise.
+        detector: ``"short"`` (one short-range pass: a camera), ``"full"`` (small, distant faces) or
+            ``"gallery"`` (each call tile searched on its own, for up to ~36 small faces); default ``"short"``
+            for a camera, ``"gallery"`` otherwise. The same knob as ``live()``'s
+            (:func:`~emowidgets.sources.entry_options`).
         log_path: where logging (switched on in the view) writes; default ``class_log_<time>.parquet``.
         auto_calibrate: auto-calibrate each face: centre every student on their own resting face, from
             their first frames, without labels (:mod:`emowidgets.autocalib`; off by default).
-        **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...).
+        preset: deprecated: ``"camera"`` is ``detector="short"``, ``"gallery"`` is ``detector="gallery"``.
+        **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...) of a
+            browser source; a video file takes none.
 
     Raises:
-        OptionsError: a source, preset or setting that is not allowed (checked before anything starts).
+        OptionsError: a source, detector, model name or camera option that is not allowed (checked before the
+            model loads); a camera option's value is checked as the camera widget is made, and the new pipeline
+            is then closed again.
         VideoFileError: a video path that is missing or not a video.
         ModelFileError: a weights file that is missing or unusable.
     """
-    if not isinstance(source, str | Path | MediaStream):
-        raise OptionsError(f"source must be 'screen', 'camera', an ipywebrtc MediaStream or a video path, "
-                           f"not {source!r}")
-    if isinstance(source, str):  # "Screen" -> "screen"; a missing file says where it was looked for
-        source = check_source_name(source, ("screen", "camera"), files=True)
-    is_camera = isinstance(source, str) and source == "camera"
-    preset = preset or ("camera" if is_camera else "gallery")
-    model = model or ("main" if is_camera else "fast")
-    options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
-    video = None
-    if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
-        video = PreviewedVideo(source, realtime=True)
+    source = check_source(source, ("screen", "camera"), files=True)
+    if isinstance(source, Path):
+        check_camera_options(camera_options, (), "classroom() with a video file")
+    else:
+        check_camera_options(camera_options, BROWSER_OPTIONS, "classroom() with a browser source")
+    if preset is not None:
+        warnings.warn("classroom(preset=...) is deprecated: use detector='short' (for preset='camera') or "
+                      "detector='gallery'", DeprecationWarning, stacklevel=2)
+        if detector is not None:
+            raise OptionsError("give detector= only (preset= is its deprecated name), not both")
+        if preset not in PRESETS:
+            raise OptionsError(f"preset must be 'camera' or 'gallery' (deprecated: use detector='short' or "
+                               f"'gallery'), not {preset!r}")
+        detector = PRESETS[preset]
+    is_camera = source == "camera"
+    options = entry_options(detector or ("short" if is_camera else "gallery"),
+                            model or ("main" if is_camera else "fast"), auto_calibrate=auto_calibrate)
+    video = PreviewedVideo(source, realtime=True) if isinstance(source, Path) else None
     pipeline = Pipeline.create_from_options(options, warmup=True)
     try:
         view = ClassView(log_path=str(log_path or ""))

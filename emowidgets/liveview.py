@@ -17,18 +17,14 @@ import ipywidgets
 import traitlets
 from ipywebrtc import MediaStream
 
-from emowidgets.detect import DetectorOptions
-from emowidgets.entry import ClosingContext, check_source_name
+from emowidgets.entry import ClosingContext, check_camera_options, check_source
 from emowidgets.errors import OptionsError
-from emowidgets.infer import ClassifierOptions
-from emowidgets.pipeline import Pipeline, PipelineOptions
+from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
-from emowidgets.sources import CameraSource
+from emowidgets.sources import CameraSource, entry_options
 from emowidgets.vocab import FrameResult
-from emowidgets.widgets import SOURCES, CameraWidget, EmotionGauge
+from emowidgets.widgets import BROWSER_OPTIONS, SOURCES, CameraWidget, EmotionGauge
 
-BROWSER_OPTIONS = ("width", "height", "quality", "max_in_flight", "transport", "mirror", "resize", "min_frame_scale")
-"""The :class:`CameraWidget` traits ``live()`` passes on from ``**camera_options``."""
 KERNEL_OPTIONS = ("size",)
 """The :class:`~emowidgets.sources.CameraSource` arguments ``live("kernel")`` passes on."""
 
@@ -131,18 +127,8 @@ def _call_site() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def _check_options(kernel: bool, options: dict[str, Any]) -> None:
-    """Refuse a camera option the source does not take, naming those it does."""
-    valid = KERNEL_OPTIONS if kernel else BROWSER_OPTIONS
-    wrong = sorted(set(options) - set(valid))
-    if wrong:
-        where = 'live("kernel")' if kernel else "live() with a browser source"
-        raise OptionsError(f"{where} takes no {', '.join(wrong)}; its camera options are {', '.join(valid)}"
-                           + (" (size=(width, height))" if kernel else ""))
-
-
 def live(source: str | MediaStream | None = None, model: str = "main", *,
-         detector: Literal["short", "full"] = "short", pipeline: Pipeline | None = None,
+         detector: Literal["short", "full", "gallery"] = "short", pipeline: Pipeline | None = None,
          aggregate: Literal["largest", "mean"] = "largest", auto_calibrate: bool = False,
          device: int | str = 0, **camera_options: Any) -> LiveView:
     """Start live emotion recognition on a camera, the screen or an ipywebrtc stream.
@@ -152,7 +138,8 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
             widget, or ``"kernel"``: the camera ``device`` of the computer the kernel runs on, read there
             (for VS Code and other pages without camera access; no preview).
         model: classifier weights, ``"main"``, ``"fast"`` or a weights path.
-        detector: face detector model, ``"short"`` (webcam distance) or ``"full"`` (small, distant faces).
+        detector: ``"short"`` (webcam distance), ``"full"`` (small, distant faces) or ``"gallery"`` (a shared
+            video-call gallery); the same knob as ``classroom()``'s (:func:`~emowidgets.sources.entry_options`).
         pipeline: an existing pipeline to use instead of a new one (``model`` and ``detector`` are then
             ignored); ``close()`` leaves it open.
         aggregate: what the gauge shows for several faces: the ``"largest"`` face or the ``"mean"`` of all.
@@ -171,29 +158,28 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         A :class:`LiveView` box; display it, and ``close()`` it (or use ``with``) to stop.
 
     Raises:
-        OptionsError: a source, model name or setting that is not allowed (checked before the model loads;
-            source names are case-insensitive).
+        OptionsError: a source, detector, model name or camera option that is not allowed (checked before a
+            previous view is closed or the model loads; source names are case-insensitive); a camera option's
+            value is checked as the camera widget is made, and a new pipeline is then closed again.
         ModelFileError: a weights file that is missing or unusable.
         ClosedError: ``pipeline`` is closed.
         CameraError: ``source="kernel"`` and the kernel cannot open ``device``.
     """
-    if isinstance(source, str):
-        source = str(check_source_name(source, (*SOURCES, "kernel"), also="an ipywebrtc MediaStream"))
-    elif source is not None and not isinstance(source, MediaStream):
-        raise OptionsError(f"source must be None, 'camera', 'screen', 'kernel' or an ipywebrtc MediaStream, "
-                           f"not {source!r}")
+    source = check_source(source, (*SOURCES, "kernel"), default=True)
     kernel = source == "kernel"
-    _check_options(kernel, camera_options)
+    if kernel:
+        check_camera_options(camera_options, KERNEL_OPTIONS, 'live("kernel")', " (size=(width, height))")
+    else:
+        check_camera_options(camera_options, BROWSER_OPTIONS, "live() with a browser source")
     if aggregate not in ("largest", "mean"):
         raise OptionsError(f"aggregate must be 'largest' or 'mean', not {aggregate!r}")
+    options = entry_options(detector, model, auto_calibrate=auto_calibrate)  # checked even when pipeline= is given
     site = _call_site()
     previous = _views.pop(site, None)
     if previous is not None and (old := previous()) is not None:
         old.close()  # a re-run cell: free the old pipeline before loading a new one
     owns = pipeline is None
     if pipeline is None:
-        options = PipelineOptions(detector=DetectorOptions(model=detector),
-                                  classifier=ClassifierOptions(model=model), auto_calibrate=auto_calibrate)
         pipeline = Pipeline.create_from_options(options, warmup=True)
     try:
         camera: CameraWidget | KernelCamera

@@ -11,6 +11,7 @@ whose page cannot open one (VS Code's notebooks, an insecure origin): the frames
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import threading
@@ -18,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -58,6 +60,31 @@ def pipeline_options(kind: str, model: str = "main") -> PipelineOptions:
     return PipelineOptions(detector=detector_for(kind),
                            classifier=ClassifierOptions(model=model, buckets=CLASSIFIER_BUCKETS[kind]),
                            ladder=LadderOptions(levels=LADDERS[kind]), grid="auto" if kind == "gallery" else "none")
+
+
+DETECTORS = ("short", "full", "gallery")
+"""The detector choices of ``live()`` and ``classroom()`` (their one detector knob, ``detector=``)."""
+
+
+def entry_options(detector: str, model: str, *, auto_calibrate: bool = False) -> PipelineOptions:
+    """The pipeline settings ``live()`` and ``classroom()`` make from their ``detector`` and ``model``: ``"short"``
+    (webcam distance) or ``"full"`` (small, distant faces) is the camera preset with that detector model;
+    ``"gallery"`` (a shared video-call gallery: each call tile searched on its own, up to ~36 small faces) the
+    gallery preset (:func:`pipeline_options`).
+
+    Raises:
+        OptionsError: another detector, or a model name that is not allowed (the messages list the valid ones).
+    """
+    name = detector.lower() if isinstance(detector, str) else detector
+    if name not in DETECTORS:
+        raise OptionsError(f"detector must be 'short' (webcam distance), 'full' (small, distant faces) or 'gallery' "
+                           f"(a shared video-call gallery), not {detector!r}")
+    kind = "gallery" if name == "gallery" else "camera"
+    options = pipeline_options(kind, model)
+    if kind == "camera":
+        short_or_full: Literal["short", "full"] = "full" if name == "full" else "short"
+        options = dataclasses.replace(options, detector=dataclasses.replace(options.detector, model=short_or_full))
+    return dataclasses.replace(options, auto_calibrate=auto_calibrate)
 
 
 class SourceState(enum.Enum):

@@ -48,6 +48,7 @@ from ipywidgets import widget_serialization
 from PIL import Image
 
 from emowidgets.boxes import largest_face
+from emowidgets.entry import check_source as check_entry_source
 from emowidgets.errors import OptionsError
 from emowidgets.pipeline import Pipeline
 from emowidgets.vocab import EMOTIONS, FrameResult
@@ -77,16 +78,19 @@ log = logging.getLogger("emowidgets.widgets")
 
 SOURCES = ("camera", "screen")
 
+BROWSER_OPTIONS = ("width", "height", "quality", "max_in_flight", "transport", "mirror", "resize", "min_frame_scale")
+"""The :class:`CameraWidget` traits ``live()`` and ``classroom()`` pass on from ``**camera_options``."""
+
 
 def check_source(source: object) -> None:
-    """Refuse a source that is not ``None``, ``"camera"``, ``"screen"`` or an ipywebrtc ``MediaStream``.
+    """Refuse a source that is not ``None``, ``"camera"``, ``"screen"`` or an ipywebrtc ``MediaStream``, with the
+    entry points' message (:func:`emowidgets.entry.check_source`).
 
     Raises:
         OptionsError: naming the allowed forms.
     """
-    if source is None or isinstance(source, MediaStream) or (isinstance(source, str) and source in SOURCES):
-        return
-    raise OptionsError(f"source must be None, 'camera', 'screen' or an ipywebrtc MediaStream, not {source!r}")
+    if check_entry_source(source, SOURCES, default=True) != source:  # "Camera": live() lower-cases it, not we
+        raise OptionsError(f"a CameraWidget's source names are lower case: {str(source).lower()!r}, not {source!r}")
 
 
 class CameraWidget(anywidget.AnyWidget):

@@ -93,12 +93,12 @@ def test_stop_from_a_listener_does_not_raise(jpeg, caplog):
 @pytest.mark.parametrize(("make", "match"), [
     (lambda: live(source=42), "source must be"),
     (lambda: live(source="webcam"), "source must be"),
-    (lambda: live(detector="medium"), "detector model must be one of"),
+    (lambda: live(detector="medium"), "detector must be 'short'"),
     (lambda: live(aggregate="median"), "aggregate"),
     (lambda: classroom(42), "source must be"),
-    (lambda: classroom("screen", preset="lecture"), "source kind must be one of"),
+    (lambda: classroom("screen", detector="lecture"), "detector must be 'short'"),
     (lambda: live(model="/no/such/weights.safetensors"), "model file not found"),
-], ids=["live-int", "live-name", "live-detector", "live-aggregate", "classroom-int", "classroom-preset",
+], ids=["live-int", "live-name", "live-detector", "live-aggregate", "classroom-int", "classroom-detector",
         "live-weights"])
 def test_failing_constructors_leave_no_thread(make, match):
     before = threads()
