@@ -48,7 +48,14 @@ from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, entry_options
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
-from emowidgets.widgets import BROWSER_OPTIONS, TRACK_COLORS, CameraWidget, FramePreview, level_text
+from emowidgets.widgets import (
+    BROWSER_OPTIONS,
+    TRACK_COLORS,
+    CameraWidget,
+    FramePreview,
+    check_camera_settings,
+    level_text,
+)
 
 STATIC = Path(__file__).parent / "static"
 NO_FACES_S = 3.0
@@ -604,9 +611,8 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
             browser source; a video file takes none.
 
     Raises:
-        OptionsError: a source, detector, model name or camera option that is not allowed (checked before the
-            model loads); a camera option's value is checked as the camera widget is made, and the new pipeline
-            is then closed again.
+        OptionsError: a source, detector, model name or camera option (name or value) that is not allowed,
+            checked before the model loads or any thread starts.
         VideoFileError: a video path that is missing or not a video.
         ModelFileError: a weights file that is missing or unusable.
     """
@@ -615,6 +621,7 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
         check_camera_options(camera_options, (), "classroom() with a video file")
     else:
         check_camera_options(camera_options, BROWSER_OPTIONS, "classroom() with a browser source")
+        check_camera_settings(camera_options)
     if preset is not None:
         warnings.warn("classroom(preset=...) is deprecated: use detector='short' (for preset='camera') or "
                       "detector='gallery'", DeprecationWarning, stacklevel=2)

@@ -23,7 +23,7 @@ from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import CameraSource, entry_options
 from emowidgets.vocab import FrameResult
-from emowidgets.widgets import BROWSER_OPTIONS, SOURCES, CameraWidget, EmotionGauge
+from emowidgets.widgets import BROWSER_OPTIONS, SOURCES, CameraWidget, EmotionGauge, check_camera_settings
 
 KERNEL_OPTIONS = ("size",)
 """The :class:`~emowidgets.sources.CameraSource` arguments ``live("kernel")`` passes on."""
@@ -158,9 +158,9 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         A :class:`LiveView` box; display it, and ``close()`` it (or use ``with``) to stop.
 
     Raises:
-        OptionsError: a source, detector, model name or camera option that is not allowed (checked before a
-            previous view is closed or the model loads; source names are case-insensitive); a camera option's
-            value is checked as the camera widget is made, and a new pipeline is then closed again.
+        OptionsError: a source, detector, model name or camera option (name or value) that is not allowed,
+            checked before a previous view is closed, the model loads or any thread starts (source names are
+            case-insensitive).
         ModelFileError: a weights file that is missing or unusable.
         ClosedError: ``pipeline`` is closed.
         CameraError: ``source="kernel"`` and the kernel cannot open ``device``.
@@ -171,6 +171,7 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         check_camera_options(camera_options, KERNEL_OPTIONS, 'live("kernel")', " (size=(width, height))")
     else:
         check_camera_options(camera_options, BROWSER_OPTIONS, "live() with a browser source")
+        check_camera_settings(camera_options)
     if aggregate not in ("largest", "mean"):
         raise OptionsError(f"aggregate must be 'largest' or 'mean', not {aggregate!r}")
     options = entry_options(detector, model, auto_calibrate=auto_calibrate)  # checked even when pipeline= is given

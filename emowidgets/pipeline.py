@@ -350,6 +350,7 @@ class Pipeline:
         layout = self._find_layout(gray, now_ms, timed)
         if layout is not None and self.options.read_names:
             self._read_names(rgb, layout, now_ms, timed)
+        t_layout = time.perf_counter()
         if layout is None:
             det = (self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz
                    else None)
@@ -369,12 +370,13 @@ class Pipeline:
         held = self.tracker.match(det.boxes, looks)  # faces not classified now are explained by their tracks
         fresh = (self.budget.choose(held, thumbs, now_ms, level.max_classify_hz, self._interval_ms) if timed
                  else np.ones(len(det), bool))
+        t_match = time.perf_counter()
         out = self.classifier.classify(crops[fresh], flip=level.flip_tta)
+        t4 = time.perf_counter()
         n = len(det)
         embeddings = np.zeros((n, self.classifier.embed_dim), np.float32)
         base_probs = np.zeros((n, len(EMOTIONS)), np.float32)
         embeddings[fresh], base_probs[fresh] = out.embeddings, out.probs
-        t4 = time.perf_counter()
         ages = np.zeros(n, np.float32)
         for i in np.flatnonzero(~fresh):
             memory = self.budget.memory[int(held[i])]
@@ -385,11 +387,13 @@ class Pipeline:
             base_probs[fresh] = self.classifier.probs_from_embeddings(embeddings[fresh])
         self.budget.remember(ids[fresh], thumbs[fresh], embeddings[fresh], base_probs[fresh], now_ms)
         self.budget.forget({t.track_id for t in self.tracker.tracks})
+        t_track = time.perf_counter()
         probs, labels = self._apply_head(embeddings, base_probs, ids)
         smoothed = self.tracker.smooth(ids, probs)
         t5 = time.perf_counter()
-        timings = {"decode": decode_ms, "follow": (t_follow - t1) * 1000, "detect": (t2 - t_follow) * 1000,
-                   "crop": (t3 - t2) * 1000, "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000,
+        timings = {"decode": decode_ms, "layout": (t_layout - t1) * 1000, "follow": (t_follow - t_layout) * 1000,
+                   "detect": (t2 - t_follow) * 1000, "crop": (t3 - t2) * 1000, "classify": (t4 - t_match) * 1000,
+                   "track": (t_match - t3 + t_track - t4) * 1000, "head": (t5 - t_track) * 1000,
                    "total": (t5 - t0) * 1000}
         name = Path(self.options.classifier.model).stem
         min_px = level.min_face_px if layout is None else min(level.min_face_px, self.options.min_face_px_tiled)

@@ -47,8 +47,12 @@ class FrameResult:
         raw_probs: ``(N, C)`` this frame's probabilities before smoothing.
         embeddings: ``(N, D)`` backbone embeddings as the head saw them (auto-calibrated, if on).
         labels: class names.
-        timings: milliseconds per stage (``decode``, ``follow``, ``detect``, ``crop``, ``classify``, ``head``,
-            ``total``); ``detect`` is 0 on a frame whose faces were followed, not detected.
+        timings: milliseconds per stage: ``decode``; ``layout`` (the gray frame, the call's grid and its names);
+            ``follow`` (faces followed from the last frame); ``detect`` (0 on a frame whose faces were only
+            followed; a gallery's frame searches only the tiles due); ``crop`` (crops and their thumbnails);
+            ``classify`` (the classifier's call alone); ``track`` (matching, the classification budget, ids,
+            auto-calibration); ``head`` (adapter and smoothing); ``total`` (from the call, decoding included).
+            A photo (``process_image``) has ``decode``, ``detect``, ``crop``, ``classify``, ``head``, ``total``.
         ages_ms: ``(N,)`` milliseconds since each face was last classified (0: this frame); faces the
             classification budget skipped keep their previous scores and grow older. Left out, all zeros.
         level: the quality level the frame was processed at, e.g. ``"main · TTA off · detect 5/s"``

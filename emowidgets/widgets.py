@@ -93,6 +93,24 @@ def check_source(source: object) -> None:
         raise OptionsError(f"a CameraWidget's source names are lower case: {str(source).lower()!r}, not {source!r}")
 
 
+def check_camera_settings(settings: dict[str, Any]) -> None:
+    """Check :class:`CameraWidget` trait values without making a widget, so the entry points refuse a bad one
+    before they load a model or start a thread.
+
+    Raises:
+        OptionsError: a name that is not a camera trait, or a value its trait refuses (the trait's reason).
+    """
+    traits = CameraWidget.class_traits()
+    for name, value in settings.items():
+        if name not in traits:
+            raise OptionsError(f"a camera has no setting {name!r}")
+        try:
+            traits[name].validate(None, value)
+        except traitlets.TraitError as exc:
+            raise OptionsError(f"bad camera setting {name}={value!r}: "
+                               f"{str(exc).replace(' of a NoneType instance', '')}") from exc
+
+
 class CameraWidget(anywidget.AnyWidget):
     """Live camera, screen or ipywebrtc stream preview that sends JPEG frames to the kernel.
 

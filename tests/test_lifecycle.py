@@ -107,11 +107,13 @@ def test_failing_constructors_leave_no_thread(make, match):
     assert threads() == before
 
 
-def test_failing_camera_settings_close_the_new_pipeline():
+def test_bad_camera_settings_are_refused_before_any_pipeline_or_thread():
     before = threads()
-    with pytest.raises(OptionsError, match="bad CameraWidget setting"):
-        live(model="fast", quality=7.0)  # the pipeline was built, then the camera refused: it is closed again
-    wait_for(lambda: threads() <= before, timeout=120)  # the warm-up compile thread ends on its own
+    with pytest.raises(OptionsError, match=r"bad camera setting quality=7.0: .*should not be greater than 1.0"):
+        live(model="fast", quality=7.0)  # before: the pipeline was built (and its compile thread), then closed
+    with pytest.raises(OptionsError, match=r"bad camera setting max_in_flight=0: .*should not be less than 1"):
+        classroom("camera", model="fast", max_in_flight=0)
+    assert threads() == before
 
 
 def test_rebuilt_widgets_replace_their_listeners(pipeline):
