@@ -7,7 +7,7 @@ SHARED ?= ../shared
 CLIPS := $(SHARED)/assets/clips
 FER_PYTHON ?= $(HOME)/.cache/emowidgets/fervenv/bin/python
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -24,8 +24,11 @@ lint: install
 	$(BIN)/ruff check emowidgets tests benchmarks
 	$(BIN)/mypy
 
-test: install lint  ## the whole suite, real-browser tests included
-	$(BIN)/pytest -q
+test: install lint  ## the whole suite, real-browser tests included; the 15 slowest tests listed at the end
+	$(BIN)/pytest -q --durations=15
+
+test-fast: install lint  ## the kernel-side tests only (no JupyterLab, no Chromium)
+	$(BIN)/pytest -q --durations=15 --ignore-glob='tests/test_browser_*.py'
 
 bench: install  ## benchmarks: each prints one JSON object on its last stdout line
 	$(BIN)/python benchmarks/model_latency.py --model main --json

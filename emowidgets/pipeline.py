@@ -563,6 +563,17 @@ class Pipeline:
             return fn in self._listeners
 
     @property
+    def queued(self) -> tuple[int, ...]:
+        """The ``seq`` of each frame waiting for the worker, oldest first (read-only; for checks)."""
+        with self._cond:
+            return tuple(seq for _, seq, _ in self._queue)
+
+    @property
+    def worker(self) -> threading.Thread | None:
+        """The worker thread while the pipeline is ``RUNNING`` (``None`` otherwise; read-only)."""
+        return self._thread
+
+    @property
     def listener_count(self) -> int:
         """Result and skip listeners attached now (for leak checks)."""
         with self._cond:

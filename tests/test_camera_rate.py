@@ -42,11 +42,11 @@ def test_followed_box_stays_on_the_face(single: np.ndarray):
 
 
 def test_follow_options_are_checked():
-    with pytest.raises(OptionsError):
+    with pytest.raises(OptionsError, match=r"window must be >= 3.*got 1, 3"):
         FollowOptions(window=1)
-    with pytest.raises(OptionsError):
+    with pytest.raises(OptionsError, match=r"min_hz must be > 0.*got 0,"):
         BudgetOptions(min_hz=0)
-    with pytest.raises(OptionsError):
+    with pytest.raises(OptionsError, match=r"0 < busy_up < busy_down; got 4 levels, 0\.85, 0\.7, 0\.5"):
         LadderOptions(busy_up=0.7, busy_down=0.5)
 
 

@@ -118,7 +118,7 @@ def test_classroom_on_a_video_file_ends_cleanly(auto_calibrate):
         assert len(room.view.faces) == 1 and room.view.history
         if auto_calibrate:  # each frame the face was classified on went into its resting face (30-frame window)
             tid = room.view.faces[0]["id"]
-            seen = room.view._faces[tid].frames  # real-time playback may drop frames on a busy machine
+            seen = room.pipeline.stats.processed  # real-time playback may drop frames on a busy machine
             assert seen > 0 and 0 < room.pipeline.autocalib.progress(tid) <= min(1.0, seen / 30)
     finally:
         room.close()
@@ -273,7 +273,10 @@ def test_retired_student_comes_back_with_name_and_adapter(pipeline: Pipeline, ga
         assert woman in [f["id"] for f in view.faces] and view.left == []
         assert view.names[str(woman)] == "Ana" and view.adapted[str(woman)] == ["rest", "smile"]
         assert pipeline.head is not None and pipeline.head.people[woman] is adapter
-        assert view._faces[woman].first_seen == 0  # her time in class counts from her first arrival
+        for k in range(70):  # she leaves again: her time in class counts from her first arrival, at 0 s
+            view.update(others[k % len(others)], now=112 + k)
+        view.refresh(now=182)
+        assert [(f["id"], f["present_s"]) for f in view.left] == [(woman, 111)]
     finally:
         adapters.set_person("Ana", None)
     assert pipeline.head is None

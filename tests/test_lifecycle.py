@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import numpy as np
 import pytest
 import simplejpeg
-from conftest import CLIPS, video_frames
+from conftest import CLIPS, video_frames, wait_for
 
 from emowidgets.calibration import CalibrationWidget
 from emowidgets.classview import classroom
@@ -27,13 +26,6 @@ def jpeg() -> bytes:
 
 def threads() -> set[threading.Thread]:
     return set(threading.enumerate())
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
 
 
 def test_states_and_closed_errors(jpeg):
@@ -64,7 +56,7 @@ def test_close_from_a_listener_ends_the_worker(jpeg):
     p.submit(jpeg)
     wait_for(lambda: p.state is PipelineState.CLOSED)
     wait_for(lambda: threads() <= before)
-    with pytest.raises(ClosedError):
+    with pytest.raises(ClosedError, match="this pipeline is closed"):
         p.submit(jpeg)
 
 
@@ -126,7 +118,7 @@ def test_rebuilt_widgets_replace_their_listeners(pipeline):
     before = threads()
     views = [live(pipeline=pipeline) for _ in range(5)]
     assert pipeline.listener_count == base + 4  # the camera slot is the same; the gauge is one more
-    assert threads() == before | ({pipeline._thread} - {None})  # one worker, started once
+    assert threads() == before | ({pipeline.worker} - {None})  # one worker, started once
     assert [pipeline.has_listener(v.camera.show_result) for v in views] == [False] * 4 + [True]
     views[-1].close()
     assert pipeline.listener_count == base + 1  # the calibration panel's

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
-from conftest import CLIPS
+from conftest import CLIPS, wait_for
 
 from emowidgets.errors import ClosedError
 from emowidgets.pipeline import Pipeline, PipelineState
@@ -16,13 +15,6 @@ from emowidgets.sources import VideoFileSource
 from emowidgets.vocab import FrameResult
 
 SHORT = CLIPS / "single_face_short.mp4"  # 72 frames, one face
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_kernel_source_feeds_every_listener_in_order_and_a_failing_one_does_not_stop_it(pipeline: Pipeline):

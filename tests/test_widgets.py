@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 import simplejpeg
-from conftest import CLIPS, video_frames
+from conftest import CLIPS, video_frames, wait_for
 from ipywebrtc import CameraStream
 
 from emowidgets.liveview import LiveView, live
@@ -40,13 +40,6 @@ def send_frame(widget, data: bytes, seq: int) -> None:
     header = {"type": "frame", "seq": seq, "timestamp_ms": 1000 + 33 * seq, "width": 640, "height": 480}
     widget._handle_msg({"content": {"data": {"method": "custom", "content": header}},
                         "buffers": [memoryview(data)]})
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
 
 
 def test_frames_give_acks_and_results(running, jpegs, monkeypatch):
@@ -168,6 +161,7 @@ def test_sources():
 
 
 def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
+    before = running.listener_count
     view = live(pipeline=running, quality=0.6)
     assert isinstance(view, LiveView)
     assert view.children == (view.camera, view.gauge)
@@ -175,9 +169,9 @@ def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
     record_sends(view.camera, monkeypatch)
     send_frame(view.camera, jpegs[-1], 1)
     wait_for(lambda: view.gauge.faces == 1)
+    assert running.listener_count == before + 3  # the camera's result and skip listeners, the gauge's
     view.close()
-    assert running._listeners == []
-    assert running._skip_listeners == []
+    assert running.listener_count == before and not running.has_listener(view.gauge.update)
     assert running.state is PipelineState.RUNNING
 
 
