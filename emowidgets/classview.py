@@ -407,6 +407,14 @@ class ClassView(anywidget.AnyWidget):
         since_face = now - max(self._first_result, self._last_face)
         self.no_faces = now - self._last_result <= 2.0 and since_face >= NO_FACES_S
 
+    @property
+    def held(self) -> dict[str, int]:
+        """What the view holds in kernel memory now (read-only, for leak checks): ``faces`` tracked (shown or not
+        yet), ``left`` (retired faces remembered) and ``points`` (sparkline and attention-window points)."""
+        with self._lock:
+            return {"faces": len(self._faces), "left": len(self._left),
+                    "points": sum(len(f.spark) + f.attention.points for f in self._faces.values())}
+
     def refresh(self, now: float | None = None) -> None:
         """Recompute tiles, attention and ``left`` now (absent timers keep running without new frames);
         ``now`` as in :meth:`update`."""

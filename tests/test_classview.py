@@ -215,9 +215,10 @@ def lesson(view: ClassView, results: list[FrameResult], minutes: float, fps: flo
 
 def figures(view: ClassView, t: float, ids: int) -> dict[str, int]:
     gc.collect()  # what the view holds, not garbage the collector has not reached yet
-    return {"minute": round(t / 60), "ids": ids, "faces": len(view._faces), "tiles": len(view.faces),
-            "left": len(view._left), "names": len(view.names), "attention": len(view.attention),
-            "series": sum(len(f.spark) + len(f.attention._window) for f in view._faces.values()),
+    held = view.held
+    return {"minute": round(t / 60), "ids": ids, "faces": held["faces"], "tiles": len(view.faces),
+            "left": held["left"], "names": len(view.names), "attention": len(view.attention),
+            "series": held["points"],
             "state_bytes": state_bytes(view), "traced_bytes": tracemalloc.get_traced_memory()[0]}
 
 
