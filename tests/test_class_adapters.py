@@ -3,6 +3,7 @@ adapters kept by name, re-resolved when ids change, saved and loaded in the safe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -256,3 +257,13 @@ def test_load_refuses_bad_folders_and_keeps_what_it_had(fresh, fitted, tmp_path)
     foreign, _ = fit_adapter(emb, np.arange(len(emb)) % 2, ("neutral", "smile"), backbone_id="another-backbone")
     save_adapter(foreign, folder / "ana.safetensors")
     refused("fitted on another backbone")
+
+
+def test_the_old_feed_bridge_still_shows_a_result_and_says_it_is_deprecated(fresh, frames):
+    room = fresh
+    result = room.pipeline.process_array(frames[0])  # not delivered: only the deprecated bridge shows it
+    unseen = dataclasses.replace(result, track_ids=result.track_ids + 10_000)  # ids the view never had
+    held = room.view.held["faces"]
+    with pytest.warns(DeprecationWarning, match=r"Classroom.feed\(result\) is deprecated"):
+        room.feed(unseen)
+    assert room.view.held["faces"] == held + len(result.track_ids) == held + 4
