@@ -1,4 +1,4 @@
-"""Frame bytes -> decode -> detect -> crop -> classify -> track/smooth, on one worker thread.
+"""Frame -> decode -> detect -> crop -> classify -> track/smooth -> listeners, on a worker thread or the caller's.
 
 The browser sends frames faster than or as fast as we can process them; the input queue is bounded
 and drops the *oldest* frame when full, so results stay current and memory stays flat. A bad frame
