@@ -11,7 +11,7 @@ FER_PYTHON ?= $(HOME)/.cache/emowidgets/fervenv/bin/python
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: install demo report app test lint bench clean
+.PHONY: install demo report app test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -49,8 +49,11 @@ lint: install
 	$(BIN)/ruff check emowidgets tests benchmarks
 	$(BIN)/mypy
 
-test: install lint  ## the whole suite, real-browser tests included
-	$(BIN)/pytest -q
+test: install lint  ## the whole suite, real-browser tests included; the 15 slowest tests listed at the end
+	$(BIN)/pytest -q --durations=15
+
+test-fast: install lint  ## the kernel-side tests only (no JupyterLab, no Chromium)
+	$(BIN)/pytest -q --durations=15 --ignore-glob='tests/test_browser_*.py'
 
 bench: install  ## benchmarks: each prints one JSON object on its last stdout line
 	$(BIN)/python benchmarks/model_latency.py --model main --json

@@ -56,7 +56,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of streaming before measuring")
     parser.add_argument("--model", default="fast", choices=["fast", "main"])
-    parser.add_argument("--preset", default="gallery", choices=["gallery", "camera"])
+    parser.add_argument("--detector", default="gallery", choices=["gallery", "short", "full"],
+                        help="classroom()'s detector (gallery: each call tile searched on its own)")
     parser.add_argument("--source", default="screen", choices=["screen", "camera"],
                         help="share a tab playing the gallery (screen), or play it as the fake camera")
     parser.add_argument("--style", default="zoom", choices=["zoom", "meet", "teams", "plain"])
@@ -78,7 +79,7 @@ def main() -> None:
             on = write_call_video(args.faces, (width, height), mp4, seconds=args.clip_seconds, fps=args.fps,
                                   style=args.style, camera_off=args.faces // 10).faces
         code = (f"import emowidgets\nroom = emowidgets.classroom({args.source!r}, model={args.model!r}, "
-                f"preset={args.preset!r}, width={width}, height={height}, max_in_flight={args.max_in_flight}, "
+                f"detector={args.detector!r}, width={width}, height={height}, max_in_flight={args.max_in_flight}, "
                 f"quality={args.quality})\nroom")
         with JupyterLab(root) as lab, sync_playwright() as p:
             name = write_notebook(root, "bench.ipynb", code)
@@ -103,7 +104,7 @@ def main() -> None:
     out = {
         "faces": args.faces, "camera_on": on, "size": args.size, "source": args.source, "style": args.style,
         "camera_size": f"{video[0]}x{video[1]}", "model": args.model,
-        "preset": args.preset, "max_in_flight": args.max_in_flight,
+        "detector": args.detector, "max_in_flight": args.max_in_flight,
         **figures(w),
         **per_face_hz(w),
         "faces_per_frame": round(float(faces.mean()), 2) if len(faces) else 0.0,

@@ -18,19 +18,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import CLIPS, video_frames
 
 from emowidgets.boxes import iou_matrix
 from emowidgets.budget import thumbnails
 from emowidgets.pipeline import Pipeline
 from emowidgets.preprocess import crop_faces
+from emowidgets.tools.clips import CLIPS, video_frames
 from emowidgets.vocab import EMOTIONS, FrameResult
 
 FPS = {"single_face.mp4": 25, "sad_to_happy.mp4": 24, "single_face_short.mp4": 30, "multi_face.mp4": 25,

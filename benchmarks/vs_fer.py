@@ -19,15 +19,13 @@ import argparse
 import json
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import video_frames
+from emowidgets.tools.clips import video_frames
 
 FER_SCRIPT = """
 import sys, time, json, numpy as np

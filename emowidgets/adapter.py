@@ -7,19 +7,18 @@ never saw, ``docs/calibration.md``)::
 
     logits = base_logits(e) @ A + z(e) @ W + b,    z(e) = (e - mean of the shots) / their RMS
 
-``A`` starts as the identity on the adapter's base-emotion names (so before training the adapter is
-the base model), ``W`` at zero, ``b`` at zero; a name the base model does not know (``"confused"``)
-starts imprinted from its shots (direction from the other shots' mean to its own). AdamW then fits
-all three, with ``A`` and ``W`` pulled back to their start with strength *pull*: a strong pull trusts
-the base model and mostly learns a per-person bias (how much this face shows each emotion at rest),
-a weak one trusts the shots. **How far to trust the shots is decided by the shots**: every fit trains
-one candidate per pull in ``AdapterOptions.pulls`` and per cross-validation fold (shots of one
-capture group held out together) side by side, as a leading axis of the parameters. The adapter
-averages the full-data candidates' probabilities, each weighted by the likelihood its fold candidates
-gave the held-back shots (predictions softened by ``cv_temperature``; uniform weights when nothing can be
-held back, e.g. one shot per class). An infinite
-pull is the start itself (the base model, for base names): it dominates when no correction helps on
-held-back captures, e.g. shots of strangers.
+``A`` starts as the identity on the adapter's base-emotion names (so before training the adapter is the base
+model), ``W`` at zero, ``b`` at zero; a name the base model does not know (``"confused"``) starts imprinted
+from its shots (direction from the other shots' mean to its own). Adam (``optax.adamw`` with weight decay 0:
+the pull is the only regulariser) then fits all three, with ``A`` and ``W`` pulled back to their start with
+strength *pull*: a strong pull trusts the base model and mostly learns a per-person bias (how much this face
+shows each emotion at rest), a weak one trusts the shots. **How far to trust the shots is decided by the
+shots**: every fit trains one candidate per pull in ``AdapterOptions.pulls`` and per cross-validation fold
+(shots of one capture group held out together) side by side, as a leading axis of the parameters. The adapter
+averages the full-data candidates' probabilities, each weighted by the likelihood its fold candidates gave the
+held-back shots (predictions softened by ``cv_temperature``; uniform weights when nothing can be held back,
+e.g. one shot per class). An infinite pull is the start itself (the base model, for base names): it dominates
+when no correction helps on held-back captures, e.g. shots of strangers.
 
 Shots are padded to fixed bucket sizes and classes to ``max_classes`` with masks, so ``train_step``
 compiles once per bucket whatever the label set (:func:`compile_count` counts traces). Saving and
@@ -55,8 +54,8 @@ class AdapterOptions:
     """How to fit an adapter.
 
     Attributes:
-        max_steps: AdamW steps per fit (full batch, every candidate at once), ``STEPS_PER_CALL`` per call.
-        lr: AdamW learning rate.
+        max_steps: Adam steps per fit (full batch, every candidate at once), ``STEPS_PER_CALL`` per call.
+        lr: Adam learning rate.
         pulls: candidate strengths of the pull back to the base head; the held-back shots weigh them.
             ``inf``: no training, the start (the base model for base names).
         folds: most cross-validation folds (fewer when there are fewer capture groups).
@@ -181,7 +180,7 @@ def _loss_fn(net: AdapterNet, emb: jax.Array, y: jax.Array, w: jax.Array, presen
 @nnx.jit
 def train_step(net: AdapterNet, optimizer: nnx.Optimizer[AdapterNet], emb: jax.Array, y: jax.Array,
                w: jax.Array, present: jax.Array) -> jax.Array:
-    """``STEPS_PER_CALL`` AdamW steps (a scan, so Python dispatch is paid once); per-step, per-candidate losses."""
+    """``STEPS_PER_CALL`` Adam steps (a scan, so Python dispatch is paid once); per-step, per-candidate losses."""
     _COMPILES["train"] += 1  # runs only while tracing
     graph, state = nnx.split((net, optimizer))
 
@@ -344,7 +343,8 @@ def fit_adapter(embeddings: np.ndarray, labels: np.ndarray, names: Sequence[str]
         backbone_id: id of the backbone the embeddings came from, when ``base`` is not given.
         groups: capture group of each shot (e.g. one id per 1-s burst): near-duplicates are held back
             together when choosing the pull. Default: every shot its own group.
-        on_step: called as ``on_step(step, loss)`` during the fit (loss of the best candidate so far).
+        on_step: called after every ``STEPS_PER_CALL`` steps as ``on_step(step, loss)``: the index of the last
+            step done and its loss, the mean over the candidates fitted on all the shots.
 
     Returns:
         The adapter and a :class:`FitReport`.

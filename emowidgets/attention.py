@@ -90,6 +90,11 @@ class FaceAttention:
         while now - self._window[0][0] > self.rule.window_s:
             self._window.popleft()
 
+    @property
+    def points(self) -> int:
+        """Scores held for the rolling window now (read-only; bounded by the window, for memory checks)."""
+        return len(self._window)
+
     def learning(self) -> float:
         """0..1: how much of the resting level is learned (1: learned)."""
         return 1.0 if self.resting is not None else min(self._learned_s / self.rule.resting_s, 1.0)

@@ -101,12 +101,3 @@ class AutoCalibrator:
             while len(memory) > self.options.max_tracks:
                 memory.popitem(last=False)
         return out
-
-    def reset(self, track_id: int | None = None) -> None:
-        """Recalibrate ``track_id`` from its next frames (every track if None)."""
-        if track_id is None:
-            self._gathering.clear()
-            self._shifts.clear()
-        else:
-            self._gathering.pop(int(track_id), None)
-            self._shifts.pop(int(track_id), None)

@@ -21,6 +21,7 @@ import html
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -73,13 +74,17 @@ class CalibrationWidget(w.VBox):
         burst_seconds: how long a Burst capture collects frames.
         source: whose faces are shots and what Apply does; default :func:`largest_face`.
         title: a heading shown above the label list (e.g. who is being calibrated).
-        listen: subscribe to the pipeline's results; ``False`` when the owner feeds :meth:`on_result`
-            itself (a video file source does not call pipeline listeners).
+        listen: deprecated (every source's results reach the pipeline's listeners, so the panel always
+            listens); ``False`` still leaves the feeding of :meth:`on_result` to the caller.
     """
 
     def __init__(self, pipeline: Pipeline, labels: tuple[str, ...] = ("happy", "neutral", "confused"),
                  options: AdapterOptions | None = None, burst_seconds: float = 1.0, *,
-                 source: ShotSource | None = None, title: str = "", listen: bool = True, **kwargs: Any) -> None:
+                 source: ShotSource | None = None, title: str = "", listen: bool | None = None, **kwargs: Any) -> None:
+        if listen is not None:
+            warnings.warn("CalibrationWidget(listen=...) is deprecated: the panel listens to the pipeline, which "
+                          "delivers every source's results (kernel sources too)", DeprecationWarning, stacklevel=2)
+        listen = listen is not False
         self.pipeline = pipeline
         self.source = source or largest_face(pipeline)
         self._listening = listen

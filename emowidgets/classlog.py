@@ -236,11 +236,6 @@ class ClassLog:
             self.path.unlink()
         self.rows_written = 0
 
-    def flush(self) -> None:
-        """Write the buffered rows now (a Parquet file is complete only after :meth:`close`)."""
-        with self._lock:
-            self._flush()
-
     def close(self) -> None:
         """Write what is buffered and close the file (idempotent). A failure is recorded in :attr:`failure`
         (what is not safely written stays in :meth:`unsaved`), never raised."""

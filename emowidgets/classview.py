@@ -24,8 +24,10 @@ import datetime
 import functools
 import itertools
 import logging
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,15 +43,23 @@ from emowidgets.attention import AttentionRule, FaceAttention
 from emowidgets.calibration import CalibrationWidget, ShotSource
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import ClassLog
-from emowidgets.entry import ClosingContext, check_source_name, marimo_parts
+from emowidgets.entry import ClosingContext, check_camera_options, check_source, marimo_parts
 from emowidgets.errors import EmowidgetsError, OptionsError
 from emowidgets.layout import MAX_SIDE, grid_text, parse_grid
 from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
-from emowidgets.sources import VideoFileSource, pipeline_options
+from emowidgets.sources import VideoFileSource, entry_options
 from emowidgets.startup import Running, others_text, start_pipeline
 from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
-from emowidgets.widgets import LEVEL_LEGEND, TRACK_COLORS, CameraWidget, FramePreview, level_text
+from emowidgets.widgets import (
+    BROWSER_OPTIONS,
+    LEVEL_LEGEND,
+    TRACK_COLORS,
+    CameraWidget,
+    FramePreview,
+    check_camera_settings,
+    level_text,
+)
 
 log = logging.getLogger("emowidgets.classview")
 
@@ -58,6 +68,8 @@ NO_FACES_S = 3.0
 """Frames arriving with no face for this long: the view says that no faces were found."""
 NO_FACES_ENDED = "video ended: no faces found in it"
 """The status of a recording that ended without a face in any frame (rather than an empty chart)."""
+PRESETS = {"camera": "short", "gallery": "gallery"}
+"""``classroom(preset=...)``'s deprecated names of the ``detector=`` choices."""
 
 @functools.lru_cache(maxsize=32)
 def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
@@ -450,6 +462,14 @@ class ClassView(anywidget.AnyWidget):
         since_face = now - max(self._first_result, self._last_face)
         self.no_faces = now - self._last_result <= 2.0 and since_face >= NO_FACES_S
 
+    @property
+    def held(self) -> dict[str, int]:
+        """What the view holds in kernel memory now (read-only, for leak checks): ``faces`` tracked (shown or not
+        yet), ``left`` (retired faces remembered) and ``points`` (sparkline and attention-window points)."""
+        with self._lock:
+            return {"faces": len(self._faces), "left": len(self._left),
+                    "points": sum(len(f.spark) + f.attention.points for f in self._faces.values())}
+
     def refresh(self, now: float | None = None) -> None:
         """Recompute tiles, attention and ``left`` now (absent timers keep running without new frames);
         ``now`` as in :meth:`update`."""
@@ -517,13 +537,14 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
         view.on_calibrate = self._calibrate_clicked
         view.observe(self._grid_changed, "grid")
         self._stop = threading.Event()
+        self._closed = False
         if camera is not None:
             view.status = camera.status
         self.session = Session(pipeline, camera or video, on_status=self._status)
-        self.session.add_view(self.feed)
+        pipeline.add_listener(view.update, slot="classview")
         if self.preview is not None and isinstance(video, PreviewedVideo):
             video.on_frame = self.preview.hold
-            self.session.add_view(self.preview.show_result)
+            pipeline.add_listener(self.preview.show_result, slot="preview")
         self.running = Running()
         """This view's mark among the views running on this computer (:class:`~emowidgets.startup.Running`)."""
         self.session.start()
@@ -545,7 +566,10 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
             self.view.notice = str(exc)
 
     def feed(self, result: FrameResult) -> None:
-        """Show one pipeline result in the view and the open calibration panel (any thread)."""
+        """Deprecated: show one result in the view and the open calibration panel (any thread). Every source's
+        results reach both by themselves, as the pipeline's listeners."""
+        warnings.warn("Classroom.feed(result) is deprecated: the view and the calibration panel listen to the "
+                      "pipeline themselves", DeprecationWarning, stacklevel=2)
         self.view.update(result)
         panel = self.panel
         if panel is not None:
@@ -578,7 +602,7 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
 
     def _open(self, source: ShotSource, labels: tuple[str, ...], title: str) -> CalibrationWidget:
         self.close_calibration()
-        panel = CalibrationWidget(self.pipeline, labels, source=source, title=title, listen=False)
+        panel = CalibrationWidget(self.pipeline, labels, source=source, title=title)
         done = ipywidgets.Button(description="Close panel")
         done.add_class("emow-cv-calib-close")
         done.on_click(lambda _: self.close_calibration())
@@ -634,8 +658,12 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
         calibration panel, an ipywidgets box, does not show there)."""
         return marimo_parts(list(self._parts), across=False)
 
-    def close(self) -> None:
-        """Stop the source, the pipeline and the widgets (again is a no-op: a view may have closed the room)."""
+    def close(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
+        """Stop the source, the pipeline and the widgets; again is a no-op, and so is a call at interpreter exit
+        (ipywidgets' ``__del__``; see :meth:`~emowidgets.liveview.LiveView.close`)."""
+        if getattr(self, "_closed", True) or _finalizing():
+            return
+        self._closed = True
         self._stop.set()
         self.close_calibration()
         if self._tick_thread is not threading.current_thread():
@@ -651,8 +679,8 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
 
 
 def classroom(source: str | Path | MediaStream = "screen", model: str | None = None, *,
-              preset: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = False,
-              **camera_options: Any) -> Classroom:
+              detector: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = False,
+              preset: str | None = None, **camera_options: Any) -> Classroom:
     """Watch a class: ``"screen"`` (share the video-call gallery window), ``"camera"``, an ipywebrtc stream,
     or a video file path.
 
@@ -660,30 +688,42 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
         source: ``"screen"``, ``"camera"``, an ipywebrtc ``MediaStream`` or the path of a video file.
         model: classifier, ``"main"`` or ``"fast"``; default ``"main"`` for a camera, ``"fast"`` otherwise
             (25 faces per frame cost about half as much).
-        preset: detector preset, ``"camera"`` (one short-range pass) or ``"gallery"`` (3x3 tiles, for
-            up to ~36 small faces); default ``"camera"`` for a camera, ``"gallery"`` otherwise.
+        detector: ``"short"`` (one short-range pass: a camera), ``"full"`` (small, distant faces) or
+            ``"gallery"`` (each call tile searched on its own, for up to ~36 small faces); default ``"short"``
+            for a camera, ``"gallery"`` otherwise. The same knob as ``live()``'s
+            (:func:`~emowidgets.sources.entry_options`).
         log_path: where logging (switched on in the view) writes; default ``class_log_<time>.parquet``.
         auto_calibrate: auto-calibrate each face: centre every student on their own resting face, from
             their first frames, without labels (:mod:`emowidgets.autocalib`; off by default).
-        **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...).
+        preset: deprecated: ``"camera"`` is ``detector="short"``, ``"gallery"`` is ``detector="gallery"``.
+        **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...) of a
+            browser source; a video file takes none.
 
     Raises:
-        OptionsError: a source, preset or setting that is not allowed (checked before anything starts).
+        OptionsError: a source, detector, model name or camera option (name or value) that is not allowed,
+            checked before the model loads or any thread starts.
         VideoFileError: a video path that is missing or not a video.
         ModelFileError: a weights file that is missing or unusable.
     """
-    if not isinstance(source, str | Path | MediaStream):
-        raise OptionsError(f"source must be 'screen', 'camera', an ipywebrtc MediaStream or a video path, "
-                           f"not {source!r}")
-    if isinstance(source, str):  # "Screen" -> "screen"; a missing file says where it was looked for
-        source = check_source_name(source, ("screen", "camera"), files=True)
-    is_camera = isinstance(source, str) and source == "camera"
-    preset = preset or ("camera" if is_camera else "gallery")
-    model = model or ("main" if is_camera else "fast")
-    options = dataclasses.replace(pipeline_options(preset, model), auto_calibrate=auto_calibrate)
-    video = None
-    if not isinstance(source, MediaStream) and source not in ("screen", "camera"):
-        video = PreviewedVideo(source, realtime=True)
+    source = check_source(source, ("screen", "camera"), files=True)
+    if isinstance(source, Path):
+        check_camera_options(camera_options, (), "classroom() with a video file")
+    else:
+        check_camera_options(camera_options, BROWSER_OPTIONS, "classroom() with a browser source")
+        check_camera_settings(camera_options)
+    if preset is not None:
+        warnings.warn("classroom(preset=...) is deprecated: use detector='short' (for preset='camera') or "
+                      "detector='gallery'", DeprecationWarning, stacklevel=2)
+        if detector is not None:
+            raise OptionsError("give detector= only (preset= is its deprecated name), not both")
+        if preset not in PRESETS:
+            raise OptionsError(f"preset must be 'camera' or 'gallery' (deprecated: use detector='short' or "
+                               f"'gallery'), not {preset!r}")
+        detector = PRESETS[preset]
+    is_camera = source == "camera"
+    options = entry_options(detector or ("short" if is_camera else "gallery"),
+                            model or ("main" if is_camera else "fast"), auto_calibrate=auto_calibrate)
+    video = PreviewedVideo(source, realtime=True) if isinstance(source, Path) else None
     pipeline = start_pipeline(options)
     try:
         view = ClassView(log_path=str(log_path or ""))

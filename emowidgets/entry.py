@@ -1,6 +1,6 @@
-"""What the entry points (``live()``, ``classroom()``) share: one source check, ``with`` support, how marimo shows
-their views, and the one-line display of an :class:`~emowidgets.errors.EmowidgetsError` in IPython (the traceback
-stays one ``%tb`` away).
+"""What the entry points (``live()``, ``classroom()``) share: one source check, one camera-option check, one
+detector knob (:func:`emowidgets.sources.entry_options`), ``with`` support, how marimo shows their views, and the
+one-line display of an :class:`~emowidgets.errors.EmowidgetsError` in IPython (the traceback stays one ``%tb`` away).
 """
 
 from __future__ import annotations
@@ -12,26 +12,41 @@ from typing import Any, Self
 from emowidgets.errors import EmowidgetsError, OptionsError, VideoFileError
 
 
-def check_source_name(source: str, names: tuple[str, ...], *, files: bool = False, also: str = "") -> str | Path:
-    """``source`` as one of ``names`` (case-insensitive: ``"Screen"`` -> ``"screen"``) or, with ``files``, the
-    path of an existing video file; ``also`` names the other (non-string) sources for the message.
+def check_source(source: object, names: tuple[str, ...], *, files: bool = False, default: bool = False
+                 ) -> str | Path | Any:
+    """The one source check of ``live()`` and ``classroom()``: ``source`` as one of ``names`` (case-insensitive:
+    ``"Screen"`` -> ``"screen"``), an ipywebrtc ``MediaStream`` (as is), ``None`` where ``default`` allows it (the
+    entry point's default source), or, with ``files``, the path (``str`` or ``Path``) of an existing video file.
 
     Raises:
-        OptionsError: a word that is not one of ``names`` (the message lists them).
+        OptionsError: anything else; the message lists every allowed form, the same way for both entry points.
         VideoFileError: with ``files``, a path that does not exist (the message gives the absolute path).
     """
-    if source.lower() in names:
+    from ipywebrtc import MediaStream  # here: ``import emowidgets`` stays light
+
+    if isinstance(source, MediaStream) or (source is None and default):
+        return source
+    if isinstance(source, str) and source.lower() in names:
         return source.lower()
-    valid = ", ".join(repr(n) for n in names)
-    path = Path(source).expanduser()
-    if files and (path.suffix or len(path.parts) > 1):
-        if not path.is_file():
-            raise VideoFileError(f"no such video file: {path.resolve()} (a relative path is looked for in the "
-                                 f"notebook's folder, {Path.cwd()})")
-        return path
-    kinds = f"{valid} or the path of a video file" if files else valid
-    kinds = f"{kinds}{' or ' if not files else ', or '}{also}" if also else kinds
-    raise OptionsError(f"source must be {kinds}, not {source!r}")
+    if files and isinstance(source, str | Path):
+        path = Path(source).expanduser()
+        if path.suffix or len(path.parts) > 1 or isinstance(source, Path):
+            if not path.is_file():
+                raise VideoFileError(f"no such video file: {path.resolve()} (a relative path is looked for in the "
+                                     f"notebook's folder, {Path.cwd()})")
+            return path
+    forms = [*(repr(n) for n in names), "an ipywebrtc MediaStream", *(["the path of a video file"] if files else []),
+             *(["None"] if default else [])]
+    raise OptionsError(f"source must be {', '.join(forms[:-1])} or {forms[-1]}, not {source!r}")
+
+
+def check_camera_options(options: dict[str, Any], valid: tuple[str, ...], where: str, hint: str = "") -> None:
+    """Refuse a camera option the entry point's source does not take, naming those it does (``where`` names the
+    call, e.g. ``'live("kernel")'``; ``hint`` adds how to write them)."""
+    wrong = sorted(set(options) - set(valid))
+    if wrong:
+        takes = f"its camera options are {', '.join(valid)}{hint}" if valid else "it takes no camera options"
+        raise OptionsError(f"{where} takes no {', '.join(wrong)}; {takes}")
 
 
 class ClosingContext:

@@ -10,25 +10,22 @@ import html
 import sys
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Literal
 
 import ipywidgets
 import traitlets
 from ipywebrtc import MediaStream
 
-from emowidgets.detect import DetectorOptions
-from emowidgets.entry import ClosingContext, check_source_name, marimo_parts
+from emowidgets.entry import ClosingContext, check_camera_options, check_source, marimo_parts
 from emowidgets.errors import OptionsError
-from emowidgets.infer import ClassifierOptions
-from emowidgets.pipeline import Pipeline, PipelineOptions
+from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
-from emowidgets.sources import CameraSource
+from emowidgets.sources import CameraSource, entry_options
 from emowidgets.startup import WAITING, WARMING, Running, others_text, start_pipeline
 from emowidgets.vocab import FrameResult
-from emowidgets.widgets import SOURCES, CameraWidget, EmotionGauge
+from emowidgets.widgets import BROWSER_OPTIONS, SOURCES, CameraWidget, EmotionGauge, check_camera_settings
 
-BROWSER_OPTIONS = ("width", "height", "quality", "max_in_flight", "transport", "mirror", "resize", "min_frame_scale")
-"""The :class:`CameraWidget` traits ``live()`` passes on from ``**camera_options``."""
 KERNEL_OPTIONS = ("size",)
 """The :class:`~emowidgets.sources.CameraSource` arguments ``live("kernel")`` passes on."""
 
@@ -93,14 +90,18 @@ class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
         self.camera = camera
         self.gauge = gauge
         self.pipeline = pipeline
+        self._closed = False
+        self._views: list[Callable[[FrameResult], None]] = [gauge.update]
         if isinstance(camera, KernelCamera):
             self.session = Session(pipeline, camera.source, owns_pipeline=owns_pipeline, on_status=camera.show_status)
-            self.session.add_view(camera.update)
+            self._views.insert(0, camera.update)
+            pipeline.add_listener(camera.update, slot="kernel-camera")
         else:
             self.session = Session(pipeline, camera, owns_pipeline=owns_pipeline)
             camera.link = gauge.link = gauge.model_id  # a box clicked on the preview picks the gauge's face
-        self.session.add_view(gauge.update)
-        self.session.add_view(self._follow)
+        pipeline.add_listener(gauge.update, slot="gauge")  # a re-run cell's gauge on this pipeline replaces this one
+        self._views.append(self._follow)
+        pipeline.add_listener(self._follow, slot="gauge-status")
         gauge.status = WAITING
         self.running = Running()
         """This view's mark among the views running on this computer (:class:`~emowidgets.startup.Running`)."""
@@ -112,7 +113,7 @@ class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
         return marimo_parts([self.camera, self.gauge], across=True)
 
     def _follow(self, result: FrameResult) -> None:
-        """A session view: the gauge's status while the classifier warms up, and the other-views warning."""
+        """A pipeline listener: the gauge's status while the classifier warms up, and the other-views warning."""
         status = WARMING if self.pipeline.classifier.warming_up else ""
         if self.gauge.status != status and self.gauge.status != "stopped":
             self.gauge.status = status
@@ -121,16 +122,20 @@ class LiveView(ClosingContext, ipywidgets.HBox):  # type: ignore[misc]
             self._looked = now
             self.gauge.notice = others_text(self.running.others())
 
-    def close(self) -> None:
+    def close(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
         """Stop processing and the camera (the browser, or the kernel, releases it); the gauge stays, saying
-        ``"stopped"``, in place of the whole view.
+        ``"stopped"``, in place of the whole view; again is a no-op.
 
-        Quiet at interpreter exit, when ipywidgets may already have dropped its comms (nothing left to close).
+        Quiet at interpreter exit: ipywidgets' ``__del__`` calls it then, when this module's globals may already be
+        gone (``_finalizing`` is bound at definition for that) and its comms are dropped: nothing is left to close.
         """
+        if getattr(self, "_closed", True) or _finalizing():
+            return
+        self._closed = True
+        for view in self._views:  # a pipeline passed in outlives the view: stop feeding its widgets
+            self.pipeline.remove_listener(view)
         self.session.close()
         self.running.close()
-        if sys.is_finalizing():
-            return
         if isinstance(self.camera, KernelCamera):
             self.camera.close()
         self.gauge.status = "stopped"
@@ -153,18 +158,8 @@ def _call_site() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def _check_options(kernel: bool, options: dict[str, Any]) -> None:
-    """Refuse a camera option the source does not take, naming those it does."""
-    valid = KERNEL_OPTIONS if kernel else BROWSER_OPTIONS
-    wrong = sorted(set(options) - set(valid))
-    if wrong:
-        where = 'live("kernel")' if kernel else "live() with a browser source"
-        raise OptionsError(f"{where} takes no {', '.join(wrong)}; its camera options are {', '.join(valid)}"
-                           + (" (size=(width, height))" if kernel else ""))
-
-
 def live(source: str | MediaStream | None = None, model: str = "main", *,
-         detector: Literal["short", "full"] = "short", pipeline: Pipeline | None = None,
+         detector: Literal["short", "full", "gallery"] = "short", pipeline: Pipeline | None = None,
          aggregate: Literal["largest", "mean"] = "largest", auto_calibrate: bool = False,
          device: int | str = 0, **camera_options: Any) -> LiveView:
     """Start live emotion recognition on a camera, the screen or an ipywebrtc stream.
@@ -174,7 +169,8 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
             widget, or ``"kernel"``: the camera ``device`` of the computer the kernel runs on, read there
             (for VS Code and other pages without camera access; no preview).
         model: classifier weights, ``"main"``, ``"fast"`` or a weights path.
-        detector: face detector model, ``"short"`` (webcam distance) or ``"full"`` (small, distant faces).
+        detector: ``"short"`` (webcam distance), ``"full"`` (small, distant faces) or ``"gallery"`` (a shared
+            video-call gallery); the same knob as ``classroom()``'s (:func:`~emowidgets.sources.entry_options`).
         pipeline: an existing pipeline to use instead of a new one (``model`` and ``detector`` are then
             ignored); ``close()`` leaves it open.
         aggregate: what the gauge shows for several faces: the ``"largest"`` face or the ``"mean"`` of all.
@@ -193,29 +189,29 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         A :class:`LiveView` box; display it, and ``close()`` it (or use ``with``) to stop.
 
     Raises:
-        OptionsError: a source, model name or setting that is not allowed (checked before the model loads;
-            source names are case-insensitive).
+        OptionsError: a source, detector, model name or camera option (name or value) that is not allowed,
+            checked before a previous view is closed, the model loads or any thread starts (source names are
+            case-insensitive).
         ModelFileError: a weights file that is missing or unusable.
         ClosedError: ``pipeline`` is closed.
         CameraError: ``source="kernel"`` and the kernel cannot open ``device``.
     """
-    if isinstance(source, str):
-        source = str(check_source_name(source, (*SOURCES, "kernel"), also="an ipywebrtc MediaStream"))
-    elif source is not None and not isinstance(source, MediaStream):
-        raise OptionsError(f"source must be None, 'camera', 'screen', 'kernel' or an ipywebrtc MediaStream, "
-                           f"not {source!r}")
+    source = check_source(source, (*SOURCES, "kernel"), default=True)
     kernel = source == "kernel"
-    _check_options(kernel, camera_options)
+    if kernel:
+        check_camera_options(camera_options, KERNEL_OPTIONS, 'live("kernel")', " (size=(width, height))")
+    else:
+        check_camera_options(camera_options, BROWSER_OPTIONS, "live() with a browser source")
+        check_camera_settings(camera_options)
     if aggregate not in ("largest", "mean"):
         raise OptionsError(f"aggregate must be 'largest' or 'mean', not {aggregate!r}")
+    options = entry_options(detector, model, auto_calibrate=auto_calibrate)  # checked even when pipeline= is given
     site = _call_site()
     previous = _views.pop(site, None)
     if previous is not None and (old := previous()) is not None:
         old.close()  # a re-run cell: free the old pipeline before loading a new one
     owns = pipeline is None
     if pipeline is None:
-        options = PipelineOptions(detector=DetectorOptions(model=detector),
-                                  classifier=ClassifierOptions(model=model), auto_calibrate=auto_calibrate)
         pipeline = start_pipeline(options)
     try:
         camera: CameraWidget | KernelCamera

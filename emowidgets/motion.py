@@ -58,7 +58,8 @@ class FaceFollower:
 
     def follow(self, gray: np.ndarray) -> Detections | None:
         """The last faces moved into ``gray``; ``None`` if any face is lost (or the frame size changed), so the
-        caller detects instead. Scores are carried over."""
+        caller detects instead. Scores are carried over. With no last faces there is nothing to lose: no faces,
+        and the caller's detection keeps its rate (a face coming into view is found at the next one)."""
         moved = self.follow_each(gray)
         if moved is None or not moved[1].all():
             return None

@@ -1,9 +1,11 @@
-"""Frame bytes -> decode -> detect -> crop -> classify -> track/smooth, on one worker thread.
+"""Frame -> decode -> detect -> crop -> classify -> track/smooth -> listeners, on a worker thread or the caller's.
 
 The browser sends frames faster than or as fast as we can process them; the input queue is bounded
 and drops the *oldest* frame when full, so results stay current and memory stays flat. A bad frame
 is counted in ``stats.bad_frames`` and skipped; the worker never dies from one.
-Listeners are called on the worker thread with each :class:`FrameResult`.
+Every source's results leave through one path, :meth:`Pipeline.process_and_deliver`: listeners are called with
+each :class:`FrameResult` on the thread that processed it (the worker for a browser camera's queued frames, a
+kernel source's own thread for a video file or the kernel camera).
 
 Life cycle (:class:`PipelineState`): ``CREATED`` -> ``RUNNING`` (``start()``) -> ``CREATED`` again
 (``stop()``) ... -> ``CLOSED`` (``close()``, final). A closed pipeline has released its detector, so every
@@ -80,7 +82,6 @@ class PipelineOptions:
         smoothing: weight of the newest frame in each face's moving average (1 = raw scores).
         queue_size: frames waiting for the worker; more arrivals drop the oldest.
         max_faces: faces classified per frame (largest first).
-        keep_crops: put the aligned 48x48 crops in each result (kernel memory only; for calibration).
         auto_calibrate: centre each tracked face on its own resting face, without labels (see
             :mod:`emowidgets.autocalib`); off by default.
         auto_calibration: window and memory settings of ``auto_calibrate``.
@@ -112,7 +113,6 @@ class PipelineOptions:
     smoothing: float = 0.4
     queue_size: int = 2
     max_faces: int = 64
-    keep_crops: bool = False
     auto_calibrate: bool = False
     auto_calibration: AutoCalibrationOptions = dataclasses.field(default_factory=AutoCalibrationOptions)
     ladder: LadderOptions = dataclasses.field(default_factory=LadderOptions)
@@ -141,7 +141,6 @@ class PipelineStats:
     processed: int = 0
     dropped: int = 0
     bad_frames: int = 0
-    last_error: str = ""
 
 
 class Pipeline:
@@ -273,10 +272,9 @@ class Pipeline:
         self.camera_fps = max(0.0, float(fps))
 
     def record_load(self, busy_ms: float) -> None:
-        """Count one frame's work (processing plus listeners, ``busy_ms``) toward the quality ladder. The worker
-        thread does this itself; a kernel source that calls ``process_*`` on its own thread does it after each
-        frame (:class:`~emowidgets.sources.FrameSource`). Frames processed while the classifier still compiles
-        in the background do not count: they say nothing about the machine."""
+        """Count one frame's work (processing plus listeners, ``busy_ms``) toward the quality ladder;
+        :meth:`process_and_deliver` does this after each frame. Frames processed while the classifier still
+        compiles in the background do not count: they say nothing about the machine."""
         if self.classifier.warming_up:
             return
         if self.ladder.observe(time.perf_counter(), busy_ms, self.camera_fps):
@@ -363,6 +361,7 @@ class Pipeline:
         layout = self._find_layout(gray, now_ms, timed)
         if layout is not None and self.options.read_names:
             self._read_names(rgb, layout, now_ms, timed)
+        t_layout = time.perf_counter()
         if layout is None:
             det = (self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz
                    else None)
@@ -382,12 +381,13 @@ class Pipeline:
         held = self.tracker.match(det.boxes, looks)  # faces not classified now are explained by their tracks
         fresh = (self.budget.choose(held, thumbs, now_ms, level.max_classify_hz, self._interval_ms) if timed
                  else np.ones(len(det), bool))
+        t_match = time.perf_counter()
         out = self.classifier.classify(crops[fresh], flip=level.flip_tta)
+        t4 = time.perf_counter()
         n = len(det)
         embeddings = np.zeros((n, self.classifier.embed_dim), np.float32)
         base_probs = np.zeros((n, len(EMOTIONS)), np.float32)
         embeddings[fresh], base_probs[fresh] = out.embeddings, out.probs
-        t4 = time.perf_counter()
         ages = np.zeros(n, np.float32)
         for i in np.flatnonzero(~fresh):
             memory = self.budget.memory[int(held[i])]
@@ -398,24 +398,24 @@ class Pipeline:
             base_probs[fresh] = self.classifier.probs_from_embeddings(embeddings[fresh])
         self.budget.remember(ids[fresh], thumbs[fresh], embeddings[fresh], base_probs[fresh], now_ms)
         self.budget.forget({t.track_id for t in self.tracker.tracks})
+        t_track = time.perf_counter()
         probs, labels = self._apply_head(embeddings, base_probs, ids)
         smoothed = self.tracker.smooth(ids, probs)
         t5 = time.perf_counter()
         real = self._checked(rgb, det.boxes, ids, face_tiles)
         t6 = time.perf_counter()
-        det, ids, smoothed, probs, embeddings, ages, face_tiles, crops = (
-            det.take(real), ids[real], smoothed[real], probs[real], embeddings[real], ages[real], face_tiles[real],
-            crops[real])
+        det, ids, smoothed, probs, embeddings, ages, face_tiles = (
+            det.take(real), ids[real], smoothed[real], probs[real], embeddings[real], ages[real], face_tiles[real])
         n = len(real)
-        timings = {"decode": decode_ms, "follow": (t_follow - t1) * 1000, "detect": (t2 - t_follow) * 1000,
-                   "crop": (t3 - t2) * 1000, "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000,
+        timings = {"decode": decode_ms, "layout": (t_layout - t1) * 1000, "follow": (t_follow - t_layout) * 1000,
+                   "detect": (t2 - t_follow) * 1000, "crop": (t3 - t2) * 1000, "classify": (t4 - t_match) * 1000,
+                   "track": (t_match - t3 + t_track - t4) * 1000, "head": (t5 - t_track) * 1000,
                    "check": (t6 - t5) * 1000, "total": (t6 - t0) * 1000}
-        kept = crops if self.options.keep_crops else crops[:0]
         name = Path(self.options.classifier.model).stem
         min_px = level.min_face_px if layout is None else min(level.min_face_px, self.options.min_face_px_tiled)
         scale = min_px / float(det.boxes[:, 2:].min()) if n else 4.0
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, smoothed,
-                           probs, embeddings, labels, kept, timings, ages,
+                           probs, embeddings, labels, timings, ages,
                            level.describe(name, self.classifier.flip_tta), scale,
                            *(_layout_fields(layout, face_tiles)), self.tile_names if layout is not None else ())
 
@@ -434,9 +434,8 @@ class Pipeline:
         t5 = time.perf_counter()
         timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,
                    "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
-        kept = crops if self.options.keep_crops else crops[:0]
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, probs,
-                           probs, out.embeddings, labels, kept, timings, np.zeros(len(det), np.float32))
+                           probs, out.embeddings, labels, timings, np.zeros(len(det), np.float32))
 
     def _find_layout(self, gray: np.ndarray, now_ms: float, timed: bool) -> GridLayout | None:
         """The tile grid for this frame: the teacher's, or the one found in the frames (checked every
@@ -578,7 +577,8 @@ class Pipeline:
 
     # -- threaded API ------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[FrameResult], None], *, slot: str | None = None) -> None:
-        """Call ``fn(result)`` on the worker thread after each processed frame.
+        """Call ``fn(result)`` after each processed frame of any source (:meth:`process_and_deliver`), on the
+        thread that processed it.
 
         With ``slot`` (e.g. ``"camera"``), ``fn`` takes the place of the listener added before under that
         slot: a widget built again on the same pipeline (a re-run notebook cell) replaces, not adds.
@@ -602,6 +602,17 @@ class Pipeline:
         """Whether ``fn`` is (still) called with results: false once removed, replaced in its slot or closed."""
         with self._cond:
             return fn in self._listeners
+
+    @property
+    def queued(self) -> tuple[int, ...]:
+        """The ``seq`` of each frame waiting for the worker, oldest first (read-only; for checks)."""
+        with self._cond:
+            return tuple(seq for _, seq, _ in self._queue)
+
+    @property
+    def worker(self) -> threading.Thread | None:
+        """The worker thread while the pipeline is ``RUNNING`` (``None`` otherwise; read-only)."""
+        return self._thread
 
     @property
     def listener_count(self) -> int:
@@ -677,6 +688,48 @@ class Pipeline:
         if dropped is not None:
             self._skipped(dropped)
 
+    def process_and_deliver(self, frame: bytes | memoryview | np.ndarray, *, seq: int = 0, timestamp_ms: int = 0
+                            ) -> FrameResult:
+        """Process one frame of a stream and give its result to every listener, on this thread: the one path by
+        which every source's results leave the pipeline (the worker's queued browser frames, a kernel source's
+        frames: :meth:`~emowidgets.sources.FrameSource.run`).
+
+        ``frame`` is encoded bytes (as :meth:`process_bytes`) or a decoded array (as :meth:`process_array`).
+        Listeners are called in the order they were added; a failing one is logged and the others still get the
+        result. The time taken, listeners included, counts toward the quality ladder (:meth:`record_load`). A
+        frame that fails is counted in ``stats.bad_frames`` (a bug, not a bad frame, is logged with its
+        traceback), skip listeners are told its ``seq``, and its error is raised for the caller to skip it.
+
+        Raises:
+            FrameError: a bad frame (or whatever else processing it raised).
+            ClosedError: the pipeline is closed.
+        """
+        started = time.perf_counter()
+        try:
+            if isinstance(frame, np.ndarray):
+                result = self.process_array(frame, seq=seq, timestamp_ms=timestamp_ms)
+            else:
+                result = self.process_bytes(frame, seq=seq, timestamp_ms=timestamp_ms)
+        except ClosedError:
+            raise
+        except Exception as exc:  # the live loop must survive anything one frame does: count it, let the caller skip
+            if not isinstance(exc, FrameError):
+                log.exception("frame %d failed", seq)
+            with self._cond:
+                self.stats.bad_frames += 1
+            self._skipped(seq)
+            raise
+        with self._cond:
+            self.stats.processed += 1
+            listeners = list(self._listeners)  # taken now: one removed (or a close) meanwhile is not called
+        for fn in listeners:
+            try:
+                fn(result)
+            except Exception:
+                log.exception("listener %r failed", fn)
+        self.record_load((time.perf_counter() - started) * 1000)
+        return result
+
     def _work(self) -> None:
         me = threading.current_thread()
         while True:
@@ -686,28 +739,12 @@ class Pipeline:
                 if self._thread is not me:
                     return
                 data, seq, ts = self._queue.popleft()
-                listeners = list(self._listeners)
-            started = time.perf_counter()
             try:
-                result = self.process_bytes(data, seq=seq, timestamp_ms=ts)
+                self.process_and_deliver(data, seq=seq, timestamp_ms=ts)
             except ClosedError:
                 return
-            except Exception as exc:  # the live loop must survive anything one frame does
-                if not isinstance(exc, FrameError):
-                    log.exception("frame %d failed", seq)
-                with self._cond:
-                    self.stats.bad_frames += 1
-                    self.stats.last_error = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
-                self._skipped(seq)
+            except Exception:  # counted, logged and told to the skip listeners already: next frame
                 continue
-            with self._cond:
-                self.stats.processed += 1
-            for fn in listeners:
-                try:
-                    fn(result)
-                except Exception:
-                    log.exception("listener %r failed", fn)
-            self.record_load((time.perf_counter() - started) * 1000)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the worker, drop every listener and release the detector (again is a no-op); final.

@@ -2,15 +2,18 @@
 
 A source is either a browser :class:`~emowidgets.widgets.CameraWidget` (camera, shared screen or an ipywebrtc
 stream: its frames reach the pipeline's worker thread through ``submit``) or a kernel-side source with
-``run(pipeline, on_result)`` and ``stop()`` (a video file; any other kernel source of that shape), played on a
-thread of the session's own. Either way every result goes to each view in the order they were added, on
-one thread, and :meth:`Session.close` stops the source, then the pipeline (if the session owns it), once.
+``run(pipeline)`` and ``stop()`` (a video file, the kernel camera; any other kernel source of that shape), played
+on a thread of the session's own. Either way every result leaves the pipeline by one path,
+:meth:`~emowidgets.pipeline.Pipeline.process_and_deliver`, to the pipeline's listeners (the views, a
+calibration panel) in the order they were added, and :meth:`Session.close` stops the source, then the pipeline
+(if the session owns it), once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,8 +34,8 @@ class KernelSource(Protocol):
 
     state: SourceState
 
-    def run(self, pipeline: Pipeline, on_result: View | None = None) -> int:
-        """Process frames until the end or :meth:`stop`; call ``on_result`` with each result."""
+    def run(self, pipeline: Pipeline) -> int:
+        """Process frames until the end or :meth:`stop`; the results go to the pipeline's listeners."""
         ...
 
     def stop(self) -> None:
@@ -46,7 +49,7 @@ class Session(ClosingContext):
     Args:
         pipeline: the pipeline that processes the frames.
         source: a browser :class:`CameraWidget` built on ``pipeline``, a :class:`KernelSource`, or None
-            (the owner feeds results with :meth:`feed`).
+            (the owner runs frames through the pipeline itself).
         owns_pipeline: close the pipeline in :meth:`close`.
         on_status: called with a short status text when a kernel source starts (``"playing NAME"``), ends
             (``"video ended"``), stops (``"stopped"``) or fails (``"error: ..."``), and with each status
@@ -59,16 +62,28 @@ class Session(ClosingContext):
         self.source = source
         self.owns_pipeline = owns_pipeline
         self._on_status = on_status or (lambda _: None)
-        self._views: list[View] = []
+        self._views: list[View] = []  # added through the deprecated add_view: removed again at close
         self._thread: threading.Thread | None = None
         self._closed = False
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread playing a kernel source (``None`` for a browser camera, or before :meth:`start`)."""
+        return self._thread
+
     def add_view(self, view: View) -> None:
-        """Feed ``view`` with every result from now on."""
+        """Deprecated: ``session.pipeline.add_listener(view)`` feeds ``view`` with every result (this does that,
+        and the session removes it again at :meth:`close`)."""
+        warnings.warn("Session.add_view(view) is deprecated: results go to the pipeline's listeners; call "
+                      "session.pipeline.add_listener(view) instead", DeprecationWarning, stacklevel=2)
+        self.pipeline.add_listener(view)
         self._views.append(view)
 
     def feed(self, result: FrameResult) -> None:
-        """Give ``result`` to every view; a failing view is logged and the others still get it."""
+        """Deprecated: give ``result`` to the views added with :meth:`add_view` (a failing one is logged). Results
+        reach the pipeline's listeners by themselves (:meth:`Pipeline.process_and_deliver`)."""
+        warnings.warn("Session.feed(result) is deprecated: every source's results reach the pipeline's listeners "
+                      "by themselves (Pipeline.process_and_deliver)", DeprecationWarning, stacklevel=2)
         for view in list(self._views):
             try:
                 view(result)
@@ -78,7 +93,6 @@ class Session(ClosingContext):
     def start(self) -> None:
         """Start the flow: the pipeline's worker for a camera, a playing thread for a kernel source."""
         if isinstance(self.source, CameraWidget):
-            self.pipeline.add_listener(self.feed, slot="session")  # a re-run cell's session replaces this one
             self.source.observe(self._camera_status, "status")
             self.pipeline.start()
         elif self.source is not None:
@@ -92,7 +106,7 @@ class Session(ClosingContext):
     def _play(self, source: KernelSource) -> None:
         self._on_status(f"playing {_name(source)}")
         try:
-            source.run(self.pipeline, self.feed)
+            source.run(self.pipeline)
         except Exception as exc:  # shown to the user; the kernel stays usable
             self._on_status(f"error: {exc}")
             return
@@ -109,8 +123,9 @@ class Session(ClosingContext):
             return
         self._closed = True
         try:
+            for view in self._views:
+                self.pipeline.remove_listener(view)
             if isinstance(self.source, CameraWidget):
-                self.pipeline.remove_listener(self.feed)
                 self.source.close()
             elif self.source is not None:
                 self.source.stop()

@@ -1,4 +1,5 @@
-"""Kernel-side frame sources, fed to a :class:`~emowidgets.pipeline.Pipeline` on the caller's thread.
+"""Kernel-side frame sources, fed to a :class:`~emowidgets.pipeline.Pipeline` on the caller's thread; their
+results reach the pipeline's listeners as a browser camera's do.
 
 ``VideoFileSource`` plays a recording of a class (or a test clip) through the same pipeline the live
 widgets use. In real-time mode it keeps to the clip's clock and drops the frames it is too late for
@@ -10,12 +11,15 @@ whose page cannot open one (VS Code's notebooks, an insecure origin): the frames
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -58,6 +62,31 @@ def pipeline_options(kind: str, model: str = "main") -> PipelineOptions:
                            ladder=LadderOptions(levels=LADDERS[kind]), grid="auto" if kind == "gallery" else "none")
 
 
+DETECTORS = ("short", "full", "gallery")
+"""The detector choices of ``live()`` and ``classroom()`` (their one detector knob, ``detector=``)."""
+
+
+def entry_options(detector: str, model: str, *, auto_calibrate: bool = False) -> PipelineOptions:
+    """The pipeline settings ``live()`` and ``classroom()`` make from their ``detector`` and ``model``: ``"short"``
+    (webcam distance) or ``"full"`` (small, distant faces) is the camera preset with that detector model;
+    ``"gallery"`` (a shared video-call gallery: each call tile searched on its own, up to ~36 small faces) the
+    gallery preset (:func:`pipeline_options`).
+
+    Raises:
+        OptionsError: another detector, or a model name that is not allowed (the messages list the valid ones).
+    """
+    name = detector.lower() if isinstance(detector, str) else detector
+    if name not in DETECTORS:
+        raise OptionsError(f"detector must be 'short' (webcam distance), 'full' (small, distant faces) or 'gallery' "
+                           f"(a shared video-call gallery), not {detector!r}")
+    kind = "gallery" if name == "gallery" else "camera"
+    options = pipeline_options(kind, model)
+    if kind == "camera":
+        short_or_full: Literal["short", "full"] = "full" if name == "full" else "short"
+        options = dataclasses.replace(options, detector=dataclasses.replace(options.detector, model=short_or_full))
+    return dataclasses.replace(options, auto_calibrate=auto_calibrate)
+
+
 class SourceState(enum.Enum):
     """Life cycle of a source: ``IDLE`` -> ``RUNNING`` -> ``ENDED`` (end of file), ``STOPPED`` or ``FAILED``
 (reading failed; :attr:`FrameSource.error` says why). A source that ended, failed or was stopped during a run
@@ -76,8 +105,8 @@ class FrameSource:
     Attributes:
         state: where the source is in its life cycle.
         frames_read, frames_dropped: frames taken from the source, and those skipped for being late.
-        frames_failed, last_frame_error: frames whose processing (or a listener) failed and were skipped, as the
-            pipeline's worker skips them, and why the last one failed.
+        frames_failed, last_frame_error: frames whose processing failed and were skipped, as the pipeline's worker
+            skips them, and why the last one failed.
         error: why the source failed (``FAILED``), else ``""``.
     """
 
@@ -102,13 +131,16 @@ class FrameSource:
         return 0.0
 
     def run(self, pipeline: Pipeline, on_result: Callable[[FrameResult], None] | None = None) -> int:
-        """Process the frames with ``pipeline`` (synchronously, on this thread) until the end or :meth:`stop`.
+        """Process the frames with ``pipeline`` (synchronously, on this thread) until the end or :meth:`stop`;
+        each result goes to the pipeline's listeners (:meth:`Pipeline.process_and_deliver`, the path a browser
+        camera's frames take too).
 
         Sets :attr:`state` to ``ENDED`` at the end of the frames, ``STOPPED`` after :meth:`stop` (also one that
         came before ``run``, so a source closed right after it was started never runs), or ``FAILED`` (with
         :attr:`error`, re-raised) if reading fails or the pipeline was closed under it. A frame whose processing
-        or ``on_result`` fails is skipped and counted in :attr:`frames_failed`. Returns the number of frames
-        processed.
+        fails is skipped and counted in :attr:`frames_failed` (a failing listener is logged, as on the worker).
+        Returns the number of frames processed. ``on_result`` is deprecated: add it with
+        ``pipeline.add_listener`` instead (here it listens for this run only).
 
         Raises:
             BusyError: the source is already running.
@@ -119,36 +151,34 @@ class FrameSource:
             if self.state is SourceState.RUNNING:
                 raise BusyError("this source is already running: stop() it first, or make another")
             self.state, self.error = SourceState.RUNNING, ""
+        if on_result is not None:
+            warnings.warn("FrameSource.run(pipeline, on_result) is deprecated: results go to the pipeline's "
+                          "listeners; call pipeline.add_listener(on_result) instead", DeprecationWarning, stacklevel=2)
         processed = 0
         try:
+            if on_result is not None:
+                pipeline.add_listener(on_result)
             pipeline.set_camera_rate(self.rate)
             for seq, (rgb, ts) in enumerate(self.frames()):
-                started = time.perf_counter()
                 try:
-                    result = pipeline.process_array(rgb, seq=seq, timestamp_ms=ts)
-                    if on_result is not None:
-                        on_result(result)
+                    pipeline.process_and_deliver(rgb, seq=seq, timestamp_ms=ts)
                 except ClosedError:
                     if self._stop.is_set():  # closed while stopping (a session's close): a plain stop
                         break
                     raise
-                except Exception as exc:  # like the worker: one bad frame (or head, or view) is counted and skipped
-                    self._skip(seq, exc)
+                except Exception as exc:  # counted and logged by the pipeline, as the worker's: skip the frame
+                    self.frames_failed += 1
+                    self.last_frame_error = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
                     continue
                 processed += 1
-                pipeline.record_load((time.perf_counter() - started) * 1000)
         except BaseException as exc:
             self.state, self.error = SourceState.FAILED, str(exc) or type(exc).__name__
             raise
+        finally:
+            if on_result is not None:
+                pipeline.remove_listener(on_result)
         self.state = SourceState.STOPPED if self._stop.is_set() else SourceState.ENDED
         return processed
-
-    def _skip(self, seq: int, exc: Exception) -> None:
-        """Count a frame that failed; a bug (not a bad frame) is logged with its traceback."""
-        if not isinstance(exc, FrameError):
-            log.exception("frame %d failed", seq)
-        self.frames_failed += 1
-        self.last_frame_error = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
 
     def stop(self) -> None:
         """Ask :meth:`run` (on another thread) to stop after the current frame."""

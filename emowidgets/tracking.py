@@ -223,12 +223,6 @@ class Tracker:
             out[i] = track.probs
         return out
 
-    def update(self, boxes: np.ndarray, probs: np.ndarray, embeddings: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`assign` then :meth:`smooth`: ``(track_ids (N,), smoothed probs (N, C))``."""
-        ids = self.assign(boxes, embeddings)
-        return ids, self.smooth(ids, probs)
-
     def rescale(self, sx: float, sy: float) -> None:
         """Scale every track's last box by ``(sx, sy)``: the frames changed size (the camera sends smaller or
         larger frames), and overlap matching must compare boxes at the new size."""

@@ -47,10 +47,13 @@ class FrameResult:
         raw_probs: ``(N, C)`` this frame's probabilities before smoothing.
         embeddings: ``(N, D)`` backbone embeddings as the head saw them (auto-calibrated, if on).
         labels: class names.
-        crops: ``(N, 48, 48)`` float32 aligned face crops if ``keep_crops`` was set, else ``(0, 48, 48)``.
-        timings: milliseconds per stage (``decode``, ``follow``, ``detect``, ``crop``, ``classify``, ``head``,
-            ``check``: new faces' second look, ``total``); ``detect`` is 0 on a frame whose faces were followed,
-            not detected.
+        timings: milliseconds per stage: ``decode``; ``layout`` (the gray frame, the call's grid and its names);
+            ``follow`` (faces followed from the last frame); ``detect`` (0 on a frame whose faces were only
+            followed; a gallery's frame searches only the tiles due); ``crop`` (crops and their thumbnails);
+            ``classify`` (the classifier's call alone); ``track`` (matching, the classification budget, ids,
+            auto-calibration); ``head`` (adapter and smoothing); ``check`` (new faces' second look); ``total``
+            (from the call, decoding included).
+            A photo (``process_image``) has ``decode``, ``detect``, ``crop``, ``classify``, ``head``, ``total``.
         ages_ms: ``(N,)`` milliseconds since each face was last classified (0: this frame); faces the
             classification budget skipped keep their previous scores and grow older. Left out, all zeros.
         level: the quality level the frame was processed at, e.g. ``"main · TTA off · detect 5/s"``
@@ -78,7 +81,6 @@ class FrameResult:
     raw_probs: np.ndarray
     embeddings: np.ndarray
     labels: tuple[str, ...]
-    crops: np.ndarray
     timings: dict[str, float]
     ages_ms: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
     level: str = ""

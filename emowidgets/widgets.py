@@ -48,6 +48,7 @@ from ipywidgets import widget_serialization
 from PIL import Image
 
 from emowidgets.boxes import largest_face
+from emowidgets.entry import check_source as check_entry_source
 from emowidgets.errors import OptionsError
 from emowidgets.pipeline import Pipeline
 from emowidgets.vocab import EMOTIONS, FrameResult
@@ -77,16 +78,37 @@ log = logging.getLogger("emowidgets.widgets")
 
 SOURCES = ("camera", "screen")
 
+BROWSER_OPTIONS = ("width", "height", "quality", "max_in_flight", "transport", "mirror", "resize", "min_frame_scale")
+"""The :class:`CameraWidget` traits ``live()`` and ``classroom()`` pass on from ``**camera_options``."""
+
 
 def check_source(source: object) -> None:
-    """Refuse a source that is not ``None``, ``"camera"``, ``"screen"`` or an ipywebrtc ``MediaStream``.
+    """Refuse a source that is not ``None``, ``"camera"``, ``"screen"`` or an ipywebrtc ``MediaStream``, with the
+    entry points' message (:func:`emowidgets.entry.check_source`).
 
     Raises:
         OptionsError: naming the allowed forms.
     """
-    if source is None or isinstance(source, MediaStream) or (isinstance(source, str) and source in SOURCES):
-        return
-    raise OptionsError(f"source must be None, 'camera', 'screen' or an ipywebrtc MediaStream, not {source!r}")
+    if check_entry_source(source, SOURCES, default=True) != source:  # "Camera": live() lower-cases it, not we
+        raise OptionsError(f"a CameraWidget's source names are lower case: {str(source).lower()!r}, not {source!r}")
+
+
+def check_camera_settings(settings: dict[str, Any]) -> None:
+    """Check :class:`CameraWidget` trait values without making a widget, so the entry points refuse a bad one
+    before they load a model or start a thread.
+
+    Raises:
+        OptionsError: a name that is not a camera trait, or a value its trait refuses (the trait's reason).
+    """
+    traits = CameraWidget.class_traits()
+    for name, value in settings.items():
+        if name not in traits:
+            raise OptionsError(f"a camera has no setting {name!r}")
+        try:
+            traits[name].validate(None, value)
+        except traitlets.TraitError as exc:
+            raise OptionsError(f"bad camera setting {name}={value!r}: "
+                               f"{str(exc).replace(' of a NoneType instance', '')}") from exc
 
 
 class CameraWidget(anywidget.AnyWidget):

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
+import time
+from collections.abc import Callable
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(__import__("os").environ.get("EMOWIDGETS_SHARED", ROOT.parent / "shared"))
+from emowidgets.tools.clips import CLIPS, IMAGES, ROOT, SHARED, video_frames
+
 ASSETS = SHARED / "assets"
-IMAGES = ASSETS / "images"
-CLIPS = ASSETS / "clips"
 FER = SHARED / "data" / "fer2013.npz"
+__all__ = ["ASSETS", "CLIPS", "FER", "IMAGES", "ROOT", "SHARED", "video_frames", "wait_for"]
 
 
-def video_frames(path: Path, size: tuple[int, int] | None = None, every: int = 1) -> np.ndarray:
-    """All (or every n-th) frames of a clip as RGB uint8 ``(T, H, W, 3)``, decoded by ffmpeg."""
-    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height",
-                            "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
-    w, h = size or tuple(int(v) for v in probe.stdout.strip().split(","))
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"scale={w}:{h}", "-f", "rawvideo",
-                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)[::every]
+def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "") -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` s (the one waiting helper of the
+    kernel-side tests; the browser tests wait with Playwright)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"timed out after {timeout:g} s waiting for {what or condition}"
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_gallery_of_small_faces_is_sent_at_full_size(tmp_path):
     and the class view says at what size and level it runs."""
     mp4 = write_gallery_video(25, (1280, 720), tmp_path / "gallery.mp4", seconds=3.0, fps=15)
     y4m = make_y4m(mp4, tmp_path / "gallery.y4m", seconds=3.0, size=(1280, 720), fps=15)
-    code = ("import emowidgets\nroom = emowidgets.classroom('camera', model='fast', preset='gallery', width=1280, "
+    code = ("import emowidgets\nroom = emowidgets.classroom('camera', model='fast', detector='gallery', width=1280, "
             "height=720)\nroom")
     with JupyterLab(tmp_path / "lab") as lab, sync_playwright() as p:
         browser = launch_chromium(p, y4m)

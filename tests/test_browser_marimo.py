@@ -24,7 +24,8 @@ def marimo_app(tmp_path_factory):
     port = free_port()
     log = root / "marimo.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "marimo", "run", str(ROOT / "notebooks" / "quickstart_marimo.py"),
+        notebook = ROOT / "notebooks" / "quickstart_marimo.py"
+        proc = subprocess.Popen([sys.executable, "-m", "marimo", "run", str(notebook),
                                  "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token"],
                                 cwd=root, env=server_env(root), stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

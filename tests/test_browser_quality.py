@@ -154,7 +154,7 @@ def result(ages, level="main · TTA off · detect 5/s"):
     return FrameResult(seq=1, timestamp_ms=0, width=320, height=240, boxes=boxes, scores=np.ones(n, np.float32),
                        track_ids=np.arange(1, n + 1), probs=probs, raw_probs=probs,
                        embeddings=np.zeros((n, 8), np.float32), labels=EMOTIONS,
-                       crops=np.zeros((0, 48, 48), np.float32), timings={"total": 5.0},
+                       timings={"total": 5.0},
                        ages_ms=np.array(ages, np.float32), level=level)
 
 

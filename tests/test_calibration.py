@@ -86,3 +86,15 @@ def test_a_fit_no_better_than_guessing_is_called_not_reliable(accuracy, n, class
     assert ok is reliable and words in text
     assert "trust in your examples 36%, in the general model 12%, in between 52%" in text
     assert "held-back" not in text and "pull" not in text and "base model" not in text
+
+
+def test_the_listen_argument_is_deprecated_and_false_still_leaves_feeding_to_the_caller(pipeline):
+    base = pipeline.listener_count
+    with pytest.warns(DeprecationWarning, match=r"CalibrationWidget\(listen=...\) is deprecated"):
+        quiet = CalibrationWidget(pipeline, listen=False)
+    assert pipeline.listener_count == base and not pipeline.has_listener(quiet.on_result)
+    panel = CalibrationWidget(pipeline)  # the default: it listens to every source's results itself
+    assert pipeline.has_listener(panel.on_result)
+    panel.close()
+    quiet.close()
+    assert pipeline.listener_count == base

@@ -3,6 +3,7 @@ adapters kept by name, re-resolved when ids change, saved and loaded in the safe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -46,10 +47,10 @@ def fresh(room):
 
 
 def feed(room: Classroom, frames: np.ndarray) -> FrameResult:
-    """Run frames through the pipeline into the view and the open panel; returns the last result."""
+    """Run frames through the pipeline, which delivers them to the view and the open panel; returns the last
+    result."""
     for frame in frames:
-        result = room.pipeline.process_array(frame)
-        room.feed(result)
+        result = room.pipeline.process_and_deliver(frame)
     room.view.refresh()
     return result
 
@@ -171,7 +172,7 @@ def test_capture_refused_while_the_student_is_away(fresh, frames):
     last = feed(room, frames[:8])
     room.view.names = {str(top_left(last)): "Ana"}
     panel = room.calibrate("Ana")
-    room.feed(room.pipeline.process_array(np.zeros_like(frames[0])))
+    room.pipeline.process_and_deliver(np.zeros_like(frames[0]))
     with pytest.raises(NoFaceError, match="Ana is not in view: capture refused"):
         panel.capture("happy")
     with pytest.raises(NoFaceError, match="burst refused"):
@@ -256,3 +257,13 @@ def test_load_refuses_bad_folders_and_keeps_what_it_had(fresh, fitted, tmp_path)
     foreign, _ = fit_adapter(emb, np.arange(len(emb)) % 2, ("neutral", "smile"), backbone_id="another-backbone")
     save_adapter(foreign, folder / "ana.safetensors")
     refused("fitted on another backbone")
+
+
+def test_the_old_feed_bridge_still_shows_a_result_and_says_it_is_deprecated(fresh, frames):
+    room = fresh
+    result = room.pipeline.process_array(frames[0])  # not delivered: only the deprecated bridge shows it
+    unseen = dataclasses.replace(result, track_ids=result.track_ids + 10_000)  # ids the view never had
+    held = room.view.held["faces"]
+    with pytest.warns(DeprecationWarning, match=r"Classroom.feed\(result\) is deprecated"):
+        room.feed(unseen)
+    assert room.view.held["faces"] == held + len(result.track_ids) == held + 4

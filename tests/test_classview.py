@@ -121,7 +121,7 @@ def test_classroom_on_a_video_file_ends_cleanly(auto_calibrate):
         assert len(room.view.faces) == 1 and room.view.history
         if auto_calibrate:  # each frame the face was classified on went into its resting face (30-frame window)
             tid = room.view.faces[0]["id"]
-            seen = room.view._faces[tid].frames  # real-time playback may drop frames on a busy machine
+            seen = room.pipeline.stats.processed  # real-time playback may drop frames on a busy machine
             assert seen > 0 and 0 < room.pipeline.autocalib.progress(tid) <= min(1.0, seen / 30)
     finally:
         room.close()
@@ -255,9 +255,10 @@ def lesson(view: ClassView, results: list[FrameResult], minutes: float, fps: flo
 
 def figures(view: ClassView, t: float, ids: int) -> dict[str, int]:
     gc.collect()  # what the view holds, not garbage the collector has not reached yet
-    return {"minute": round(t / 60), "ids": ids, "faces": len(view._faces), "tiles": len(view.faces),
-            "left": len(view._left), "names": len(view.names), "attention": len(view.attention),
-            "series": sum(len(f.spark) + len(f.attention._window) for f in view._faces.values()),
+    held = view.held
+    return {"minute": round(t / 60), "ids": ids, "faces": held["faces"], "tiles": len(view.faces),
+            "left": held["left"], "names": len(view.names), "attention": len(view.attention),
+            "series": held["points"],
             "state_bytes": state_bytes(view), "traced_bytes": tracemalloc.get_traced_memory()[0]}
 
 
@@ -315,7 +316,10 @@ def test_retired_student_comes_back_with_name_and_adapter(pipeline: Pipeline, ga
         assert woman in [f["id"] for f in view.faces] and view.left == []
         assert view.names[str(woman)] == "Ana" and view.adapted[str(woman)] == ["rest", "smile"]
         assert pipeline.head is not None and pipeline.head.people[woman] is adapter
-        assert view._faces[woman].first_seen == 0  # her time in class counts from her first arrival
+        for k in range(70):  # she leaves again: her time in class counts from her first arrival, at 0 s
+            view.update(others[k % len(others)], now=112 + k)
+        view.refresh(now=182)
+        assert [(f["id"], f["present_s"]) for f in view.left] == [(woman, 111)]
     finally:
         adapters.set_person("Ana", None)
     assert pipeline.head is None

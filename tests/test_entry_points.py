@@ -19,6 +19,7 @@ import emowidgets
 from emowidgets.errors import OptionsError, VideoFileError
 from emowidgets.infer import ClassifierOptions
 from emowidgets.pipeline import Pipeline, PipelineState
+from emowidgets.sources import entry_options, pipeline_options
 
 SHORT = CLIPS / "single_face_short.mp4"  # stands in for the kernel's camera
 
@@ -59,7 +60,7 @@ def test_rerunning_a_live_cell_replaces_the_view_it_made_before():
     with view:  # a with-block closes it
         assert view.gauge.faces == 1
     assert view.pipeline.state is PipelineState.CLOSED
-    assert not view.session.pipeline.has_listener(view.session.feed)
+    assert view.pipeline.listener_count == 0 and not view.pipeline.has_listener(view.gauge.update)
 
 
 def test_a_camera_option_the_source_does_not_take_names_those_it_does():
@@ -70,7 +71,7 @@ def test_a_camera_option_the_source_does_not_take_names_those_it_does():
 
 
 def test_wrong_names_list_the_valid_ones():
-    wrong_source = "source must be 'camera', 'screen', 'kernel' or an ipywebrtc MediaStream, not 'webcam'"
+    wrong_source = "source must be 'camera', 'screen', 'kernel', an ipywebrtc MediaStream or None, not 'webcam'"
     with pytest.raises(OptionsError, match=wrong_source) as info:
         emowidgets.live("webcam")
     with pytest.raises(OptionsError, match=r"'main' \(accurate\) or 'fast'.*'big' is neither"):
@@ -78,10 +79,31 @@ def test_wrong_names_list_the_valid_ones():
     with pytest.raises(OptionsError, match="did you mean 'main'"):
         ClassifierOptions(model="mian")
     assert ClassifierOptions(model="Fast").model == "fast"
-    wrong_class = "source must be 'screen', 'camera' or the path of a video file, not 'Scren'"
+    wrong_class = "source must be 'screen', 'camera', an ipywebrtc MediaStream or the path of a video file, not 'Scren'"
     with pytest.raises(OptionsError, match=wrong_class):
         emowidgets.classroom("Scren")
+    with pytest.raises(OptionsError, match=r"source must be 'screen', 'camera', an ipywebrtc .* not 42"):
+        emowidgets.classroom(42)  # one check for both entry points: the same form as live()'s
     assert "Traceback" not in str(info.value)
+
+
+def test_one_detector_knob_for_both_entry_points_and_preset_deprecated(tmp_path):
+    wrong = r"detector must be 'short' \(webcam distance\), 'full' \(small, distant faces\) or 'gallery'.*'medium'"
+    with pytest.raises(OptionsError, match=wrong):
+        emowidgets.live(detector="medium")
+    with pytest.raises(OptionsError, match=wrong):
+        emowidgets.classroom("screen", detector="medium")
+    assert entry_options("full", "fast").detector.model == "full"
+    assert entry_options("Gallery", "fast") == pipeline_options("gallery", "fast")  # classroom's former preset
+    assert entry_options("short", "main") == pipeline_options("camera", "main")
+    with pytest.warns(DeprecationWarning, match="use detector='short'"), \
+            pytest.raises(OptionsError, match=r"preset must be 'camera' or 'gallery'.*not 'lecture'"):
+        emowidgets.classroom("screen", preset="lecture")
+    with pytest.warns(DeprecationWarning, match=r"preset=.... is deprecated"), \
+            pytest.raises(OptionsError, match="give detector= only"):
+        emowidgets.classroom("screen", preset="gallery", detector="gallery")
+    with pytest.raises(OptionsError, match=r"classroom\(\) with a video file takes no width; it takes no camera"):
+        emowidgets.classroom(CLIPS / "multi_face.mp4", width=640)
 
 
 def test_a_missing_video_says_where_it_was_looked_for(tmp_path, monkeypatch):

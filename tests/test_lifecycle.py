@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import numpy as np
 import pytest
 import simplejpeg
-from conftest import CLIPS, video_frames
+from conftest import CLIPS, video_frames, wait_for
 
 from emowidgets.calibration import CalibrationWidget
 from emowidgets.classview import classroom
@@ -27,13 +26,6 @@ def jpeg() -> bytes:
 
 def threads() -> set[threading.Thread]:
     return set(threading.enumerate())
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
 
 
 def test_states_and_closed_errors(jpeg):
@@ -64,7 +56,7 @@ def test_close_from_a_listener_ends_the_worker(jpeg):
     p.submit(jpeg)
     wait_for(lambda: p.state is PipelineState.CLOSED)
     wait_for(lambda: threads() <= before)
-    with pytest.raises(ClosedError):
+    with pytest.raises(ClosedError, match="this pipeline is closed"):
         p.submit(jpeg)
 
 
@@ -93,12 +85,12 @@ def test_stop_from_a_listener_does_not_raise(jpeg, caplog):
 @pytest.mark.parametrize(("make", "match"), [
     (lambda: live(source=42), "source must be"),
     (lambda: live(source="webcam"), "source must be"),
-    (lambda: live(detector="medium"), "detector model must be one of"),
+    (lambda: live(detector="medium"), "detector must be 'short'"),
     (lambda: live(aggregate="median"), "aggregate"),
     (lambda: classroom(42), "source must be"),
-    (lambda: classroom("screen", preset="lecture"), "source kind must be one of"),
+    (lambda: classroom("screen", detector="lecture"), "detector must be 'short'"),
     (lambda: live(model="/no/such/weights.safetensors"), "model file not found"),
-], ids=["live-int", "live-name", "live-detector", "live-aggregate", "classroom-int", "classroom-preset",
+], ids=["live-int", "live-name", "live-detector", "live-aggregate", "classroom-int", "classroom-detector",
         "live-weights"])
 def test_failing_constructors_leave_no_thread(make, match):
     before = threads()
@@ -107,11 +99,13 @@ def test_failing_constructors_leave_no_thread(make, match):
     assert threads() == before
 
 
-def test_failing_camera_settings_close_the_new_pipeline():
+def test_bad_camera_settings_are_refused_before_any_pipeline_or_thread():
     before = threads()
-    with pytest.raises(OptionsError, match="bad CameraWidget setting"):
-        live(model="fast", quality=7.0)  # the pipeline was built, then the camera refused: it is closed again
-    wait_for(lambda: threads() <= before, timeout=120)  # the warm-up compile thread ends on its own
+    with pytest.raises(OptionsError, match=r"bad camera setting quality=7.0: .*should not be greater than 1.0"):
+        live(model="fast", quality=7.0)  # before: the pipeline was built (and its compile thread), then closed
+    with pytest.raises(OptionsError, match=r"bad camera setting max_in_flight=0: .*should not be less than 1"):
+        classroom("camera", model="fast", max_in_flight=0)
+    assert threads() == before
 
 
 def test_rebuilt_widgets_replace_their_listeners(pipeline):
@@ -124,7 +118,7 @@ def test_rebuilt_widgets_replace_their_listeners(pipeline):
     before = threads()
     views = [live(pipeline=pipeline) for _ in range(5)]
     assert pipeline.listener_count == base + 4  # the camera slot is the same; the gauge is one more
-    assert threads() == before | ({pipeline._thread} - {None})  # one worker, started once
+    assert threads() == before | ({pipeline.worker} - {None})  # one worker, started once
     assert [pipeline.has_listener(v.camera.show_result) for v in views] == [False] * 4 + [True]
     views[-1].close()
     assert pipeline.listener_count == base + 1  # the calibration panel's

@@ -70,8 +70,10 @@ def _bad_frames() -> dict[str, bytes]:
 
 def test_bad_frames_raise_clear_errors(pipeline):
     bad = _bad_frames()
-    for name in ("corrupt", "empty", "1x1", "8000x8000", "text"):
-        with pytest.raises(FrameError):
+    for name, why in [("corrupt", "corrupt JPEG: Premature end"), ("empty", "empty frame"),
+                      ("1x1", "frame is 1x1; at least 16 px per side"), ("8000x8000", "over the 16777216-pixel limit"),
+                      ("text", "frames must be JPEG, PNG or WebP")]:
+        with pytest.raises(FrameError, match=why):
             pipeline.process_bytes(bad[name])
     for name in ("rgba", "gray"):  # unusual but valid: processed, no face
         assert len(pipeline.process_bytes(bad[name]).boxes) == 0
@@ -108,7 +110,7 @@ def test_queue_drops_oldest():
             p.submit(b"x", seq=i)
         assert p.stats.dropped == 3
         assert skipped == [0, 1, 2]  # a sender waiting for results hears about every dropped frame
-        assert [seq for _, seq, _ in p._queue] == [3, 4]
+        assert p.queued == (3, 4)
 
 
 def test_result_message_has_no_pixels(pipeline):
@@ -141,7 +143,7 @@ def test_still_images_do_not_blend_with_the_previous_photo(pipeline):
     pipeline.process_bytes(smile)
     blended = pipeline.process_bytes(calm)
     assert np.abs(blended.probs - alone.probs).max() > 0.05
-    with pytest.raises(FrameError):
+    with pytest.raises(FrameError, match="not an image this package knows"):
         pipeline.process_image(b"not an image")
 
 

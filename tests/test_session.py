@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
+import numpy as np
 import pytest
-from conftest import CLIPS
+from conftest import CLIPS, wait_for
 
 from emowidgets.errors import ClosedError
 from emowidgets.pipeline import Pipeline, PipelineState
@@ -17,14 +17,7 @@ from emowidgets.vocab import FrameResult
 SHORT = CLIPS / "single_face_short.mp4"  # 72 frames, one face
 
 
-def wait_for(condition, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
-
-
-def test_a_kernel_source_feeds_every_view_in_order_and_a_failing_view_does_not_stop_it(pipeline: Pipeline):
+def test_a_kernel_source_feeds_every_listener_in_order_and_a_failing_one_does_not_stop_it(pipeline: Pipeline):
     statuses: list[str] = []
     calls: list[tuple[str, int]] = []
 
@@ -33,9 +26,9 @@ def test_a_kernel_source_feeds_every_view_in_order_and_a_failing_view_does_not_s
 
     session = Session(pipeline, VideoFileSource(SHORT, realtime=False), owns_pipeline=False,
                       on_status=statuses.append)
-    session.add_view(lambda r: calls.append(("first", r.seq)))
-    session.add_view(broken)
-    session.add_view(lambda r: calls.append(("second", r.seq)))
+    pipeline.add_listener(lambda r: calls.append(("first", r.seq)))
+    pipeline.add_listener(broken)
+    pipeline.add_listener(lambda r: calls.append(("second", r.seq)))
     session.start()
     wait_for(lambda: statuses[-1:] == ["video ended"])
     assert statuses == ["playing single_face_short.mp4", "video ended"]
@@ -50,12 +43,28 @@ def test_close_stops_the_source_joins_its_thread_and_closes_an_owned_pipeline():
     owned = Pipeline.create_from_options(warmup=False)
     session = Session(owned, VideoFileSource(SHORT, realtime=True), on_status=statuses.append)
     seen: list[int] = []
-    session.add_view(lambda r: seen.append(r.seq))
+    owned.add_listener(lambda r: seen.append(r.seq))
     session.start()
     wait_for(lambda: len(seen) >= 3)
     session.close()
     assert set(threading.enumerate()) <= before and statuses[-1] == "stopped"
     assert owned.state is PipelineState.CLOSED
-    with pytest.raises(ClosedError):
+    with pytest.raises(ClosedError, match="this pipeline is closed"):
         owned.process_image(b"")
     session.close()  # again: a no-op
+
+
+def test_the_old_bridges_still_work_and_say_they_are_deprecated(pipeline: Pipeline):
+    session = Session(pipeline, VideoFileSource(SHORT, realtime=False), owns_pipeline=False)
+    seen: list[int] = []
+    with pytest.warns(DeprecationWarning, match=r"add_listener\(view\) instead"):
+        session.add_view(lambda r: seen.append(r.seq))
+    session.start()
+    wait_for(lambda: len(seen) == 72)
+    assert seen == list(range(72))  # once each: the pipeline delivered, nothing was fed twice
+    first = pipeline.process_and_deliver(np.zeros((64, 64, 3), np.uint8))
+    with pytest.warns(DeprecationWarning, match="reach the pipeline's listeners by themselves"):
+        session.feed(first)
+    assert seen[-2:] == [0, 0]  # the listener got the new frame, and feed gave it once more
+    session.close()
+    assert pipeline.listener_count == 0  # the view added through the session left with it

@@ -28,15 +28,22 @@ def test_frames_are_rgb_with_increasing_timestamps():
 
 
 def test_run_feeds_every_frame_to_the_pipeline_and_ends_cleanly(pipeline: Pipeline):
-    pipeline.tracker.reset()
     source = VideoFileSource(SHORT, realtime=False)
     results: list[FrameResult] = []
-    assert source.run(pipeline, results.append) == 72
+    pipeline.add_listener(results.append)
+    assert source.run(pipeline) == 72
     assert source.state is SourceState.ENDED and source.error == ""
     assert [r.seq for r in results] == list(range(72))
     assert all(len(r.track_ids) == 1 for r in results)
     assert len({int(r.track_ids[0]) for r in results}) == 1
     assert (results[0].width, results[0].height) == (640, 360)
+
+
+def test_the_old_on_result_argument_listens_for_one_run_and_says_it_is_deprecated(pipeline: Pipeline):
+    results: list[FrameResult] = []
+    with pytest.warns(DeprecationWarning, match=r"pipeline.add_listener\(on_result\) instead"):
+        assert VideoFileSource(SHORT, realtime=False, size=(320, 180)).run(pipeline, results.append) == 72
+    assert [r.seq for r in results] == list(range(72)) and pipeline.listener_count == 0
 
 
 def test_realtime_keeps_to_the_clip_clock_and_can_be_stopped(pipeline: Pipeline):

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 import simplejpeg
-from conftest import CLIPS, video_frames
+from conftest import CLIPS, video_frames, wait_for
 from ipywebrtc import CameraStream
 
 from emowidgets.liveview import LiveView, live
@@ -41,13 +41,6 @@ def send_frame(widget, data: bytes, seq: int) -> None:
     header = {"type": "frame", "seq": seq, "timestamp_ms": 1000 + 33 * seq, "width": 640, "height": 480}
     widget._handle_msg({"content": {"data": {"method": "custom", "content": header}},
                         "buffers": [memoryview(data)]})
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
 
 
 def test_frames_give_acks_and_results(running, jpegs, monkeypatch):
@@ -169,6 +162,7 @@ def test_sources():
 
 
 def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
+    before = running.listener_count
     view = live(pipeline=running, quality=0.6)
     assert isinstance(view, LiveView)
     assert view.children == (view.camera, view.gauge)
@@ -178,9 +172,9 @@ def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
     send_frame(view.camera, jpegs[-1], 1)
     wait_for(lambda: view.gauge.faces == 1)
     wait_for(lambda: view.gauge.status == "")  # results come and nothing compiles: no status line
+    assert running.listener_count == before + 4  # the camera's result and skip listeners, the gauge's, its status
     view.close()
-    assert running._listeners == []
-    assert running._skip_listeners == []
+    assert running.listener_count == before and not running.has_listener(view.gauge.update)
     assert running.state is PipelineState.RUNNING
     # the view says "stopped" instead of vanishing: the camera is closed, the gauge stays in its place
     assert view.camera.comm is None and view.gauge.comm is not None and view.comm is not None

@@ -78,11 +78,11 @@ def test_closing_a_live_view_from_its_own_listener_closes_its_pipeline(caplog):
     view = emowidgets.live("kernel", model="fast", device=str(SHORT))
     pipeline = view.pipeline
     with caplog.at_level(logging.ERROR):
-        view.session.add_view(lambda result: view.close())  # e.g. a notebook's "stop after the first face"
+        pipeline.add_listener(lambda result: view.close())  # e.g. a notebook's "stop after the first face"
         end = time.monotonic() + 120
         while pipeline.state is not PipelineState.CLOSED and time.monotonic() < end:
             time.sleep(0.05)
-        thread = view.session._thread
+        thread = view.session.thread
         assert thread is not None
         thread.join(30)
     assert pipeline.state is PipelineState.CLOSED  # before: stayed CREATED ("cannot join current thread")
