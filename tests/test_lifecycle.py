@@ -63,6 +63,7 @@ def test_close_from_a_listener_ends_the_worker(jpeg):
 def test_stop_from_a_listener_does_not_raise(jpeg, caplog):
     results = []
     with Pipeline.create_from_options(PipelineOptions(queue_size=8), warmup=False) as p:
+        p.process_bytes(jpeg)  # MediaPipe's threads (the second look's detector loads on the first face) start here
         before = threads()
 
         def stop_after_first(result) -> None:
@@ -117,7 +118,7 @@ def test_rebuilt_widgets_replace_their_listeners(pipeline):
     assert pipeline.listener_count == base + 3
     before = threads()
     views = [live(pipeline=pipeline) for _ in range(5)]
-    assert pipeline.listener_count == base + 4  # the camera slot is the same; the gauge is one more
+    assert pipeline.listener_count == base + 5  # the camera slot is the same; the gauge and its status line two more
     assert threads() == before | ({pipeline.worker} - {None})  # one worker, started once
     assert [pipeline.has_listener(v.camera.show_result) for v in views] == [False] * 4 + [True]
     views[-1].close()

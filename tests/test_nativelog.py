@@ -25,7 +25,7 @@ for model in ("short", "full"):  # the full-range model adds its own "sparsity" 
 # LiteRT's alignment warning comes at a random inference: many tiled detections give it its chances
 with Pipeline.create_from_options(pipeline_options("gallery", "fast"), warmup=False) as pipeline:
     for seq, (rgb, ts) in zip(range(20), VideoFileSource(sys.argv[2], realtime=False).frames()):
-        pipeline.process_array(rgb, seq, ts)
+        pipeline.process_array(rgb, seq=seq, timestamp_ms=ts)
 print("gallery done")
 """
 
