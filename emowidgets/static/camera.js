@@ -172,6 +172,14 @@ function colorOf(palette, id) { // a face's colour: the same on its box and on i
   return palette[((id % palette.length) + palette.length) % palette.length];
 }
 
+// One model.on per event name: anywidget's model API takes one name a call (Backbone, under Jupyter, also splits
+// "change:a change:b"; marimo's model does not, so such a listener never fires there). Returns the unsubscriber.
+function listen(model, names, fn) {
+  const list = names.split(" ").filter(Boolean);
+  list.forEach((name) => model.on(name, fn));
+  return () => list.forEach((name) => model.off(name, fn));
+}
+
 function render({ model, el }) {
   el.classList.add("emow-camera");
   const stage = document.createElement("div");
@@ -570,8 +578,7 @@ function render({ model, el }) {
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
   }
 
-  model.on("msg:custom", onMessage);
-  model.on("change:source change:stream change:width change:height", start);
+  const unlisten = [listen(model, "msg:custom", onMessage), listen(model, "change:source change:stream change:width change:height", start)];
   const onNames = () => { // a rename shows at once, not only on the next result's boxes
     const names = model.get("names");
     if (!model.get("label_ids")) return;
@@ -581,18 +588,16 @@ function render({ model, el }) {
       if (who.textContent !== name) who.textContent = name;
     }
   };
-  model.on("change:names", onNames);
-  model.on("change:mirror", () => video.classList.toggle("emow-mirror", model.get("mirror") && model.get("source") === "camera"));
+  const onMirror = () => video.classList.toggle("emow-mirror", model.get("mirror") && model.get("source") === "camera");
+  unlisten.push(listen(model, "change:names", onNames), listen(model, "change:mirror", onMirror));
   start();
 
   return () => {
     alive = false;
     clearInterval(ticker);
-    model.off("msg:custom", onMessage);
-    model.off("change:source change:stream change:width change:height", start);
+    unlisten.forEach((off) => off());
     stop();
     document.removeEventListener("emow-hover", onHover);
-    model.off("change:names", onNames);
     if (pictureUrl) URL.revokeObjectURL(pictureUrl);
     if (encoder) encoder.close();
     encoder = null;
