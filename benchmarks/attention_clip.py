@@ -6,12 +6,16 @@ timestamps continue), every ``--every``-th frame goes through the gallery pipeli
 :class:`~emowidgets.classview.ClassView` is fed with each result. Reported per rule: the share of
 student-seconds flagged after the first ``resting_seconds`` (the resting level is learned by then), for
 the class view's rule (:mod:`emowidgets.attention`) and for the fixed threshold it replaced (mean
-negative score ≥ 0.5 over 20 s). Run: ``python benchmarks/attention_clip.py --model fast --json``.
+negative score ≥ 0.5 over 20 s), and ``shown_negative``: the share of face samples whose shown top label
+is angry, disgust, fear or sad (what a teacher reads on the tiles). ``--auto-calibrate`` turns the label-free
+calibration on (``classroom()``'s default); attention reads the uncalibrated scores either way.
+Run: ``python benchmarks/attention_clip.py --model fast [--auto-calibrate] --json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -22,8 +26,9 @@ from emowidgets.attention import AttentionRule, flag_series, negative_scores
 from emowidgets.classview import ClassView
 from emowidgets.pipeline import Pipeline
 from emowidgets.sources import pipeline_options
-from emowidgets.vocab import EMOTIONS
+from emowidgets.vocab import EMOTIONS, NEGATIVE
 
+NEGATIVE_IDS = [EMOTIONS.index(e) for e in NEGATIVE]
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "clips"
 
 
@@ -48,20 +53,24 @@ def old_rule(times: np.ndarray, probs: np.ndarray, threshold: float = 0.5, windo
                      for t in times])
 
 
-def run(clip: str, model: str, seconds: float, every: int) -> dict[str, object]:
+def run(clip: str, model: str, seconds: float, every: int, auto_calibrate: bool) -> dict[str, object]:
     frames, dt = frames_of(CLIPS / clip, every)
     rule = AttentionRule()
     view = ClassView(max_rate=1.0)
     per_track: dict[int, list[tuple[float, np.ndarray]]] = {}
-    view_flags = view_checks = 0
-    with Pipeline.create_from_options(pipeline_options("gallery", model), warmup=False) as pipeline:
+    view_flags = view_checks = labelled = shown_negative = 0
+    options = dataclasses.replace(pipeline_options("gallery", model), auto_calibrate=auto_calibrate)
+    with Pipeline.create_from_options(options, warmup=False) as pipeline:
         for k in range(int(seconds / dt)):
             t = k * dt
             result = pipeline.process_array(frames[k % len(frames)], seq=k, timestamp_ms=round(t * 1000))
             view.update(result, now=t)
             assert result.labels == EMOTIONS
-            for tid, p in zip(result.track_ids, result.probs, strict=True):
+            for tid, p in zip(result.track_ids, result.base_probs, strict=True):
                 per_track.setdefault(int(tid), []).append((t, p))
+            if t >= rule.resting_s:
+                labelled += len(result.probs)
+                shown_negative += int(np.isin(result.probs.argmax(1), NEGATIVE_IDS).sum())
             if t >= rule.resting_s and abs(t - round(t)) < dt / 2:  # once a second, after the resting minute
                 shown = [f for f in view.faces if f["present"]]
                 view_checks += len(shown)
@@ -77,7 +86,8 @@ def run(clip: str, model: str, seconds: float, every: int) -> dict[str, object]:
     return {"clip": clip, "tracks": len(per_track), "face_samples": n,
             "false_alarm_rule": round(new_flags / max(n, 1), 4),
             "false_alarm_fixed_0.5": round(old_flags / max(n, 1), 4),
-            "view_false_alarm": round(view_flags / max(view_checks, 1), 4)}
+            "view_false_alarm": round(view_flags / max(view_checks, 1), 4),
+            "shown_negative": round(shown_negative / max(labelled, 1), 4), "auto_calibrate": auto_calibrate}
 
 
 def main() -> None:
@@ -86,11 +96,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--clips", nargs="+", default=["multi_face.mp4", "multi_face_3x2.mp4"])
+    parser.add_argument("--auto-calibrate", action="store_true", help="label-free calibration on (classroom()'s default)")
     parser.add_argument("--json", action="store_true", help="(kept for scripts; the last line is always JSON)")
     args = parser.parse_args()
     rows = []
     for clip in args.clips:
-        rows.append(run(clip, args.model, args.seconds, args.every))
+        rows.append(run(clip, args.model, args.seconds, args.every, args.auto_calibrate))
         print(rows[-1], flush=True)
     print(json.dumps({"model": args.model, "seconds": args.seconds, "rule": AttentionRule().describe(),
                       "rows": rows}))

@@ -3,7 +3,8 @@
 Faces differ at rest: one person's neutral reads a little sad or angry to a model trained on
 strangers, and stays that way all lesson. Most of a lesson a face is at rest, so without any labels
 the first ``frames`` embeddings of a track (its first seconds in view) give that person's resting
-face: :func:`resting_face`, a median that leaves out the frames far from it (a smile, a word). From
+face: :func:`resting_face`, a median that leaves out the frames far from it (a smile, a word); a face
+back after a long absence learns it again. From
 then on every embedding of the track is shifted by ``neutral reference - resting face`` before the
 head scores it, where the neutral reference is the mean embedding of FER2013's neutral validation
 faces, stored in the model file's metadata by ``scripts/neutral_reference.py``. On people.npz this
@@ -32,10 +33,13 @@ class AutoCalibrationOptions:
     Attributes:
         frames: embeddings of a track gathered before its shift applies (about 1-3 s at camera rate).
         max_tracks: tracks remembered; the oldest are forgotten first, so a long lesson stays bounded.
+        relearn_after_s: a face away longer than this (a student who left and came back: other light, another
+            seat) learns its resting face again from its next ``frames``; the old shift applies meanwhile.
     """
 
     frames: int = 30
     max_tracks: int = 512
+    relearn_after_s: float = 60.0
 
 
 def resting_face(frames: np.ndarray) -> np.ndarray:
@@ -59,7 +63,7 @@ def read_reference(metadata: dict[str, str], embed_dim: int) -> np.ndarray:
     """
     if REFERENCE_KEY not in metadata:
         raise ModelFileError("this model file has no neutral reference, which auto-calibration needs: add one "
-                             "with `python scripts/neutral_reference.py --model PATH` or turn auto_calibrate off")
+                             "with `python scripts/neutral_reference.py --model PATH` or pass auto_calibrate=False")
     return metadata_vector(metadata, REFERENCE_KEY, embed_dim)
 
 
@@ -76,28 +80,37 @@ class AutoCalibrator:
         self.options = options or AutoCalibrationOptions()
         self._gathering: collections.OrderedDict[int, list[np.ndarray]] = collections.OrderedDict()
         self._shifts: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[int, float] = collections.OrderedDict()
 
     def progress(self, track_id: int) -> float:
-        """0..1: how much of the resting window of ``track_id`` is gathered (1: calibrated)."""
-        if int(track_id) in self._shifts:
-            return 1.0
-        return len(self._gathering.get(int(track_id), [])) / self.options.frames
+        """0..1: how much of the resting window of ``track_id`` is gathered (1: calibrated and not relearning)."""
+        if int(track_id) in self._gathering:
+            return len(self._gathering[int(track_id)]) / self.options.frames
+        return 1.0 if int(track_id) in self._shifts else 0.0
 
-    def __call__(self, track_ids: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-        """Gather this frame's embeddings ``(N, D)`` for uncalibrated tracks; return them shifted where calibrated."""
+    def __call__(self, track_ids: np.ndarray, embeddings: np.ndarray, now_ms: float | None = None) -> np.ndarray:
+        """Gather this frame's embeddings ``(N, D)`` for tracks still learning their resting face; return them
+        shifted where a shift is known. ``now_ms`` (the frame's time) lets a face that was away relearn."""
         out = np.array(embeddings, np.float32)
+        away_ms = 1000 * self.options.relearn_after_s
         for i, tid in enumerate(int(t) for t in track_ids):
-            shift = self._shifts.get(tid)
-            if shift is not None:
-                out[i] += shift
+            if now_ms is not None:
+                last = self._seen.pop(tid, None)
+                self._seen[tid] = now_ms
+                if last is not None and now_ms - last > away_ms and tid in self._shifts:
+                    self._gathering.setdefault(tid, [])
+            if tid in self._shifts and tid not in self._gathering:
+                out[i] += self._shifts[tid]
                 continue
             frames = self._gathering.setdefault(tid, [])
             frames.append(out[i].copy())
             if len(frames) >= self.options.frames:
                 self._shifts[tid] = self.reference - resting_face(np.stack(frames))
+                self._shifts.move_to_end(tid)
                 del self._gathering[tid]
+            if tid in self._shifts:
                 out[i] += self._shifts[tid]
-        for memory in (self._gathering, self._shifts):
+        for memory in (self._gathering, self._shifts, self._seen):
             while len(memory) > self.options.max_tracks:
                 memory.popitem(last=False)
         return out

@@ -50,12 +50,14 @@ class BudgetOptions:
 
 @dataclasses.dataclass
 class FaceMemory:
-    """What was computed for one face when it was last classified."""
+    """What was computed for one face when it was last classified: its embedding and base scores as the head
+    saw them (auto-calibrated, if on) and ``own``, the base model's scores before auto-calibration."""
 
     classified_ms: float
     thumb: np.ndarray
     embedding: np.ndarray
     probs: np.ndarray
+    own: np.ndarray
 
 
 def thumbnails(crops: np.ndarray) -> np.ndarray:
@@ -109,10 +111,10 @@ class ClassifyBudget:
         return chosen & due
 
     def remember(self, ids: np.ndarray, thumbs: np.ndarray, embeddings: np.ndarray, probs: np.ndarray,
-                 now_ms: float) -> None:
-        """Store what was just computed for the classified faces ``ids``."""
+                 own: np.ndarray, now_ms: float) -> None:
+        """Store what was just computed for the classified faces ``ids`` (see :class:`FaceMemory`)."""
         for i, tid in enumerate(ids):
-            self.memory[int(tid)] = FaceMemory(now_ms, thumbs[i], embeddings[i], probs[i])
+            self.memory[int(tid)] = FaceMemory(now_ms, thumbs[i], embeddings[i], probs[i], own[i])
 
     def forget(self, keep: set[int]) -> None:
         """Drop the memory of faces not in ``keep`` (their tracks are gone)."""

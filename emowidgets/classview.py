@@ -50,7 +50,7 @@ from emowidgets.pipeline import Pipeline
 from emowidgets.session import Session
 from emowidgets.sources import VideoFileSource, entry_options
 from emowidgets.startup import Running, others_text, start_pipeline
-from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, valence
+from emowidgets.vocab import COLORS, EMOTIONS, FrameResult, base_scores, valence
 from emowidgets.widgets import (
     BROWSER_OPTIONS,
     LEVEL_LEGEND,
@@ -72,17 +72,6 @@ PRESETS = {"camera": "short", "gallery": "gallery"}
 """``classroom(preset=...)``'s deprecated names of the ``detector=`` choices."""
 
 @functools.lru_cache(maxsize=32)
-def _base_columns(labels: tuple[str, ...]) -> np.ndarray:
-    return np.array([labels.index(e) if e in labels else -1 for e in EMOTIONS])
-
-
-def base_scores(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
-    """The 7 base-emotion columns of ``probs`` ``(N, C)`` scored in ``labels`` (an adapter's label set may
-    differ), 0 for an emotion the labels lack; the chart, sparklines, attention and log use these."""
-    cols = _base_columns(tuple(labels))
-    return np.where(cols >= 0, probs[:, cols.clip(0)], 0.0).astype(np.float32)
-
-
 def grid_choice(value: str) -> str | None:
     """A teacher's gallery-grid choice in the form ``Pipeline.grid`` takes: ``"auto"``, ``"none"`` or
     ``"RxC"`` (see :func:`~emowidgets.layout.parse_grid`); ``None`` for anything else."""
@@ -132,9 +121,9 @@ class ClassView(anywidget.AnyWidget):
     adapter; a face dropped from ``left`` forgets its name too.
 
     A tile shows the dominant label of the adapter that scores that face (its own, the room's, or the base
-    model's 7 emotions: ``adapted``, ``room_labels``); the chart, sparklines and attention use the base
-    emotions only. A tile's *calibrate* button calls ``on_calibrate(track_id)``, *calibrate room* calls
-    ``on_calibrate(None)``.
+    model's 7 emotions: ``adapted``, ``room_labels``); the chart and sparklines use the base emotions only,
+    and attention the base model's own scores before auto-calibration and adapters (``FrameResult.base_probs``).
+    A tile's *calibrate* button calls ``on_calibrate(track_id)``, *calibrate room* calls ``on_calibrate(None)``.
     """
 
     _esm = STATIC / "classview.js"
@@ -341,8 +330,8 @@ class ClassView(anywidget.AnyWidget):
             if len(result.track_ids):
                 self._last_face = now
                 self.saw_faces = True
-            for tid, scores, probs, age, tile in zip(result.track_ids, result.probs, base, ages, result.face_tiles,
-                                                     strict=True):
+            for tid, scores, probs, own, age, tile in zip(result.track_ids, result.probs, base, result.base_probs, ages,
+                                                          result.face_tiles, strict=True):
                 face = self._faces.get(int(tid))
                 if face is None:  # a new face, or a retired one the tracker re-identified: its tile comes back
                     old = self._left.pop(int(tid), None)
@@ -354,7 +343,7 @@ class ClassView(anywidget.AnyWidget):
                 face.scores, face.score_labels = scores, result.labels
                 face.age_ms = float(age)
                 face.call_tile = int(tile)
-                face.attention.observe(now, face.probs)
+                face.attention.observe(now, own.astype(np.float64))  # the base model's own, uncalibrated scores
                 if not face.spark or now - face.spark[-1][0] >= 1.0:
                     face.spark.append((now, valence(face.probs)))
                 while face.spark and now - face.spark[0][0] > 60.0:
@@ -679,7 +668,7 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
 
 
 def classroom(source: str | Path | MediaStream = "screen", model: str | None = None, *,
-              detector: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = False,
+              detector: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = True,
               preset: str | None = None, **camera_options: Any) -> Classroom:
     """Watch a class: ``"screen"`` (share the video-call gallery window), ``"camera"``, an ipywebrtc stream,
     or a video file path.
@@ -693,8 +682,9 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
             for a camera, ``"gallery"`` otherwise. The same knob as ``live()``'s
             (:func:`~emowidgets.sources.entry_options`).
         log_path: where logging (switched on in the view) writes; default ``class_log_<time>.parquet``.
-        auto_calibrate: auto-calibrate each face: centre every student on their own resting face, from
-            their first frames, without labels (:mod:`emowidgets.autocalib`; off by default).
+        auto_calibrate: auto-calibrate each face: centre every student on their own resting face, learned
+            from their first frames without labels (:mod:`emowidgets.autocalib`); "needs attention" reads the
+            uncalibrated scores either way. ``False`` scores every face with the base model alone.
         preset: deprecated: ``"camera"`` is ``detector="short"``, ``"gallery"`` is ``detector="gallery"``.
         **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...) of a
             browser source; a video file takes none.

@@ -160,7 +160,7 @@ def _call_site() -> str:
 
 def live(source: str | MediaStream | None = None, model: str = "main", *,
          detector: Literal["short", "full", "gallery"] = "short", pipeline: Pipeline | None = None,
-         aggregate: Literal["largest", "mean"] = "largest", auto_calibrate: bool = False,
+         aggregate: Literal["largest", "mean"] = "largest", auto_calibrate: bool = True,
          device: int | str = 0, **camera_options: Any) -> LiveView:
     """Start live emotion recognition on a camera, the screen or an ipywebrtc stream.
 
@@ -174,9 +174,11 @@ def live(source: str | MediaStream | None = None, model: str = "main", *,
         pipeline: an existing pipeline to use instead of a new one (``model`` and ``detector`` are then
             ignored); ``close()`` leaves it open.
         aggregate: what the gauge shows for several faces: the ``"largest"`` face or the ``"mean"`` of all.
-        auto_calibrate: auto-calibrate each face: centre it on its own resting face, from its first
-            frames, without labels (:mod:`emowidgets.autocalib`; off by default: measured on posed
-            photos only). Ignored with ``pipeline`` (set ``PipelineOptions.auto_calibrate`` there).
+        auto_calibrate: auto-calibrate each face: centre it on its own resting face, learned from its first
+            frames without labels (:mod:`emowidgets.autocalib`; the gauge says "learning this face's resting
+            expression" meanwhile); ``False`` scores every face with the base model alone. Needs the model
+            file's neutral reference (the shipped models and ``emowidgets train`` exports carry one). Ignored
+            with ``pipeline`` (set ``PipelineOptions.auto_calibrate`` there).
         device: with ``source="kernel"``: the camera index (``0``: the first) or a path/URL OpenCV opens.
         **camera_options: :class:`CameraWidget` traits (:data:`BROWSER_OPTIONS`: ``width``, ``height``,
             ``quality``, ...); with ``source="kernel"``, :class:`~emowidgets.sources.CameraSource` arguments

@@ -83,7 +83,7 @@ class PipelineOptions:
         queue_size: frames waiting for the worker; more arrivals drop the oldest.
         max_faces: faces classified per frame (largest first).
         auto_calibrate: centre each tracked face on its own resting face, without labels (see
-            :mod:`emowidgets.autocalib`); off by default.
+            :mod:`emowidgets.autocalib`); off here, on in ``live()`` and ``classroom()``.
         auto_calibration: window and memory settings of ``auto_calibrate``.
         ladder: the quality levels and when to move between them (:mod:`emowidgets.ladder`); the level
             sets the detection rate, the classification rate, flip TTA and the frame size asked for.
@@ -387,16 +387,21 @@ class Pipeline:
         n = len(det)
         embeddings = np.zeros((n, self.classifier.embed_dim), np.float32)
         base_probs = np.zeros((n, len(EMOTIONS)), np.float32)
-        embeddings[fresh], base_probs[fresh] = out.embeddings, out.probs
+        own = np.zeros_like(base_probs)  # the base model's own scores, before auto-calibration: attention's
+        embeddings[fresh], base_probs[fresh], own[fresh] = out.embeddings, out.probs, out.probs
         ages = np.zeros(n, np.float32)
         for i in np.flatnonzero(~fresh):
             memory = self.budget.memory[int(held[i])]
-            embeddings[i], base_probs[i], ages[i] = memory.embedding, memory.probs, now_ms - memory.classified_ms
+            embeddings[i], base_probs[i], own[i] = memory.embedding, memory.probs, memory.own
+            ages[i] = now_ms - memory.classified_ms
         ids = self.tracker.assign(det.boxes, embeddings, fresh, held, looks)
-        if self.autocalib is not None and fresh.any():
-            embeddings[fresh] = self.autocalib(ids[fresh], embeddings[fresh])
-            base_probs[fresh] = self.classifier.probs_from_embeddings(embeddings[fresh])
-        self.budget.remember(ids[fresh], thumbs[fresh], embeddings[fresh], base_probs[fresh], now_ms)
+        resting = np.ones(n, np.float32)
+        if self.autocalib is not None:
+            if fresh.any():
+                embeddings[fresh] = self.autocalib(ids[fresh], embeddings[fresh], now_ms)
+                base_probs[fresh] = self.classifier.probs_from_embeddings(embeddings[fresh])
+            resting = np.array([self.autocalib.progress(t) for t in ids], np.float32)
+        self.budget.remember(ids[fresh], thumbs[fresh], embeddings[fresh], base_probs[fresh], own[fresh], now_ms)
         self.budget.forget({t.track_id for t in self.tracker.tracks})
         t_track = time.perf_counter()
         probs, labels = self._apply_head(embeddings, base_probs, ids)
@@ -404,8 +409,9 @@ class Pipeline:
         t5 = time.perf_counter()
         real = self._checked(rgb, det.boxes, ids, face_tiles)
         t6 = time.perf_counter()
-        det, ids, smoothed, probs, embeddings, ages, face_tiles = (
-            det.take(real), ids[real], smoothed[real], probs[real], embeddings[real], ages[real], face_tiles[real])
+        det, ids, smoothed, probs, embeddings, ages, face_tiles, own, resting = (
+            det.take(real), ids[real], smoothed[real], probs[real], embeddings[real], ages[real], face_tiles[real],
+            own[real], resting[real])
         n = len(real)
         timings = {"decode": decode_ms, "layout": (t_layout - t1) * 1000, "follow": (t_follow - t_layout) * 1000,
                    "detect": (t2 - t_follow) * 1000, "crop": (t3 - t2) * 1000, "classify": (t4 - t_match) * 1000,
@@ -417,7 +423,8 @@ class Pipeline:
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, smoothed,
                            probs, embeddings, labels, timings, ages,
                            level.describe(name, self.classifier.flip_tta), scale,
-                           *(_layout_fields(layout, face_tiles)), self.tile_names if layout is not None else ())
+                           *(_layout_fields(layout, face_tiles)), self.tile_names if layout is not None else (),
+                           base_probs=own, resting=resting)
 
     def _process_photo(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float
                        ) -> FrameResult:
@@ -435,7 +442,8 @@ class Pipeline:
         timings = {"decode": decode_ms, "detect": (t2 - t1) * 1000, "crop": (t3 - t2) * 1000,
                    "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, probs,
-                           probs, out.embeddings, labels, timings, np.zeros(len(det), np.float32))
+                           probs, out.embeddings, labels, timings, np.zeros(len(det), np.float32),
+                           base_probs=out.probs)
 
     def _find_layout(self, gray: np.ndarray, now_ms: float, timed: bool) -> GridLayout | None:
         """The tile grid for this frame: the teacher's, or the one found in the frames (checked every

@@ -294,15 +294,19 @@ def level_text(level: str, width: int, height: int) -> str:
     return " · ".join([*([level] if level else []), f"{width}\N{MULTIPLICATION SIGN}{height}"])
 
 
-def shown_text(aggregate: str, faces: int, picked: bool = False) -> str:
-    """Whose scores the bars show when there are several faces (``""`` for one or none); ``picked``: a face the
-    teacher clicked."""
-    if faces < 2:
-        return ""
-    if picked:
-        return f"bars: the face you clicked, of {faces} (click it again for the {aggregate})"
-    which = f"the mean of {faces} faces" if aggregate == "mean" else f"the largest of {faces} faces"
-    return f"bars: {which} (click a box to follow one)"
+def shown_text(aggregate: str, faces: int, picked: bool = False, learning: float = 1.0) -> str:
+    """Whose scores the bars show when there are several faces, ``picked``: a face the teacher clicked; and,
+    while auto-calibration learns that face's resting expression (``learning`` < 1), how far it is. ``""`` for
+    one face (or none) whose resting expression is known."""
+    which = ""
+    if faces >= 2 and picked:
+        which = f"bars: the face you clicked, of {faces} (click it again for the {aggregate})"
+    elif faces >= 2:
+        which = (f"bars: the mean of {faces} faces" if aggregate == "mean" else f"bars: the largest of {faces} faces"
+                 ) + " (click a box to follow one)"
+    if faces and learning < 1.0:
+        return " · ".join(filter(None, [which, f"learning this face's resting expression… {100 * learning:.0f} %"]))
+    return which
 
 
 class EmotionGauge(anywidget.AnyWidget):
@@ -376,7 +380,8 @@ class EmotionGauge(anywidget.AnyWidget):
             if list(result.labels) != self.labels:
                 self.labels = list(result.labels)
             self.faces = len(result.probs)
-            self.shown = shown_text(self.aggregate, self.faces, self._picked(result) is not None)
+            self.shown = shown_text(self.aggregate, self.faces, self._picked(result) is not None,
+                                    self._learning(result))
             self.fps = round(fps, 1)
             self.level = level_text(result.level, result.width, result.height)
             self.age = self._age(result)
@@ -385,6 +390,17 @@ class EmotionGauge(anywidget.AnyWidget):
                 self.dominant = result.labels[int(values.argmax())]
             else:
                 self.dominant = ""
+
+    def _learning(self, result: FrameResult) -> float:
+        """How much of the shown face's resting expression is learned (the least of all faces for the mean)."""
+        if not len(result.resting):
+            return 1.0
+        picked = self._picked(result)
+        if picked is not None:
+            return float(result.resting[picked])
+        if self.aggregate == "mean":
+            return float(result.resting.min())
+        return float(result.resting[largest_face(result.boxes) or 0])
 
     def _age(self, result: FrameResult) -> int:
         ages = result.ages_ms

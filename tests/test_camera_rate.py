@@ -54,7 +54,7 @@ def test_budget_new_faces_first_then_overdue_and_changed():
     budget = ClassifyBudget(BudgetOptions(min_hz=5, change=0.01))
     still = np.zeros((3, 12, 12), np.float32)
     ids = np.array([1, 2, 3])
-    budget.remember(ids, still, np.zeros((3, 4)), np.zeros((3, 7)), now_ms=1000)
+    budget.remember(ids, still, np.zeros((3, 4)), np.zeros((3, 7)), np.zeros((3, 7)), now_ms=1000)
     # 40 ms later nothing is due; a changed face is, once max_hz allows it
     assert not budget.choose(ids, still, 1040, max_hz=30, frame_interval_ms=40).any()
     moved = still.copy()

@@ -14,6 +14,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from emowidgets.assets import model_path
+from emowidgets.autocalib import read_reference
 from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
 from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
@@ -161,6 +162,9 @@ def test_tiny_training_resumes(tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     _, meta = load_model(tmp_path / "w.safetensors")
     assert meta["name"] == "tiny"
+    # the export carries its neutral reference, so live() auto-calibrates with it by default
+    net = EmotionClassifier.create_from_options(ClassifierOptions(model=str(tmp_path / "w.safetensors")))
+    assert read_reference(net.metadata, net.embed_dim).shape == (net.embed_dim,)
     with pytest.raises(OptionsError, match="known"):
         TrainConfig.load("no-such-config")
 

@@ -268,3 +268,21 @@ def test_frames_without_buffers_switch_to_text_transport(running, jpegs, monkeyp
     wait_for(lambda: running.stats.bad_frames == bad + 1)
     assert camera.transport == "text"
     camera.close()
+
+
+def test_the_gauge_says_while_it_learns_the_face_s_resting_expression(jpegs):
+    """live()'s default: auto-calibration on; until the shown face's resting expression is learned the gauge says
+    so, then the line goes."""
+    from emowidgets.autocalib import AutoCalibrationOptions
+    from emowidgets.pipeline import Pipeline, PipelineOptions
+
+    options = PipelineOptions(auto_calibrate=True, auto_calibration=AutoCalibrationOptions(frames=3))
+    gauge = EmotionGauge(max_rate=1000)
+    shown = []
+    with Pipeline.create_from_options(options, warmup=False) as p:
+        for jpeg in jpegs[:4]:
+            gauge.update(p.process_bytes(jpeg))
+            shown.append(gauge.shown)
+            time.sleep(0.01)
+    assert shown == ["learning this face's resting expression… 33 %", "learning this face's resting expression… 67 %",
+                     "", ""]

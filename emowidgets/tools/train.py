@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from emowidgets.errors import DataFileError, ModelFileError, OptionsError
 from emowidgets.model import CROP_SIZE, EmotionNet, ModelConfig, load_model, save_model
+from emowidgets.vocab import EMOTIONS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CACHE_DIR = Path.home() / ".cache" / "emowidgets"
@@ -323,6 +324,24 @@ def train(
         handler.close()
 
 
+def add_neutral_reference(path: str | Path, neutral: np.ndarray, flip_tta: bool | None = None) -> dict[str, str]:
+    """Store in the weights file ``path`` its neutral reference: the mean embedding of ``neutral`` ``(N, 48, 48)``
+    uint8 faces (FER2013's neutral *validation* faces), with flip TTA as the model is used live (default: on,
+    as ``live(model=path)`` uses a weights path; the shipped fast model runs without it). Auto-calibration
+    shifts each face's resting embedding onto it (:mod:`emowidgets.autocalib`). Validation, not training faces:
+    the network has fitted its training faces, so their mean sits deeper in "neutral" than an unseen face at rest
+    (on people.npz a training-face reference gained 1.3 points, the validation one 4). Only the metadata changes:
+    the backbone id that adapters are tied to stays the same. Returns the file's new metadata."""
+    from emowidgets.autocalib import REFERENCE_KEY
+    from emowidgets.infer import ClassifierOptions, EmotionClassifier
+    from emowidgets.model import update_metadata
+
+    classifier = EmotionClassifier.create_from_options(ClassifierOptions(model=str(path), flip_tta=flip_tta))
+    embs = np.concatenate([classifier.classify(neutral[i : i + 64].astype(np.float32) / 255).embeddings
+                           for i in range(0, len(neutral), 64)])
+    return update_metadata(path, **{REFERENCE_KEY: json.dumps([round(float(v), 6) for v in embs.mean(0)])})
+
+
 def _train(cfg: TrainConfig, data_path: str | Path, run: Path, export: str | Path | None,
            time_budget: float | None, progress: bool,
            on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
@@ -394,5 +413,6 @@ def _train(cfg: TrainConfig, data_path: str | Path, run: Path, export: str | Pat
     if export:
         model, _ = load_model(best_path)
         save_model(model, export, **{k: str(v) for k, v in summary.items()})
+        add_neutral_reference(export, trainer.val_x[trainer.val_y == EMOTIONS.index("neutral")])
     log.info("done %s", json.dumps(summary))
     return summary
