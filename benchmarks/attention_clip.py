@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--clips", nargs="+", default=["multi_face.mp4", "multi_face_3x2.mp4"])
-    parser.add_argument("--auto-calibrate", action="store_true", help="label-free calibration on (classroom()'s default)")
+    parser.add_argument("--auto-calibrate", action="store_true", help="calibration on (classroom()'s default)")
     parser.add_argument("--json", action="store_true", help="(kept for scripts; the last line is always JSON)")
     args = parser.parse_args()
     rows = []
