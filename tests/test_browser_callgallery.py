@@ -99,6 +99,10 @@ def test_shared_7x7_gallery_shows_its_call_grid(tmp_path):
             poll(page, f"() => document.querySelectorAll('{TILES}.emow-tile-empty').length === {49 - call.faces}"
                  " && document.querySelectorAll('.emow-camera .emow-box:not([hidden])').length "
                  f"=== {call.faces}", timeout=120)
+            # ... and the class view shows them as tiles saying "camera off", not as absent students
+            poll(page, f"""() => document.querySelectorAll('.emow-classview [data-state="camera off"]').length
+                === {49 - call.faces} && document.querySelector('.emow-classview').textContent
+                .includes('{49 - call.faces} camera off')""", timeout=60)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".emow-camera").screenshot(path=str(SCREENSHOT))
 
