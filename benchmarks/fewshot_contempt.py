@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emowidgets.adapter import AdapterOptions, BaseHead, fit_adapter
+from emowidgets.adapter import BaseHead
+from emowidgets.adapter_fit import AdapterOptions, fit_adapter
 from emowidgets.infer import EmotionClassifier
 from emowidgets.vocab import EMOTIONS
 

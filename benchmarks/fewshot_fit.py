@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emowidgets.adapter import AdapterOptions, BaseHead, compile_count, fit_adapter
+from emowidgets.adapter import BaseHead
+from emowidgets.adapter_fit import AdapterOptions, compile_count, fit_adapter
 from emowidgets.infer import EmotionClassifier
 from emowidgets.vocab import EMOTIONS
 

@@ -36,9 +36,9 @@ _EXPORTS = {
     "LiveView": "emowidgets.liveview",
     "CameraWidget": "emowidgets.widgets",
     "EmotionGauge": "emowidgets.widgets",
-    "AdapterOptions": "emowidgets.adapter",
+    "AdapterOptions": "emowidgets.adapter_fit",
     "AdapterSet": "emowidgets.adapter",
-    "fit_adapter": "emowidgets.adapter",
+    "fit_adapter": "emowidgets.adapter_fit",
     "AutoCalibrationOptions": "emowidgets.autocalib",
     "load_adapter": "emowidgets.adapter_io",
     "save_adapter": "emowidgets.adapter_io",
@@ -85,7 +85,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from emowidgets.adapter import AdapterOptions, AdapterSet, fit_adapter
+    from emowidgets.adapter import AdapterSet
+    from emowidgets.adapter_fit import AdapterOptions, fit_adapter
     from emowidgets.adapter_io import load_adapter, save_adapter
     from emowidgets.autocalib import AutoCalibrationOptions
     from emowidgets.calibration import CalibrationWidget

@@ -10,13 +10,11 @@ import json
 import struct
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from emowidgets.adapter import Adapter, AdapterNet, _check_names
+from emowidgets.adapter import Adapter, check_names
 from emowidgets.errors import ModelFileError
 from emowidgets.modelfile import check_dtypes
 from emowidgets.vocab import EMOTIONS
@@ -34,13 +32,7 @@ def save_adapter(adapter: Adapter, path: str | Path) -> None:
             a scale that is not positive), so nothing unloadable is written.
         OSError: the file cannot be written (a missing folder, a directory, a read-only or full disk).
     """
-    c = len(adapter.labels)
-    net = adapter.net
-    arrays = {"mix": np.asarray(net.mix[...])[:, :, :c], "kernel": np.asarray(net.kernel[...])[:, :, :c],
-              "bias": np.asarray(net.bias[...])[:, :c], "base_kernel": np.asarray(net.base_kernel[...]),
-              "base_bias": np.asarray(net.base_bias[...]), "center": np.asarray(net.center[...]),
-              "scale": np.asarray(net.scale[...]).reshape(1), "pull": np.asarray(net.pull[...]),
-              "frozen": np.asarray(net.frozen[...]), "weights": np.asarray(net.weights[...])}
+    arrays = adapter.arrays
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "labels": json.dumps(adapter.labels),
             "backbone_id": adapter.backbone_id, "shots": json.dumps(adapter.shots),
             "created": adapter.created, "mode": adapter.mode}
@@ -120,7 +112,7 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
     try:
         labels = tuple(json.loads(meta["labels"]))
         shots = {str(k): int(v) for k, v in json.loads(meta.get("shots", "{}")).items()}
-        names = _check_names(labels, max_classes)
+        names = check_names(labels, max_classes)
     except (KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
         raise ModelFileError(f"{path} has bad metadata (labels or shots): {exc}") from exc
     c, e = len(names), len(EMOTIONS)
@@ -134,13 +126,4 @@ def load_adapter(path: str | Path, expected_backbone_id: str, max_classes: int =
             raise ModelFileError(f"{path}: {key} has wrong shape {arrays[key].shape}, expected {shape} "
                                  f"for {c} labels")
     _check_values(path, arrays)
-    net = AdapterNet(d, max_classes, r, rngs=nnx.Rngs(0))
-    for key in ("mix", "kernel", "bias"):
-        padded = np.zeros(getattr(net, key).shape, np.float32)
-        padded[..., :c] = arrays[key]
-        getattr(net, key)[...] = jnp.asarray(padded)
-    for key in ("base_kernel", "base_bias", "center", "pull", "frozen", "weights"):
-        getattr(net, key)[...] = jnp.asarray(arrays[key])
-    net.scale[...] = jnp.asarray(arrays["scale"][0])
-    net.valid[...] = jnp.asarray((np.arange(max_classes) < c).astype(np.float32))
-    return Adapter(net, names, expected_backbone_id, shots, meta.get("created", ""), meta.get("mode", ""))
+    return Adapter(arrays, names, expected_backbone_id, shots, meta.get("created", ""), meta.get("mode", ""))

@@ -28,7 +28,8 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from emowidgets.adapter import Adapter, AdapterOptions, BaseHead, FitReport, fit_adapter
+from emowidgets.adapter import Adapter, BaseHead
+from emowidgets.adapter_fit import AdapterOptions, FitReport, fit_adapter
 from emowidgets.boxes import largest_face as largest_box
 from emowidgets.errors import AdapterError, EmowidgetsError, NoFaceError
 from emowidgets.pipeline import Pipeline

@@ -13,13 +13,8 @@ import pytest
 from conftest import FER, SHARED
 from safetensors.numpy import save_file
 
-from emowidgets.adapter import (
-    AdapterOptions,
-    AdapterSet,
-    BaseHead,
-    compile_count,
-    fit_adapter,
-)
+from emowidgets.adapter import AdapterSet, BaseHead
+from emowidgets.adapter_fit import AdapterOptions, compile_count, fit_adapter
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.errors import DataFileError, ModelFileError
 from emowidgets.tools.fewshot import draw_split, evaluate_fewshot_file

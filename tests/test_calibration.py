@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import IMAGES
 
-from emowidgets.adapter import FitReport
+from emowidgets.adapter_fit import FitReport
 from emowidgets.calibration import CalibrationWidget, verdict_text
 from emowidgets.errors import NoFaceError
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
 
-from emowidgets.adapter import AdapterSet, BaseHead, fit_adapter
+from emowidgets.adapter import AdapterSet, BaseHead
+from emowidgets.adapter_fit import fit_adapter
 from emowidgets.adapter_io import save_adapter
 from emowidgets.classadapters import adapter_file_name
 from emowidgets.classlog import read_log

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
 
-from emowidgets.adapter import BaseHead, fit_adapter
+from emowidgets.adapter import BaseHead
+from emowidgets.adapter_fit import fit_adapter
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import read_log
 from emowidgets.classview import ClassView, classroom, valence

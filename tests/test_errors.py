@@ -14,7 +14,8 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from emowidgets import errors
-from emowidgets.adapter import AdapterSet, BaseHead, fit_adapter
+from emowidgets.adapter import AdapterSet, BaseHead
+from emowidgets.adapter_fit import fit_adapter
 from emowidgets.assets import model_path
 from emowidgets.classlog import ClassLog, read_log
 from emowidgets.decode import decode

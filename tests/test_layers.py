@@ -94,3 +94,10 @@ def test_live_path_imports_neither_flax_nor_scipy():
                                                                               "anywidget"]
     for module in ("modelfile", "jaxcache", "infer", "autocalib", "tracking"):
         assert "flax" not in imported(module) and "scipy" not in imported(module), module
+
+
+def test_a_fitted_adapter_is_used_with_numpy_alone():
+    """Fitting (nnx, optax) lives in ``adapter_fit``; using and loading an adapter needs neither JAX nor Flax."""
+    assert heavy_after("import emowidgets.adapter") == []
+    assert "flax" not in heavy_after("import emowidgets.adapter_io")
+    assert {"flax", "optax", "jax"} & imported("adapter_fit") == {"flax", "optax", "jax"}

@@ -2,7 +2,7 @@
 
 For every group (a person), seed and K, K images per class of that group are the shots and the
 group's other images the queries. Every head is scored on the same queries: the base model zero-shot,
-the shipped adapter (:func:`~emowidgets.adapter.fit_adapter`) and two simple heads on the same frozen
+the shipped adapter (:func:`~emowidgets.adapter_fit.fit_adapter`) and two simple heads on the same frozen
 embeddings (cosine prototypes; logistic regression on standardised embeddings). This is what
 ``emowidgets evaluate fewshot`` prints.
 
@@ -27,7 +27,8 @@ from scipy.optimize import minimize
 from scipy.special import log_softmax
 from tqdm.auto import tqdm
 
-from emowidgets.adapter import AdapterOptions, BaseHead, fit_adapter
+from emowidgets.adapter import BaseHead
+from emowidgets.adapter_fit import AdapterOptions, fit_adapter
 from emowidgets.errors import DataFileError, OptionsError
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.model import EMOTIONS

@@ -17,7 +17,8 @@ from conftest import IMAGES, ROOT, SHARED
 from PIL import Image
 from safetensors.numpy import load_file, save_file
 
-from emowidgets.adapter import BaseHead, fit_adapter
+from emowidgets.adapter import Adapter, BaseHead
+from emowidgets.adapter_fit import fit_adapter
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.assets import detector_path, model_path
 from emowidgets.classadapters import INDEX, ClassAdapters
@@ -152,12 +153,10 @@ def test_an_adapter_with_scale_zero_is_neither_saved_nor_loaded(adapter, tmp_pat
         save_file({**arrays, "bias": arrays["bias"].astype(dtype)}, str(other), metadata=meta)
         with pytest.raises(ModelFileError, match=f"{other}: bias is stored as {stored}, expected F32"):
             load_adapter(other, pipeline.classifier.backbone_id)
-    adapter.net.scale[...] = 0.0
-    try:
-        with pytest.raises(ModelFileError, match="scale is not positive"):
-            save_adapter(adapter, tmp_path / "zero.safetensors")
-    finally:
-        adapter.net.scale[...] = float(arrays["scale"][0])
+    zero = Adapter({**adapter.arrays, "scale": np.zeros(1, np.float32)}, adapter.labels, adapter.backbone_id,
+                   adapter.shots, adapter.created, adapter.mode)
+    with pytest.raises(ModelFileError, match="scale is not positive"):
+        save_adapter(zero, tmp_path / "zero.safetensors")
     assert not (tmp_path / "zero.safetensors").exists()
 
 
