@@ -66,7 +66,7 @@ def run(clip: str, model: str, seconds: float, every: int, auto_calibrate: bool)
             result = pipeline.process_array(frames[k % len(frames)], seq=k, timestamp_ms=round(t * 1000))
             view.update(result, now=t)
             assert result.labels == EMOTIONS
-            for tid, p in zip(result.track_ids, result.base_probs, strict=True):
+            for tid, p in zip(result.track_ids, result.uncalibrated, strict=True):
                 per_track.setdefault(int(tid), []).append((t, p))
             if t >= rule.resting_s:
                 labelled += len(result.probs)

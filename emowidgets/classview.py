@@ -122,7 +122,7 @@ class ClassView(anywidget.AnyWidget):
 
     A tile shows the dominant label of the adapter that scores that face (its own, the room's, or the base
     model's 7 emotions: ``adapted``, ``room_labels``); the chart and sparklines use the base emotions only,
-    and attention the base model's own scores before auto-calibration and adapters (``FrameResult.base_probs``).
+    and attention the base model's own scores before auto-calibration and adapters (``FrameResult.uncalibrated``).
     A tile's *calibrate* button calls ``on_calibrate(track_id)``, *calibrate room* calls ``on_calibrate(None)``.
     """
 
@@ -330,8 +330,8 @@ class ClassView(anywidget.AnyWidget):
             if len(result.track_ids):
                 self._last_face = now
                 self.saw_faces = True
-            for tid, scores, probs, own, age, tile in zip(result.track_ids, result.probs, base, result.base_probs, ages,
-                                                          result.face_tiles, strict=True):
+            for tid, scores, probs, own, age, tile in zip(result.track_ids, result.probs, base, result.uncalibrated,
+                                                          ages, result.face_tiles, strict=True):
                 face = self._faces.get(int(tid))
                 if face is None:  # a new face, or a retired one the tracker re-identified: its tile comes back
                     old = self._left.pop(int(tid), None)

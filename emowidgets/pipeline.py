@@ -424,7 +424,7 @@ class Pipeline:
                            probs, embeddings, labels, timings, ages,
                            level.describe(name, self.classifier.flip_tta), scale,
                            *(_layout_fields(layout, face_tiles)), self.tile_names if layout is not None else (),
-                           base_probs=own, resting=resting)
+                           uncalibrated=own, resting=resting)
 
     def _process_photo(self, rgb: np.ndarray, seq: int, timestamp_ms: int, t0: float, decode_ms: float
                        ) -> FrameResult:
@@ -443,7 +443,7 @@ class Pipeline:
                    "classify": (t4 - t3) * 1000, "head": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
         return FrameResult(seq, timestamp_ms, rgb.shape[1], rgb.shape[0], det.boxes, det.scores, ids, probs,
                            probs, out.embeddings, labels, timings, np.zeros(len(det), np.float32),
-                           base_probs=out.probs)
+                           uncalibrated=out.probs)
 
     def _find_layout(self, gray: np.ndarray, now_ms: float, timed: bool) -> GridLayout | None:
         """The tile grid for this frame: the teacher's, or the one found in the frames (checked every

@@ -75,7 +75,7 @@ class FrameResult:
             someone away.
         tile_names: ``(M,)`` the participant's name read in each call tile (``""``: none read), when the
             pipeline reads names (``PipelineOptions.read_names``); empty otherwise. Text only.
-        base_probs: ``(N, 7)`` the base model's own scores of this frame, in :data:`EMOTIONS` order, before
+        uncalibrated: ``(N, 7)`` the base model's own scores of this frame, in :data:`EMOTIONS` order, before
             auto-calibration and any adapter, unsmoothed: "needs attention" reads these, the measure its
             thresholds were chosen on (``docs/classroom.md``). Left out: the base columns of ``raw_probs``.
         resting: ``(N,)`` how much of each face's resting expression auto-calibration has learned, 0..1 (1:
@@ -102,7 +102,7 @@ class FrameResult:
     grid_source: str = "none"
     face_tiles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     tile_names: tuple[str, ...] = ()
-    base_probs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, len(EMOTIONS)), np.float32))
+    uncalibrated: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, len(EMOTIONS)), np.float32))
     resting: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(0, np.float32))
 
     def __post_init__(self) -> None:
@@ -110,8 +110,8 @@ class FrameResult:
             object.__setattr__(self, "ages_ms", np.zeros(len(self.boxes), np.float32))
         if len(self.face_tiles) != len(self.boxes):  # built without a grid
             object.__setattr__(self, "face_tiles", np.full(len(self.boxes), -1, np.int64))
-        if len(self.base_probs) != len(self.boxes):  # built without them: the frame's scores are the base model's
-            object.__setattr__(self, "base_probs", base_scores(self.raw_probs, tuple(self.labels)))
+        if len(self.uncalibrated) != len(self.boxes):  # built without them: the frame's scores are the base model's
+            object.__setattr__(self, "uncalibrated", base_scores(self.raw_probs, tuple(self.labels)))
         if len(self.resting) != len(self.boxes):  # built without auto-calibration
             object.__setattr__(self, "resting", np.ones(len(self.boxes), np.float32))
 

@@ -164,7 +164,7 @@ def test_auto_calibration_shifts_each_track_after_its_window():
         assert np.abs(results[7].embeddings - raw.embeddings).max() > 1e-2
         assert not np.allclose(results[7].raw_probs, raw.probs, atol=1e-3)
         # "needs attention" reads the base model's own scores, uncalibrated; the per-face state says "learning"
-        np.testing.assert_allclose(results[7].base_probs, raw.probs, atol=1e-4)
+        np.testing.assert_allclose(results[7].uncalibrated, raw.probs, atol=1e-4)
         np.testing.assert_allclose([r.resting[0] for r in results[:5]], [0.2, 0.4, 0.6, 0.8, 1.0])
         still = p.process_image(frames[7])  # still images are never auto-calibrated
         np.testing.assert_allclose(still.raw_probs, raw.probs, atol=1e-4)
