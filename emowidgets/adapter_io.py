@@ -11,12 +11,11 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 from emowidgets.adapter import Adapter, check_names
 from emowidgets.errors import ModelFileError
-from emowidgets.modelfile import check_dtypes
+from emowidgets.modelfile import check_dtypes, write_safetensors
 from emowidgets.vocab import EMOTIONS
 
 FORMAT = "emowidgets-adapter"
@@ -30,7 +29,8 @@ def save_adapter(adapter: Adapter, path: str | Path) -> None:
     Raises:
         ModelFileError: the adapter holds what :func:`load_adapter` would refuse (non-finite or all-zero weights,
             a scale that is not positive), so nothing unloadable is written.
-        OSError: the file cannot be written (a missing folder, a directory, a read-only or full disk).
+        OSError: the file cannot be written (a missing folder, a directory, a read-only or full disk); the file
+            is written under a temporary name and renamed, so a failed write leaves no half of it.
     """
     arrays = adapter.arrays
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "labels": json.dumps(adapter.labels),
@@ -40,10 +40,7 @@ def save_adapter(adapter: Adapter, path: str | Path) -> None:
     _check_values(Path(path), tensors)
     if len(json.dumps(meta)) > MAX_ADAPTER_BYTES // 2:
         raise ModelFileError(f"{path}: the adapter's labels and shots are too long to be loaded back")
-    try:
-        save_file(tensors, str(path), metadata=meta)
-    except SafetensorError as exc:  # safetensors wraps the OS error in its own type
-        raise OSError(f"cannot write adapter file {path}: {exc}") from exc
+    write_safetensors(Path(path), tensors, meta, "adapter file")
 
 
 def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from emowidgets.adapter import Adapter, AdapterSet
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.errors import ModelFileError, OptionsError
+from emowidgets.modelfile import write_atomically
 from emowidgets.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ class ClassAdapters:
 
         Raises:
             ModelFileError: an adapter or an index that :meth:`load` would refuse (nothing unloadable is written).
-            OSError: the folder or a file cannot be written.
+            OSError: the folder or a file cannot be written (each file is written under a temporary name and
+                renamed: a failed write leaves the file as it was, and the index is written last).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -111,9 +113,7 @@ class ClassAdapters:
         if len(text.encode()) > MAX_INDEX_BYTES:
             raise ModelFileError(f"the names of {len(files)} students make an index over {MAX_INDEX_BYTES} bytes, "
                                  "which could not be loaded back: shorten the names")
-        tmp = folder / f".{INDEX}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(folder / INDEX)
+        write_atomically(folder / INDEX, text.encode(), "adapter index")
         return folder / INDEX
 
     def load(self, folder: str | Path) -> list[str]:

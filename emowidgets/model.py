@@ -16,9 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from safetensors.numpy import save_file
 
-from emowidgets.modelfile import BN_EPSILON, read_model_file
+from emowidgets.modelfile import BN_EPSILON, read_model_file, write_safetensors
 from emowidgets.modelfile import MAX_WEIGHTS_BYTES as MAX_WEIGHTS_BYTES
 from emowidgets.modelfile import FoldedNet as FoldedNet
 from emowidgets.modelfile import ModelConfig as ModelConfig
@@ -117,10 +116,15 @@ def model_arrays(model: EmotionNet) -> dict[str, np.ndarray]:
 
 
 def save_model(model: EmotionNet, path: str | Path, **metadata: str) -> None:
-    """Write weights as safetensors, with the config and ``metadata`` in the header."""
+    """Write weights as safetensors, with the config and ``metadata`` in the header.
+
+    Raises:
+        OSError: the file cannot be written (no half of it is left: see
+            :func:`~emowidgets.modelfile.write_atomically`).
+    """
     arrays = model_arrays(model)
     meta = {"config": model.config.to_json(), "backbone_id": backbone_id(arrays), **metadata}
-    save_file(arrays, str(path), metadata=meta)
+    write_safetensors(Path(path), arrays, meta, "model file")
 
 
 def load_model(path: str | Path) -> tuple[EmotionNet, dict[str, str]]:

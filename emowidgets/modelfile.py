@@ -10,9 +10,12 @@ training and builds it from the same checked arrays (:func:`read_model_file`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from emowidgets.errors import ModelFileError
 from emowidgets.vocab import CROP_SIZE as CROP_SIZE  # re-exported for infer
@@ -208,8 +211,40 @@ def update_metadata(path: str | Path, **entries: str) -> dict[str, str]:
     arrays = load_file(str(path))
     meta.setdefault("backbone_id", backbone_id(arrays))
     meta.update(entries)
-    save_file(arrays, str(path), metadata=meta)
+    write_safetensors(Path(path), arrays, meta, "model file")
     return meta
+
+
+def write_atomically(path: Path, data: bytes, what: str) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder renamed over it, so a failed write
+    (a full disk, a file size limit) leaves the old file or none, never half of one; ``what`` names the file's kind.
+
+    Raises:
+        OSError: the file cannot be written; the subclass of its errno (``FileNotFoundError`` for a missing
+            folder, ``IsADirectoryError``, ``PermissionError``, ...), with ``path`` as its ``filename``.
+    """
+    tmp: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        tmp.replace(path)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno is not None:  # the errno picks the subclass; path, not tmp
+            raise OSError(exc.errno, f"cannot write {what}: {exc.strerror}", str(path)) from exc
+        if isinstance(exc, OSError):
+            raise OSError(f"cannot write {what} {path}: {exc}") from exc
+        raise
+
+
+def write_safetensors(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, str], what: str) -> None:
+    """Write ``arrays`` and ``metadata`` as a safetensors file with :func:`write_atomically` (safetensors' own
+    ``save_file`` raises its ``SafetensorError`` for an OS failure, without the errno)."""
+    write_atomically(path, save(arrays, metadata=metadata), what)
 
 
 def check_dtypes(path: Path, dtypes: dict[str, str], then: str = "") -> None:

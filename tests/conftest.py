@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -11,7 +13,7 @@ from emowidgets.tools.clips import CLIPS, IMAGES, ROOT, SHARED, video_frames
 
 ASSETS = SHARED / "assets"
 FER = SHARED / "data" / "fer2013.npz"
-__all__ = ["ASSETS", "CLIPS", "FER", "IMAGES", "ROOT", "SHARED", "video_frames", "wait_for"]
+__all__ = ["ASSETS", "CLIPS", "FER", "IMAGES", "ROOT", "SHARED", "can_mount_tmpfs", "video_frames", "wait_for"]
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "") -> None:
@@ -21,6 +23,13 @@ def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str =
     while not condition():
         assert time.monotonic() < end, f"timed out after {timeout:g} s waiting for {what or condition}"
         time.sleep(0.02)
+
+
+def can_mount_tmpfs() -> bool:
+    """Whether a child can mount a small tmpfs in its own user and mount namespace (``unshare -rm``): a real full
+    or read-only disk without privileges (root ignores file modes, not a read-only mount)."""
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=8k tmpfs /mnt"], capture_output=True).returncode == 0
 
 
 @pytest.fixture

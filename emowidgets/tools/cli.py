@@ -27,6 +27,12 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (OSError, 6))
 """Exit code of each error kind, most specific first (argparse's own usage errors also exit with 2)."""
 
+
+def exit_code(exc: EmowidgetsError | OSError) -> int:
+    """The exit code of an error the command reports (:data:`EXIT_CODES`)."""
+    return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+
+
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013.npz"
 
 
@@ -144,4 +150,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EmowidgetsError, OSError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message holds
         print(f"emowidgets: error: {message}", file=sys.stderr)
-        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+        return exit_code(exc)

@@ -26,11 +26,12 @@ import numpy as np
 import optax
 from flax import nnx
 from jax.scipy.ndimage import map_coordinates
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 from tqdm.auto import tqdm
 
 from emowidgets.errors import DataFileError, ModelFileError, OptionsError
 from emowidgets.model import CROP_SIZE, EmotionNet, ModelConfig, load_model, save_model
+from emowidgets.modelfile import write_safetensors
 from emowidgets.vocab import EMOTIONS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -272,9 +273,7 @@ class Trainer:
         arrays: dict[str, np.ndarray] = {}
         for prefix, tree in zip(("p", "b", "o", "ep", "eb"), self.carry(), strict=True):
             arrays.update(_tree_to_arrays(prefix, tree))
-        tmp = path.with_suffix(".tmp")
-        save_file(arrays, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
-        tmp.replace(path)
+        write_safetensors(path, arrays, {k: json.dumps(v) for k, v in meta.items()}, "training checkpoint")
 
     def restore(self, path: Path) -> dict[str, Any]:
         from safetensors import safe_open

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +14,14 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import IMAGES, ROOT, SHARED
+from conftest import IMAGES, ROOT, SHARED, can_mount_tmpfs
 from PIL import Image
 from safetensors.numpy import load_file, save_file
 
 from emowidgets.adapter import Adapter, BaseHead
 from emowidgets.adapter_fit import fit_adapter
 from emowidgets.adapter_io import load_adapter, save_adapter
-from emowidgets.assets import detector_path, model_path
+from emowidgets.assets import DETECTOR_FILES, MODEL_FILES, WEIGHTS_ENV, detector_path, model_path
 from emowidgets.classadapters import INDEX, ClassAdapters
 from emowidgets.classlog import ClassLog
 from emowidgets.classview import ClassView
@@ -28,6 +29,7 @@ from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import FrameError, ModelFileError
 from emowidgets.modelfile import read_model_file, update_metadata
 from emowidgets.pipeline import Pipeline
+from emowidgets.tools.cli import exit_code
 from emowidgets.tools.cli import main as cli
 
 SMILE = IMAGES / "single_man_smiling.jpg"
@@ -105,13 +107,40 @@ def test_a_model_tensor_of_another_dtype_names_the_file(tmp_path, dtype, stored)
         read_model_file(path)  # before: F8 gave AttributeError (module 'numpy' has no attribute 'float8_e4m3fn')
 
 
-@pytest.mark.parametrize("cut", [0, 100, 0.5])
-def test_an_empty_truncated_or_corrupt_detector_file_is_a_model_file_error(tmp_path, cut):
+def damaged_detector(path: Path, damage: str) -> Path:
+    """Write the short-range detector to ``path``, damaged: ``empty``, cut to ``100 bytes`` or ``half``, or its
+    ``header`` (first 64 bytes) zeroed; returns ``path``."""
     raw = detector_path("short").read_bytes()
-    path = tmp_path / "face.tflite"
-    path.write_bytes(raw[: int(cut * len(raw)) if isinstance(cut, float) else cut])
+    path.write_bytes({"empty": b"", "100 bytes": raw[:100], "half": raw[: len(raw) // 2],
+                      "header": bytes(64) + raw[64:]}[damage])
+    return path
+
+
+@pytest.mark.parametrize("damage", ["empty", "100 bytes", "half", "header"])
+def test_an_empty_truncated_or_corrupt_detector_file_is_a_model_file_error(tmp_path, damage):
+    path = damaged_detector(tmp_path / "face.tflite", damage)
     with pytest.raises(ModelFileError, match=f"{path}"):  # before: ValueError/RuntimeError without the name
         FaceDetector(DetectorOptions(), path)
+
+
+@pytest.mark.parametrize("damage", ["empty", "half", "header"])
+def test_the_cli_exits_4_on_a_broken_detector_file_without_a_traceback(tmp_path, damage):
+    """``evaluate --detect`` with ``$EMOWIDGETS_WEIGHTS`` naming a folder whose short-range detector is broken
+    (before: exit 1 and a ``ValueError``/``RuntimeError`` traceback without the file's name)."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in (MODEL_FILES["fast"], DETECTOR_FILES["full"]):
+        (weights / name).symlink_to(model_path("fast").parent / name)
+    broken = damaged_detector(weights / DETECTOR_FILES["short"], damage)
+    with np.load(SHARED / "data" / "people.npz") as data:
+        np.savez(tmp_path / "four.npz", x=data["x"][:4], y=data["y"][:4])
+    run = subprocess.run([sys.executable, "-m", "emowidgets", "evaluate", "--data", str(tmp_path / "four.npz"),
+                          "--detect", "--model", "fast", "--json"], capture_output=True, text=True, timeout=300,
+                         cwd=ROOT, env={**os.environ, WEIGHTS_ENV: str(weights)})
+    assert run.returncode == 4, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    assert run.stderr.splitlines()[-1].startswith(f"emowidgets: error: face detector model {broken} cannot be "
+                                                  "loaded (missing, empty or corrupt")
 
 
 # -- adapters and their index ------------------------------------------------------------------------------------
@@ -196,14 +225,64 @@ def test_nested_json_in_an_adapter_header_or_its_labels_names_the_file(adapter, 
 
 def test_saving_an_adapter_where_it_cannot_be_written_is_an_os_error(adapter, tmp_path, module_pipeline: Pipeline):
     (tmp_path / "a_folder").mkdir()
-    for target in (tmp_path / "a_folder", tmp_path / "missing" / "a.safetensors"):  # a directory, no folder
-        with pytest.raises(OSError, match="cannot write adapter file"):  # before: SafetensorError, no exit 6
+    for target, kind in ((tmp_path / "a_folder", IsADirectoryError), (tmp_path / "missing" / "a.safetensors",
+                                                                       FileNotFoundError)):
+        with pytest.raises(kind, match=f"cannot write adapter file.*{target}") as caught:  # before: SafetensorError
             save_adapter(adapter, target)
+        assert caught.value.filename == str(target) and exit_code(caught.value) == 6  # the CLI's exit code
+    assert [p.name for p in tmp_path.rglob("*")] == ["a_folder"]  # no temporary file left
     adapters = ClassAdapters(module_pipeline, ClassView())
     adapters.set_person("Ana", adapter)
     (tmp_path / "a_file").write_text("not a folder")
-    with pytest.raises(OSError, match="a_file"):  # save_adapters into a file: an OSError (exit 6)
+    with pytest.raises(FileExistsError, match="a_file") as caught:  # save_adapters into a file
         adapters.save(tmp_path / "a_file")
+    assert exit_code(caught.value) == 6
+
+
+def run_adapter_disk(adapter, tmp_path, mode: str) -> dict:
+    """Run ``adapter_disk.py`` (``limit``: in ``tmp_path/disk``; ``mount``: on a 64 kB tmpfs) on a saved copy of
+    ``adapter``; its JSON."""
+    good = tmp_path / "good.safetensors"
+    save_adapter(adapter, good)
+    child = [sys.executable, str(HERE / "adapter_disk.py"), mode]
+    if mode == "limit":
+        (tmp_path / "disk").mkdir()
+        command = [*child, str(tmp_path / "disk"), str(good), adapter.backbone_id]
+    else:
+        command = ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt && exec "
+                   + " ".join([*child, "/mnt", str(good), adapter.backbone_id])]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def check_refused(seen: dict, folder: str, errno: int, also_left: tuple[str, ...] = ()) -> None:
+    """Every save in one ``adapter_disk.py`` case was an ``OSError`` of ``errno`` naming its file (exit code 6),
+    the good file is unchanged and no other file is left."""
+    for case, target in (("over the old file", "old.safetensors"), ("a new file", "new.safetensors")):
+        assert seen[case] == {"raised": "OSError", "errno": errno, "filename": f"{folder}/{target}", "exit": 6,
+                              "message": f"[Errno {errno}] cannot write adapter file: {os.strerror(errno)}: "
+                                         f"'{folder}/{target}'"}, case
+    assert seen["save_adapters"]["errno"] == errno and seen["save_adapters"]["exit"] == 6
+    assert seen["save_adapters"]["filename"].startswith(f"{folder}/class")
+    assert seen["old file unchanged"]
+    assert seen["left"] == sorted(["old.safetensors", *also_left])  # no half-written or temporary file
+
+
+def test_an_adapter_past_a_file_size_limit_is_an_os_error_and_leaves_the_old_file(adapter, tmp_path):
+    """RLIMIT_FSIZE in a child (EFBIG, what a quota or a FAT32 stick gives; before: a ``SafetensorError`` wrapped
+    in an ``OSError`` without errno or file name)."""
+    seen = run_adapter_disk(adapter, tmp_path, "limit")
+    check_refused(seen["file size limit"], str(tmp_path / "disk"), 27, also_left=("class",))
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs user namespaces to mount a small tmpfs")
+def test_an_adapter_on_a_full_or_read_only_disk_is_an_os_error_and_leaves_the_old_file(adapter, tmp_path):
+    """A 64 kB tmpfs in the child's own mount namespace, filled (ENOSPC), then remounted read-only (EROFS, which
+    stops root where ``chmod`` does not)."""
+    seen = run_adapter_disk(adapter, tmp_path, "mount")
+    check_refused(seen["full disk"], "/mnt", 28, also_left=("class", "filler"))
+    check_refused(seen["read-only"], "/mnt", 30)
 
 
 def test_a_nested_index_and_a_link_out_of_the_folder_are_refused(adapter, tmp_path, pipeline: Pipeline):

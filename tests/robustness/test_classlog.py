@@ -4,14 +4,13 @@ on disk are kept (bounded) and can be saved elsewhere, logging goes off and on a
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import IMAGES, ROOT
+from conftest import IMAGES, ROOT, can_mount_tmpfs
 
 from emowidgets.classlog import ClassLog, read_log
 from emowidgets.classview import ClassView
@@ -19,11 +18,6 @@ from emowidgets.errors import OptionsError
 from emowidgets.pipeline import Pipeline
 
 HERE = Path(__file__).resolve().parent
-
-
-def can_mount_tmpfs() -> bool:
-    return shutil.which("unshare") is not None and subprocess.run(
-        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=8k tmpfs /mnt"], capture_output=True).returncode == 0
 
 
 @pytest.mark.skipif(not can_mount_tmpfs(), reason="needs user namespaces to mount a small tmpfs")
