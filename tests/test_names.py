@@ -1,14 +1,16 @@
-"""Names read from generated call galleries (the optional 'names' extra: skipped without it)."""
+"""Names read from generated call galleries (the optional 'names' extra: the OCR tests skip without it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_for
 
-from emowidgets.names import clean_name
+from emowidgets.names import clean_name, vote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -17,6 +19,23 @@ def test_clean_name_fixes_what_ocr_confuses():
     assert clean_name("Arjun  Venkataraman-lyer") == "Arjun Venkataraman-Iyer"
     assert clean_name("lngrid Johansson…") == "Ingrid Johansson"
     assert clean_name("Maria de la Cruz") == "Maria de la Cruz"
+
+
+def test_vote_keeps_the_most_frequent_read_and_the_latest_on_a_tie():
+    assert vote(["Ana Souza", "Ana Sooza", "Ana Souza"]) == "Ana Souza"
+    assert vote(["Ana Souza", "Ana Sooza"]) == "Ana Sooza"
+    assert vote(["", "Chen Wei", ""]) == "Chen Wei"
+    assert vote(["", ""]) == ""
+
+
+def test_drawn_labels_are_the_truth():
+    """A font without a glyph for a letter draws its base letter, and the benchmark's truth is what is drawn."""
+    from callgallery import _font, build_call, drawable
+
+    assert drawable("Isabella García", _font(14, family="aileron")) == "Isabella Garcia"
+    assert drawable("Isabella García", _font(14, family="dejavu")) == "Isabella García"
+    call = build_call(49, (1920, 1080), frames=1, font="aileron")
+    assert "Jakob Muller" in call.shown and "Jakob Müller" in call.names
 
 
 @pytest.mark.slow
@@ -31,3 +50,64 @@ def test_names_are_read_from_a_49_tile_gallery(style):
     read = NameReader().read(call.frames[0], call.tiles)
     want = [clean_name(call.shown[p]) for p in call.seat[0]]
     assert np.mean([r == w for r, w in zip(read, want, strict=True)]) >= 0.9
+
+
+@pytest.fixture(scope="module")
+def named_stream():
+    """A 16-tile Zoom gallery streamed through a gallery pipeline that reads names, frame after frame on this
+    thread until the names arrive (read on the reader's thread meanwhile), then 5 frames more."""
+    pytest.importorskip("rapidocr", reason="the 'names' extra (rapidocr) is not installed")
+    from callgallery import build_call
+
+    from emowidgets.pipeline import Pipeline
+    from emowidgets.sources import entry_options
+
+    call = build_call(16, (1280, 720), style="zoom", frames=4, fps=5, seed=1)
+    options = dataclasses.replace(entry_options("gallery", "fast"), read_names=True)
+    results = []
+    with Pipeline.create_from_options(options, warmup=False) as pipeline:
+        def step() -> bool:
+            i = len(results)
+            results.append(pipeline.process_array(call.frames[i % len(call.frames)], seq=i,
+                                                  timestamp_ms=200 * (i + 1)))
+            return bool(results[-1].tile_names)
+
+        wait_for(step, timeout=300, what="the tiles' names")
+        for _ in range(5):
+            step()
+    return call, results
+
+
+@pytest.mark.slow
+def test_names_are_read_beside_the_frame_loop(named_stream):
+    """The frame that finds the grid returns before its names are read: frames go on while the read runs, and
+    the names come with a later frame, right."""
+    call, results = named_stream
+    gridded = [i for i, r in enumerate(results) if len(r.tiles) == 16]
+    named = next(i for i, r in enumerate(results) if r.tile_names)
+    assert gridded and not results[gridded[0]].tile_names
+    assert named - gridded[0] >= 2  # frames processed while the read ran
+    want = [clean_name(call.shown[p]) for p in call.seat[0]]
+    assert np.mean([r == w for r, w in zip(results[-1].tile_names, want, strict=True)]) >= 0.9
+
+
+@pytest.mark.slow
+def test_call_names_reach_the_class_view(named_stream):
+    """Each face in the class view is named after its tile's label, and a typed name stays the teacher's."""
+    from emowidgets.classview import ClassView
+
+    call, results = named_stream
+    view = ClassView()
+    for i, r in enumerate(results[:-3]):
+        view.update(r, now=100 + 0.2 * i)
+    last = results[-4]
+    by_tile = {int(t): str(tid) for tid, t in zip(last.track_ids.tolist(), last.face_tiles.tolist(), strict=True)}
+    want = {by_tile[j]: clean_name(call.shown[p]) for j, p in enumerate(call.seat[0]) if j in by_tile}
+    assert len(want) >= 12
+    assert np.mean([view.names.get(tid) == name for tid, name in want.items()]) >= 0.9
+    typed = next(iter(want))
+    view.names = {**view.names, typed: "Teacher's pick"}
+    for i, r in enumerate(results[-3:]):
+        view.update(r, now=200 + 0.2 * i)
+    assert view.names[typed] == "Teacher's pick"
+    view.close()
