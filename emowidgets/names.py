@@ -31,7 +31,8 @@ STRIP = 0.3
 UPSCALE = 1.5
 """The label strip is enlarged this much (bicubic) before OCR: a 49-tile 1080p gallery's labels are ~12 px high,
 too small for the text detector (Meet's plain labels over video were missed whole) and for telling spaces."""
-INSTALL = "reading names from the call needs the 'names' extra: pip install 'emowidgets[names]'"
+INSTALL = ("reading names from the call needs the 'names' extra: pip install 'emowidgets[names]' && "
+           "pip install --no-deps rapidocr==3.10.0")
 VOTES = 3
 """Reads of a tile kept for its vote (:func:`vote`)."""
 _PARTICLES = {"la", "le", "las", "los", "lo"}

@@ -633,6 +633,11 @@ class Pipeline:
             return tuple(seq for _, seq, _ in self._queue)
 
     @property
+    def reading_names(self) -> bool:
+        """Whether a read of the tiles' names is running or waiting on the names thread (``read_names``)."""
+        return self._names is not None and self._names.pending is not None
+
+    @property
     def worker(self) -> threading.Thread | None:
         """The worker thread while the pipeline is ``RUNNING`` (``None`` otherwise; read-only)."""
         return self._thread
