@@ -21,7 +21,7 @@ import time
 import numpy as np
 from callgallery import FONTS, STYLES, build_call
 
-from emowidgets.names import NameReader, clean_name, vote
+from emowidgets.names import UPSCALE, NameReader, clean_name, vote
 from emowidgets.vocab import FrameResult
 
 
@@ -102,11 +102,13 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="seconds between reads (the pipeline's 5 s)")
     parser.add_argument("--stream", action="store_true", help="also time frames while a read runs")
     parser.add_argument("--stream-frames", type=int, default=150, help="frames timed after the first names")
+    parser.add_argument("--upscale", type=float, default=UPSCALE, help="label strip enlargement (NameReader's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.lower().split("x"))
     summary: dict[str, object] = {"engine": "rapidocr", "size": args.size,
-                                  **accuracy(args, (w, h), NameReader())}
+                                  "upscale": args.upscale,
+                                  **accuracy(args, (w, h), NameReader(upscale=args.upscale))}
     if args.stream:
         summary["stream"] = stream(args, (w, h))
         print("stream:", summary["stream"], flush=True)

@@ -55,18 +55,19 @@ def clean_name(text: str) -> str:
 
 
 class NameReader:
-    """Reads the name label of each call tile; ``min_confidence``: weaker reads give ``""``.
+    """Reads the name label of each call tile; ``min_confidence``: weaker reads give ``""``; ``upscale``: how much
+    the label strip is enlarged first.
 
     Raises:
         NamesUnavailableError: the ``names`` extra is not installed.
     """
 
-    def __init__(self, min_confidence: float = 0.8) -> None:
+    def __init__(self, min_confidence: float = 0.8, upscale: float = UPSCALE) -> None:
         try:
             from rapidocr import RapidOCR
         except ImportError as exc:
             raise NamesUnavailableError(INSTALL) from exc
-        self.min_confidence = min_confidence
+        self.min_confidence, self.upscale = min_confidence, upscale
         # one core: the reader runs beside the frame loop, and one thread is as fast here (44 vs 52 ms a tile)
         self._ocr = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False,
                                      "Global.min_height": 0, "Det.limit_type": "max", "Det.limit_side_len": 2000,
@@ -79,7 +80,9 @@ class NameReader:
         strip = tile[int(h * (1 - STRIP)):]
         if strip.shape[0] < 8 or strip.shape[1] < 16:
             return ""
-        out = self._ocr(cv2.resize(strip, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC))
+        if self.upscale != 1:
+            strip = cv2.resize(strip, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_CUBIC)
+        out = self._ocr(np.ascontiguousarray(strip))
         if not out.txts:
             return ""
         # the label: the lowest line, preferring the left (a caption or a shirt print sits higher or further right)
