@@ -697,8 +697,7 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
             their first frames, without labels (:mod:`emowidgets.autocalib`; off by default).
         read_names: name each student after the name their call tile shows, unless the teacher typed one
             (OCR on a thread of its own, :mod:`emowidgets.names`; the optional ``names`` extra, without which
-            one log line says how to install it); default on for a shared screen or a video file, off for a
-            camera.
+            one log line says how to install it); default on for every source but ``"camera"``.
         preset: deprecated: ``"camera"`` is ``detector="short"``, ``"gallery"`` is ``detector="gallery"``.
         **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...) of a
             browser source; a video file takes none.

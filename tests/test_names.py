@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 import sys
 from pathlib import Path
 
@@ -50,6 +51,22 @@ def test_names_are_read_from_a_49_tile_gallery(style):
     read = NameReader().read(call.frames[0], call.tiles)
     want = [clean_name(call.shown[p]) for p in call.seat[0]]
     assert np.mean([r == w for r, w in zip(read, want, strict=True)]) >= 0.9
+
+
+def test_the_reader_needs_no_network(monkeypatch):
+    """The OCR models come from the rapidocr wheel: with every connection refused, a reader is made and reads."""
+    pytest.importorskip("rapidocr", reason="the 'names' extra (rapidocr) is not installed")
+    from callgallery import build_call
+
+    from emowidgets.names import NameReader
+
+    def refuse(*_: object) -> None:
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    call = build_call(4, (1280, 720), style="teams", frames=1, seed=2)
+    assert NameReader().read(call.frames[0], call.tiles) == tuple(clean_name(call.shown[p]) for p in call.seat[0])
 
 
 @pytest.fixture(scope="module")
