@@ -87,13 +87,50 @@ class NameReader:
             return ""
         # the label: the lowest line, preferring the left (a caption or a shirt print sits higher or further right)
         k = int(np.argmax([b[:, 1].mean() - 0.2 * b[:, 0].min() for b in out.boxes]))
-        name = clean_name(out.txts[k])
+        name = clean_name(join_split_words(out.txts[k], strip, out.boxes[k]))
         return name if out.scores[k] >= self.min_confidence and any(c.isalpha() for c in name) else ""
 
     def read(self, rgb: np.ndarray, tiles: np.ndarray) -> tuple[str, ...]:
         """The name in each tile ``(M, 4)`` x, y, w, h px of the frame ``rgb``, ``""`` where none is read."""
         h, w = rgb.shape[:2]
         return tuple(self.read_tile(rgb[y0:y1, x0:x1]) for x0, y0, x1, y1 in pixel_spans(tiles, w, h).tolist())
+
+
+WORD_GAP = 0.2
+"""A gap between words on a label is at least this share of the text line's height (letters sit closer)."""
+
+
+def word_gaps(line: np.ndarray) -> int | None:
+    """How many gaps between words a light-on-dark text line ``(h, w, 3)`` shows: runs of columns with no ink in
+    its middle half at least ``WORD_GAP`` of its height wide; ``None`` on a light background, where ink is not
+    told apart."""
+    grey = line.min(axis=2).astype(np.float32)
+    h = grey.shape[0]
+    back, ink = np.percentile(grey, 30), np.percentile(grey, 99)
+    if h < 8 or back > 80 or ink - back < 100:
+        return None
+    inked = grey[h // 4:h - h // 4].max(axis=0) > (back + ink) / 2
+    cols = np.flatnonzero(inked)
+    if len(cols) < 2:
+        return 0
+    runs = np.diff(cols) - 1  # blank columns between inked ones, the margins left out
+    return int(np.sum(runs >= WORD_GAP * h))
+
+
+def join_split_words(text: str, strip: np.ndarray, box: np.ndarray) -> str:
+    """``text`` read from the line ``box`` of ``strip`` with a space too many taken out where the pixels show fewer
+    gaps between words than the text has spaces: only before a lower-case letter ("Kum ar" -> "Kumar"; a word
+    of a name starts with a capital, and a particle such as "de" sits after a real gap, which is counted)."""
+    spaces = [m.start() for m in re.finditer(r" (?=[^\W\d_])", text) if text[m.start() + 1].islower()]
+    if not spaces:
+        return text
+    x0, y0 = np.floor(box.min(axis=0)).astype(int).clip(0)
+    x1, y1 = np.ceil(box.max(axis=0)).astype(int)
+    gaps = word_gaps(strip[y0:y1, x0:x1])
+    extra = text.count(" ") - gaps if gaps is not None else 0
+    for at in sorted(spaces, reverse=True)[:max(0, extra)]:
+        text = text[:at] + text[at + 1:]
+    return text
 
 
 def vote(reads: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import wait_for
 
-from emowidgets.names import clean_name, vote
+from emowidgets.names import clean_name, join_split_words, vote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -20,6 +20,26 @@ def test_clean_name_fixes_what_ocr_confuses():
     assert clean_name("Arjun  Venkataraman-lyer") == "Arjun Venkataraman-Iyer"
     assert clean_name("lngrid Johansson…") == "Ingrid Johansson"
     assert clean_name("Maria de la Cruz") == "Maria de la Cruz"
+
+
+def label(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """``text`` drawn white on a dark pill as a call labels a tile (DejaVu Sans 14 px, x1.5 as the reader
+    enlarges it), and the line's box."""
+    from callgallery import _font
+    from PIL import Image, ImageDraw
+
+    font = _font(21)
+    w = int(font.getlength(text)) + 20
+    im = Image.new("RGB", (w, 34), (30, 30, 30))
+    ImageDraw.Draw(im).text((10, 17), text, fill=(255, 255, 255), font=font, anchor="lm")
+    return np.asarray(im), np.array([[0, 0], [w, 0], [w, 34], [0, 34]], np.float32)
+
+
+def test_a_space_the_pixels_do_not_show_is_taken_out():
+    assert join_split_words("Rajesh Kum ar", *label("Rajesh Kumar")) == "Rajesh Kumar"
+    assert join_split_words("Isabella G arcía", *label("Isabella García")) == "Isabella García"
+    assert join_split_words("Maria de la Cruz", *label("Maria de la Cruz")) == "Maria de la Cruz"
+    assert join_split_words("john smith", *label("john smith")) == "john smith"
 
 
 def test_vote_keeps_the_most_frequent_read_and_the_latest_on_a_tie():
