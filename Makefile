@@ -16,7 +16,8 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,names]"
+	$(BIN)/pip install -q --no-deps -c constraints.txt rapidocr  # its opencv-python-headless would clobber cv2
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv with pinned versions (idempotent)

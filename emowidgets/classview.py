@@ -669,7 +669,7 @@ class Classroom(ClosingContext, ipywidgets.VBox):  # type: ignore[misc]
 
 def classroom(source: str | Path | MediaStream = "screen", model: str | None = None, *,
               detector: str | None = None, log_path: str | Path | None = None, auto_calibrate: bool = True,
-              preset: str | None = None, **camera_options: Any) -> Classroom:
+              read_names: bool | None = None, preset: str | None = None, **camera_options: Any) -> Classroom:
     """Watch a class: ``"screen"`` (share the video-call gallery window), ``"camera"``, an ipywebrtc stream,
     or a video file path.
 
@@ -685,6 +685,9 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
         auto_calibrate: auto-calibrate each face: centre every student on their own resting face, learned
             from their first frames without labels (:mod:`emowidgets.autocalib`); "needs attention" reads the
             uncalibrated scores either way. ``False`` scores every face with the base model alone.
+        read_names: name each student after the name their call tile shows, unless the teacher typed one
+            (OCR on a thread of its own, :mod:`emowidgets.names`; the optional ``names`` extra, without which
+            one log line says how to install it); default on for every source but ``"camera"``.
         preset: deprecated: ``"camera"`` is ``detector="short"``, ``"gallery"`` is ``detector="gallery"``.
         **camera_options: :class:`~emowidgets.widgets.CameraWidget` traits (``width``, ``height``, ...) of a
             browser source; a video file takes none.
@@ -713,6 +716,7 @@ def classroom(source: str | Path | MediaStream = "screen", model: str | None = N
     is_camera = source == "camera"
     options = entry_options(detector or ("short" if is_camera else "gallery"),
                             model or ("main" if is_camera else "fast"), auto_calibrate=auto_calibrate)
+    options = dataclasses.replace(options, read_names=not is_camera if read_names is None else bool(read_names))
     video = PreviewedVideo(source, realtime=True) if isinstance(source, Path) else None
     pipeline = start_pipeline(options)
     try:

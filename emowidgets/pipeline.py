@@ -42,7 +42,7 @@ from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.ladder import LadderOptions, QualityLadder
 from emowidgets.layout import GridLayout, find_grid, fixed_grid, grid_text, parse_grid, tile_looks
 from emowidgets.motion import FaceFollower, FollowOptions
-from emowidgets.names import NameReader, NamesUnavailableError
+from emowidgets.names import VOTES, BackgroundReader, NameReader, NamesUnavailableError, vote
 from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
 from emowidgets.vocab import EMOTIONS, FrameResult
@@ -105,7 +105,9 @@ class PipelineOptions:
             but never reported. Faces found in their own call tile pass at once (their score floor,
             ``DetectorOptions.tile_min_confidence``, already keeps camera-off tiles out).
         read_names: read each call tile's name label (:mod:`emowidgets.names`, the ``names`` extra) when a
-            grid is found or changes, and again every ``names_every_ms``; without the extra, one log line.
+            grid is found or changes, and again ``names_every_ms`` after each read; a stream's reads run on a
+            thread of their own (frames go on meanwhile; the names come with the first frame after), and a
+            tile's name is the vote of its last 3 reads. Without the extra, one log line.
     """
 
     detector: DetectorOptions = dataclasses.field(default_factory=DetectorOptions)
@@ -170,8 +172,10 @@ class Pipeline:
         self._layout_ms = -1e12  # when the grid was last looked for
         self._layout_misses = 0  # looks in a row that found no grid while one was in use
         self._tile_ms = np.zeros(0)  # when each call tile was last searched for its face
-        self._names: NameReader | None = None
-        self._names_ms = -1e12  # when the tiles' names were last read
+        self._names: BackgroundReader | None = None
+        self._names_ms = -1e12  # when the tiles' names were last asked for or arrived
+        self._layout_key = 0  # counts the grids used: a read of an older grid's tiles is dropped
+        self._name_reads: list[collections.deque[str]] = []  # each tile's last reads, for its vote
         self.tile_names: tuple[str, ...] = ()
         """The name read in each tile of ``layout`` (``read_names``); ``()`` without a grid."""
         self.stats = PipelineStats()
@@ -346,7 +350,7 @@ class Pipeline:
             log.info("timestamp %d ms is before the last frame's %.0f ms: a new stream, tracks forgotten",
                      timestamp_ms, self._last_ms)
             self.tracker.reset()
-            self._detected_ms, self._last_ms, self._interval_ms = -1e12, 0.0, 0.0
+            self._detected_ms, self._last_ms, self._interval_ms, self._names_ms = -1e12, 0.0, 0.0, -1e12
         if timed and self._last_ms and 0 < now_ms - self._last_ms < 5000:
             gap = now_ms - self._last_ms
             self._interval_ms = gap if not self._interval_ms else 0.9 * self._interval_ms + 0.1 * gap
@@ -482,23 +486,42 @@ class Pipeline:
         return self.layout
 
     def _read_names(self, rgb: np.ndarray, layout: GridLayout, now_ms: float, timed: bool) -> None:
-        """Read the tiles' names on a new grid and every ``names_every_ms`` (not every frame: OCR costs tens of
-        ms a tile). Without the OCR extra, say so once and stop trying."""
-        if self.tile_names and timed and now_ms - self._names_ms < self.options.names_every_ms:
-            return
+        """Names for the tiles: a stream's frames are read on the background reader's thread (a 49-tile read
+        takes seconds) when a grid is found and ``names_every_ms`` after each read arrives, the names applied on
+        the first frame after; a frame without a timestamp is read here and now. Without the OCR extra, say so
+        once and stop trying."""
         if self._names is None:
             try:
-                self._names = NameReader()
+                self._names = BackgroundReader(NameReader())
             except NamesUnavailableError as exc:
                 log.warning("%s", exc)
                 self.options = dataclasses.replace(self.options, read_names=False)
                 return
-        self._names_ms = now_ms
-        self.tile_names = self._names.read(rgb, layout.tiles)
+        if not timed:
+            self._vote(self._names.reader.read(rgb, layout.tiles))
+            return
+        done = self._names.take()
+        if done is not None and done[0] == self._layout_key:
+            self._vote(done[1])
+            self._names_ms = now_ms
+        if self._names.pending != self._layout_key and now_ms - self._names_ms >= self.options.names_every_ms:
+            self._names_ms = now_ms
+            self._names.submit(self._layout_key, rgb, layout.tiles)
+
+    def _vote(self, names: tuple[str, ...]) -> None:
+        """Count one read of every tile: each tile's name is the vote of its last ``VOTES`` reads."""
+        if len(self._name_reads) != len(names):
+            self._name_reads = [collections.deque(maxlen=VOTES) for _ in names]
+        for reads, name in zip(self._name_reads, names, strict=True):
+            reads.append(name)
+        self.tile_names = tuple(vote(reads) for reads in self._name_reads)
 
     def _use_layout(self, layout: GridLayout | None) -> None:
         """Switch to a new grid (or none): every tile is searched (and its name read) on the next frame."""
         self.tile_names = ()
+        self._name_reads = []
+        self._layout_key += 1
+        self._names_ms = -1e12
         if layout is not None or self.layout is not None:
             log.info("gallery grid: %s", layout.label if layout is not None else "none")
         self.layout = layout
@@ -616,6 +639,11 @@ class Pipeline:
         """The ``seq`` of each frame waiting for the worker, oldest first (read-only; for checks)."""
         with self._cond:
             return tuple(seq for _, seq, _ in self._queue)
+
+    @property
+    def reading_names(self) -> bool:
+        """Whether a read of the tiles' names is running or waiting on the names thread (``read_names``)."""
+        return self._names is not None and self._names.pending is not None
 
     @property
     def worker(self) -> threading.Thread | None:
@@ -773,6 +801,8 @@ class Pipeline:
             self._slots.clear()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        if self._names is not None:
+            self._names.close(timeout)
         me = threading.get_ident()
         with self._cond:
             if not self._cond.wait_for(lambda: not set(self._inside) - {me}, timeout):

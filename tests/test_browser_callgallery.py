@@ -2,13 +2,15 @@
 
 The page's own ``getDisplayMedia`` (camera.js, source ``"screen"``) captures a tab that plays the gallery video
 (``launch_chromium_sharing`` + ``share_video_as_screen``). The kernel finds the call's tile grid and the page
-draws it: one ``.emow-tile`` outline per call tile and the ``.emow-grid-label``.
+draws it: one ``.emow-tile`` outline per call tile and the ``.emow-grid-label``; with the ``names`` extra (``make
+install``), the class view's tiles take the names the call prints (OCR in the kernel, on its own thread).
 
 The gallery is call-like (``benchmarks/callgallery.py``: gaps, name labels, a speaker border, 4 cameras off).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import pytest
@@ -30,6 +32,8 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from callgallery import write_call_video
+
+from emowidgets.names import clean_name
 
 pytestmark = [*BROWSER_MARKS, pytest.mark.slow]
 
@@ -105,6 +109,15 @@ def test_shared_7x7_gallery_shows_its_call_grid(tmp_path):
                 .includes('{49 - call.faces} camera off')""", timeout=60)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".emow-camera").screenshot(path=str(SCREENSHOT))
+
+            if importlib.util.find_spec("rapidocr"):  # the names extra: the tiles are named from the call
+                shown = sorted({clean_name(call.shown[p]) for p in range(49) if call.has_face[p]})
+                named = ("(shown) => [...document.querySelectorAll('.emow-cv-tile[data-id] .emow-cv-name')]"
+                         ".filter(e => shown.includes(e.textContent)).length")
+                try:
+                    poll(page, f"(shown) => ({named})(shown) >= {round(0.8 * call.faces)}", arg=shown, timeout=120)
+                finally:
+                    print("tiles named from the call:", page.evaluate(named, shown), "of", call.faces)
 
             # The teacher sets the grid: the kernel draws that one instead; "none" removes the outlines.
             set_grid(page, "5\N{MULTIPLICATION SIGN}5")
