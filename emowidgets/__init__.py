@@ -44,7 +44,7 @@ _EXPORTS = {
     "save_adapter": "emowidgets.adapter_io",
     "CalibrationWidget": "emowidgets.calibration",
     "ClassView": "emowidgets.classview",
-    "classroom": "emowidgets.classview",
+    "classroom": "emowidgets.lesson",
 }
 __all__ = [
     "EMOTIONS",
@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     from emowidgets.adapter_io import load_adapter, save_adapter
     from emowidgets.autocalib import AutoCalibrationOptions
     from emowidgets.calibration import CalibrationWidget
-    from emowidgets.classview import ClassView, classroom
+    from emowidgets.classview import ClassView
     from emowidgets.detect import DetectorOptions, FaceDetector
     from emowidgets.errors import (
         AdapterError,
@@ -106,6 +106,7 @@ if TYPE_CHECKING:
         VideoFileError,
     )
     from emowidgets.infer import ClassifierOptions, EmotionClassifier
+    from emowidgets.lesson import classroom
     from emowidgets.liveview import LiveView, live
     from emowidgets.pipeline import Pipeline, PipelineOptions, PipelineState
     from emowidgets.tools.evaluation import evaluate

@@ -1,7 +1,7 @@
 """Adapters of a class: one per student, kept under the name the teacher gave the tile, and one for the room.
 
 Track ids change (a new id after a long absence, or a student named on another tile), names do not, so
-adapters are kept by name. :meth:`ClassAdapters.resolve` turns name -> adapter and the view's names
+adapters are kept by name. :meth:`ClassAdapters.resolve` turns name -> adapter and the tiles' names
 (track id -> name) into the pipeline's head, an :class:`~emowidgets.adapter.AdapterSet` (a face's own
 adapter, else the room's, else the base model); it runs whenever the names change, so an adapter follows
 its student to every tile that carries their name.
@@ -17,17 +17,15 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emowidgets.adapter import Adapter, AdapterSet
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.modelfile import write_atomically
 from emowidgets.pipeline import Pipeline
-
-if TYPE_CHECKING:
-    from emowidgets.classview import ClassView
 
 INDEX = "index.json"
 INDEX_FORMAT = "emowidgets-class-adapters"
@@ -43,23 +41,27 @@ def adapter_file_name(name: str) -> str:
 
 
 class ClassAdapters:
-    """Name -> adapter for the students of a :class:`~emowidgets.classview.ClassView`, plus a room adapter.
+    """Name -> adapter for the students of a class, plus a room adapter.
 
-    It owns ``pipeline.head`` (None while there is no adapter, so the base model runs unchanged) and keeps it,
-    and the view's ``adapted``/``room_labels``, in step with the adapters and the view's names.
+    It owns ``pipeline.head`` (None while there is no adapter, so the base model runs unchanged) and keeps it in
+    step with the adapters and the tiles' names, ``names`` (track id -> name, as a
+    :class:`~emowidgets.classview.ClassView`'s ``names``; given to :meth:`resolve` whenever they change).
+    ``on_change(adapted, room_labels)`` hears the outcome of every change: track id -> the labels of that face's
+    own adapter, and the room adapter's labels (a view shows them; :class:`~emowidgets.lesson.Classroom` wires it).
     """
 
-    def __init__(self, pipeline: Pipeline, view: ClassView) -> None:
+    def __init__(self, pipeline: Pipeline,
+                 on_change: Callable[[dict[str, list[str]], list[str]], None] | None = None) -> None:
         self.pipeline = pipeline
-        self.view = view
+        self.on_change = on_change
+        self.names: dict[str, str] = {}
         self.people: dict[str, Adapter] = {}
         self.room: Adapter | None = None
         self._lock = threading.Lock()
-        view.observe(lambda _: self.resolve(), "names")
 
     def ids_of(self, name: str) -> list[int]:
         """Track ids of the tiles named ``name`` (usually one; an old and a new id while both are listed)."""
-        return sorted(int(tid) for tid, given in self.view.names.items() if given == name)
+        return sorted(int(tid) for tid, given in self.names.items() if given == name)
 
     def set_person(self, name: str, adapter: Adapter | None) -> None:
         """Give the student ``name`` their own adapter (None removes it) and apply it to their tiles."""
@@ -78,14 +80,18 @@ class ClassAdapters:
             self.room = adapter
         self.resolve()
 
-    def resolve(self) -> None:
-        """Rebuild the pipeline's head from name -> adapter and the view's current track id -> name."""
+    def resolve(self, names: Mapping[str, str] | None = None) -> None:
+        """Rebuild the pipeline's head from name -> adapter and track id -> name (``names``, when given,
+        replaces :attr:`names`), then tell ``on_change``."""
         with self._lock:
-            people = {int(tid): self.people[name] for tid, name in self.view.names.items() if name in self.people}
+            if names is not None:
+                self.names = dict(names)
+            people = {int(tid): self.people[name] for tid, name in self.names.items() if name in self.people}
             head = AdapterSet(self.room, people) if self.room is not None or people else None
             self.pipeline.head = head  # one assignment: the worker reads the old or the new head, never half
-            self.view.adapted = {str(tid): list(a.labels) for tid, a in sorted(people.items())}
-            self.view.room_labels = list(self.room.labels) if self.room is not None else []
+            if self.on_change is not None:
+                self.on_change({str(tid): list(a.labels) for tid, a in sorted(people.items())},
+                               list(self.room.labels) if self.room is not None else [])
 
     def save(self, folder: str | Path) -> Path:
         """Write every adapter to ``folder`` (created if needed); returns the index file's path.

@@ -24,7 +24,7 @@ import numpy as np
 from emowidgets import jaxcache
 from emowidgets.assets import MODEL_FILES, model_path
 from emowidgets.errors import OptionsError
-from emowidgets.modelfile import CROP_SIZE, EMOTIONS, FoldedNet, fold_batchnorm, load_folded, metadata_vector
+from emowidgets.modelfile import CROP_SIZE, EMOTIONS, FoldedNet, load_folded, metadata_vector
 
 if TYPE_CHECKING:
     from emowidgets.model import EmotionNet
@@ -104,7 +104,7 @@ class EmotionClassifier:
         self._warmup_thread: threading.Thread | None = None
         self.config = net.config
         net.eval()
-        folded = fold_batchnorm(net)
+        folded = net.fold()
         self.prior_correction = options.prior_correction and PRIOR_KEY in metadata
         """Whether the stored prior correction is in the head (asked for, and the file has one)."""
         if self.prior_correction:

@@ -17,12 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from emowidgets.modelfile import BN_EPSILON, read_model_file, write_safetensors
+from emowidgets.modelfile import BN_EPSILON, fold_arrays, read_model_file, write_safetensors
 from emowidgets.modelfile import MAX_WEIGHTS_BYTES as MAX_WEIGHTS_BYTES
 from emowidgets.modelfile import FoldedNet as FoldedNet
 from emowidgets.modelfile import ModelConfig as ModelConfig
 from emowidgets.modelfile import backbone_id as backbone_id
-from emowidgets.modelfile import fold_batchnorm as fold_batchnorm
 from emowidgets.modelfile import max_pool as _max_pool
 from emowidgets.modelfile import metadata_vector as metadata_vector
 from emowidgets.modelfile import standardize as _standardize
@@ -85,6 +84,11 @@ class EmotionNet(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.classify(self.embed(x))
+
+    def fold(self) -> FoldedNet:
+        """The :class:`~emowidgets.modelfile.FoldedNet` computing what this net computes in eval mode: its
+        arrays folded as a weights file's are (:func:`~emowidgets.modelfile.fold_arrays`)."""
+        return fold_arrays(self.config, model_arrays(self))
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

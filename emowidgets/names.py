@@ -20,6 +20,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -70,7 +71,9 @@ class NameReader:
             raise NamesUnavailableError(INSTALL) from exc
         self.min_confidence, self.upscale = min_confidence, upscale
         # one core: the reader runs beside the frame loop, and one thread is as fast here (44 vs 52 ms a tile)
-        self._ocr = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False,
+        # the whole-pipeline call returns a RapidOCROutput (txts, boxes, scores); its annotation is the union of
+        # every stage's output, so it is held as Any
+        self._ocr: Any = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False,
                                      "Global.min_height": 0, "Det.limit_type": "max", "Det.limit_side_len": 2000,
                                      "EngineConfig.onnxruntime.intra_op_num_threads": 1,
                                      "EngineConfig.onnxruntime.inter_op_num_threads": 1})

@@ -38,7 +38,7 @@ MINE = ["neutral", "smile"]
 TILES_JS = """() => [...document.querySelectorAll('.emow-cv-tile')].map(t => ({id: t.dataset.id,
     labels: t.dataset.labels, adapter: t.dataset.adapter, dominant: t.dataset.dominant,
     badge: t.querySelector('.emow-cv-badge')?.title || null}))"""
-ROOM_CELL = 'from emowidgets.classview import classroom\nroom = classroom("camera", model="fast")\nroom'
+ROOM_CELL = 'from emowidgets import classroom\nroom = classroom("camera", model="fast")\nroom'
 SAVE_CELL = 'index = room.save_adapters("class_adapters")\nprint(f"saved {sorted(room.adapters.people)} to {index}")'
 
 

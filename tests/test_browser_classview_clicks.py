@@ -31,7 +31,7 @@ pytestmark = BROWSER_MARKS
 
 ROUNDS = 20
 ROOM_CELL = """import ipywidgets
-from emowidgets.classview import classroom
+from emowidgets import classroom
 room = classroom("camera", model="fast")
 echo = ipywidgets.HTML()  # the kernel's value of the threshold, shown back: the change reached the kernel
 echo.add_class("emow-test-echo")

@@ -31,7 +31,7 @@ NO_FACES = "no faces found \N{EM DASH} is the call's gallery shared?"
 
 def test_a_recording_is_previewed_with_named_boxes_and_no_picture_in_state(lab, playwright):
     shutil.copyfile(CLIPS / "multi_face.mp4", lab.root / "lesson.mp4")
-    room = 'from emowidgets.classview import classroom\nroom = classroom("lesson.mp4", model="fast")\nroom'
+    room = 'from emowidgets import classroom\nroom = classroom("lesson.mp4", model="fast")\nroom'
     browser = launch_chromium(playwright)
     page = new_page(browser, camera=False, viewport=(1400, 1100))
     try:
@@ -70,7 +70,7 @@ def test_a_screen_without_faces_says_so_instead_of_making_tiles(lab, playwright,
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x2f4f6f:size=640x480:rate=25",
                     "-vf", "drawbox=x=80:y=60:w=480:h=120:color=0xe0e0e0:t=fill", "-t", "3", "-pix_fmt", "yuv420p",
                     str(y4m)], check=True)
-    room = 'from emowidgets.classview import classroom\nroom = classroom("camera", model="fast")\nroom'
+    room = 'from emowidgets import classroom\nroom = classroom("camera", model="fast")\nroom'
     browser = launch_chromium(playwright, y4m)
     page = new_page(browser, camera=True, viewport=(1400, 1000))
     try:

@@ -132,7 +132,7 @@ def test_timestamped_stream_detects_and_classifies_less(single: np.ndarray):
     with Pipeline.create_from_options(warmup=False) as pipe:
         pipe.classifier.warmup(background=False)
         compiled = pipe.classifier.compile_count
-        results = [pipe.process_array(f, i, 1000 + i * 40) for i, f in enumerate(single)]
+        results = [pipe.process_array(f, seq=i, timestamp_ms=1000 + i * 40) for i, f in enumerate(single)]
         detected = sum(r.timings["detect"] > 0 for r in results)
         assert 10 <= detected <= 16  # 60 frames = 2.4 s at 5 detections a second
         ages = np.concatenate([r.ages_ms for r in results])
@@ -140,7 +140,7 @@ def test_timestamped_stream_detects_and_classifies_less(single: np.ndarray):
         assert {r.level for r in results} == {"main · TTA on · detect 5/s"}
         assert 0.3 < results[-1].frame_scale < 0.6  # a 266-px face; 112 px are enough
         pipe.ladder.index = len(LEVELS) - 1  # the bottom level: TTA off, compiled at warm-up
-        low = [pipe.process_array(f, i, 4000 + i * 40) for i, f in enumerate(single)]
+        low = [pipe.process_array(f, seq=i, timestamp_ms=4000 + i * 40) for i, f in enumerate(single)]
         assert low[-1].level == "main · TTA off · detect 2/s"
         assert pipe.classifier.compile_count == compiled  # nothing compiles live
         untimed = [pipe.process_array(f) for f in single[:5]]
@@ -151,7 +151,7 @@ def test_fast_model_level_names_no_tta():
     options = PipelineOptions(classifier=ClassifierOptions(model="fast"))
     with Pipeline.create_from_options(options, warmup=False) as pipe:
         frame = video_frames(CLIPS / "single_face.mp4", every=100)[0]
-        assert pipe.process_array(frame, 1, 1000).level == "fast · detect 5/s"
+        assert pipe.process_array(frame, seq=1, timestamp_ms=1000).level == "fast · detect 5/s"
 
 
 def test_face_keeps_its_id_when_the_camera_sends_smaller_frames(single: np.ndarray):
@@ -160,7 +160,7 @@ def test_face_keeps_its_id_when_the_camera_sends_smaller_frames(single: np.ndarr
     import cv2
 
     with Pipeline.create_from_options(warmup=False) as pipe:
-        big = [pipe.process_array(f, i, 1000 + i * 40) for i, f in enumerate(single[:10])]
+        big = [pipe.process_array(f, seq=i, timestamp_ms=1000 + i * 40) for i, f in enumerate(single[:10])]
         small = [pipe.process_array(cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA), i, 2000 + i * 40)
                  for i, f in enumerate(single[10:20])]
         assert {int(r.track_ids[0]) for r in big + small} == {int(big[0].track_ids[0])}

@@ -15,8 +15,9 @@ from emowidgets.adapter_fit import fit_adapter
 from emowidgets.adapter_io import save_adapter
 from emowidgets.classadapters import adapter_file_name
 from emowidgets.classlog import read_log
-from emowidgets.classview import Classroom, ClassView
+from emowidgets.classview import ClassView
 from emowidgets.errors import ModelFileError, NoFaceError
+from emowidgets.lesson import Classroom
 from emowidgets.pipeline import Pipeline
 from emowidgets.vocab import EMOTIONS, FrameResult
 

@@ -23,8 +23,8 @@ T0 = 1_700_000_000_000  # a fixed Unix time (ms) so the logs are reproducible
 def results() -> list[FrameResult]:
     """The real pipeline on every 5th frame of the 2x2 gallery clip (50 frames, 4 faces each)."""
     with Pipeline.create_from_options(warmup=False) as pipeline:
-        return [pipeline.process_array(f, i, i * 200) for i, f in enumerate(video_frames(CLIPS / "multi_face.mp4",
-                                                                                      every=5))]
+        frames = video_frames(CLIPS / "multi_face.mp4", every=5)
+        return [pipeline.process_array(f, seq=i, timestamp_ms=i * 200) for i, f in enumerate(frames)]
 
 
 def write(results: list[FrameResult], path, names: dict[int, str]) -> None:

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from conftest import CLIPS, video_frames
 
+from emowidgets import classroom
 from emowidgets.adapter import BaseHead
 from emowidgets.adapter_fit import fit_adapter
 from emowidgets.classadapters import ClassAdapters
 from emowidgets.classlog import read_log
-from emowidgets.classview import ClassView, classroom, valence
+from emowidgets.classview import ClassView, valence
 from emowidgets.errors import VideoFileError
 from emowidgets.pipeline import Pipeline
 from emowidgets.vocab import EMOTIONS, FrameResult
@@ -31,7 +32,7 @@ def gallery_results():
     """The 2x2 gallery clip, every 5th frame (0.2 s apart, 4 faces), then one empty frame."""
     frames = video_frames(CLIPS / "multi_face.mp4", every=5)
     with Pipeline.create_from_options(warmup=False) as pipeline:
-        results = [pipeline.process_array(f, i, i * 200) for i, f in enumerate(frames)]
+        results = [pipeline.process_array(f, seq=i, timestamp_ms=i * 200) for i, f in enumerate(frames)]
         return results, pipeline.process_array(np.zeros_like(frames[0]), len(frames), 10_000)
 
 
@@ -293,7 +294,8 @@ def test_two_hour_lesson_with_churn_stays_bounded(gallery_results):
 def test_retired_student_comes_back_with_name_and_adapter(pipeline: Pipeline, gallery_results):
     results, _ = gallery_results
     view = ClassView(retention_seconds=60)
-    adapters = ClassAdapters(pipeline, view)
+    adapters = ClassAdapters(pipeline, on_change=lambda adapted, room: view.set_trait("adapted", adapted))
+    view.observe(lambda change: adapters.resolve(change["new"]), "names")  # as Classroom wires them
     try:
         woman = int(results[-1].track_ids[np.argmin(results[-1].boxes[:, 0] - results[-1].boxes[:, 1])])
         emb = np.concatenate([r.embeddings for r in results])

@@ -13,7 +13,8 @@ import pytest
 import simplejpeg
 from conftest import CLIPS, video_frames
 
-from emowidgets.classview import NO_FACES_S, ClassView, classroom
+from emowidgets import classroom
+from emowidgets.classview import NO_FACES_S, ClassView
 from emowidgets.pipeline import Pipeline
 from emowidgets.vocab import FrameResult
 from emowidgets.widgets import TRACK_COLORS, FramePreview, track_color
@@ -25,9 +26,9 @@ def gallery() -> Iterator[tuple[list[FrameResult], FrameResult, np.ndarray]]:
     pipeline of its own (the session's keeps its clock for the tests after these)."""
     frames = video_frames(CLIPS / "multi_face.mp4", every=5)
     with Pipeline.create_from_options(warmup=False) as pipeline:
-        results = [pipeline.process_array(f, i, i * 200) for i, f in enumerate(frames)]
+        results = [pipeline.process_array(f, seq=i, timestamp_ms=i * 200) for i, f in enumerate(frames)]
         blank = np.full_like(frames[0], 90)
-        yield results, pipeline.process_array(blank, len(frames), 10_000), frames[-1]
+        yield results, pipeline.process_array(blank, seq=len(frames), timestamp_ms=10_000), frames[-1]
 
 
 def in_quadrants(result: FrameResult, rows: np.ndarray | None = None) -> FrameResult:

@@ -18,7 +18,7 @@ from emowidgets import jaxcache
 from emowidgets.assets import model_path
 from emowidgets.detect import FaceDetector
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
-from emowidgets.model import EmotionNet, ModelConfig, _flatten, fold_batchnorm, load_model
+from emowidgets.model import EmotionNet, ModelConfig, _flatten, load_model
 from emowidgets.modelfile import load_folded
 from emowidgets.pipeline import Pipeline, PipelineOptions
 
@@ -68,14 +68,14 @@ def test_array_shapes_match_the_nnx_model(config):
 def test_folded_load_equals_folding_the_nnx_model(model):
     direct, meta = load_folded(model_path(model))
     net, nnx_meta = load_model(model_path(model))
-    via_nnx = fold_batchnorm(net)
+    via_nnx = net.fold()
     assert meta == nnx_meta and direct.config == via_nnx.config
     leaves = jax.tree_util.tree_leaves((direct.stages, direct.head_kernel, direct.head_bias))
     expected = jax.tree_util.tree_leaves((via_nnx.stages, via_nnx.head_kernel, via_nnx.head_bias))
     assert len(leaves) == len(expected) == 2 * len(net.config.widths) * net.config.convs + 2
     for got, want in zip(leaves, expected, strict=True):
         np.testing.assert_array_equal(got, want)
-    assert fold_batchnorm(direct) is direct
+    assert direct.fold() is direct
 
 
 def test_cache_dir_setting(monkeypatch, tmp_path):

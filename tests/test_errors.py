@@ -96,7 +96,7 @@ def test_report_refuses_a_nan_row(tmp_path, pipeline: Pipeline, capsys):
     path = tmp_path / "class.csv"
     with ClassLog(path) as log:
         for i, frame in enumerate(video_frames(CLIPS / "multi_face.mp4", every=25)):
-            log.log(pipeline.process_array(frame, i, i * 1000), time_ms=1_700_000_000_000 + i * 1000)
+            log.log(pipeline.process_array(frame, seq=i, timestamp_ms=i * 1000), time_ms=1_700_000_000_000 + i * 1000)
     rows = list(csv.reader(path.open()))
     rows[5][rows[0].index("angry")] = "nan"
     with path.open("w", newline="") as f:

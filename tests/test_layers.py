@@ -61,7 +61,8 @@ def test_report_runs_without_the_runtime_stack(tmp_path, pipeline: Pipeline):
     log = tmp_path / "class.parquet"
     with ClassLog(log) as writer:
         for i, frame in enumerate(video_frames(CLIPS / "multi_face.mp4", every=50)):
-            writer.log(pipeline.process_array(frame, i, i * 2000), time_ms=1_700_000_000_000 + i * 2000)
+            result = pipeline.process_array(frame, seq=i, timestamp_ms=i * 2000)
+            writer.log(result, time_ms=1_700_000_000_000 + i * 2000)
     code = f"from emowidgets.tools.cli import main\nassert main(['report', {str(log)!r}]) == 0"
     assert heavy_after(code) == []
     assert log.with_suffix(".html").is_file()
@@ -101,3 +102,17 @@ def test_a_fitted_adapter_is_used_with_numpy_alone():
     assert heavy_after("import emowidgets.adapter") == []
     assert "flax" not in heavy_after("import emowidgets.adapter_io")
     assert {"flax", "optax", "jax"} & imported("adapter_fit") == {"flax", "optax", "jax"}
+
+
+def test_the_view_knows_neither_the_pipeline_nor_the_wiring():
+    """``classview`` is the page alone; ``lesson`` wires source, pipeline, adapters and view. No import runs back
+    up: the class adapters hear names and report labels through a callback (before: they wrote the view's traits,
+    a circle with ``classview``), and the model file reader folds arrays only (before: a circle with ``model``)."""
+    runtime = {"emowidgets.pipeline", "emowidgets.session", "emowidgets.classadapters", "emowidgets.lesson",
+               "emowidgets.calibration", "emowidgets.sources"}
+    assert not imported("classview") & runtime
+    assert "emowidgets.classview" not in imported("classadapters")
+    assert {"emowidgets.classview", "emowidgets.classadapters", "emowidgets.pipeline"} <= imported("lesson")
+    for module in ("classadapters", "modelfile"):
+        source = (PACKAGE / f"{module}.py").read_text()
+        assert "TYPE_CHECKING" not in source, module

@@ -84,7 +84,7 @@ def gallery_pipeline():
 def run(pipeline: Pipeline, frames: np.ndarray, step_ms: float = 200.0) -> list:
     pipeline.tracker.reset()
     pipeline.grid = "auto"
-    return [pipeline.process_array(f, i, 1 + round(i * step_ms)) for i, f in enumerate(frames)]
+    return [pipeline.process_array(f, seq=i, timestamp_ms=1 + round(i * step_ms)) for i, f in enumerate(frames)]
 
 
 def test_49_students_found_in_their_tiles_and_none_on_camera_off_tiles(gallery_pipeline):

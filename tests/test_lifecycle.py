@@ -11,8 +11,8 @@ import pytest
 import simplejpeg
 from conftest import CLIPS, video_frames, wait_for
 
+from emowidgets import classroom
 from emowidgets.calibration import CalibrationWidget
-from emowidgets.classview import classroom
 from emowidgets.errors import ClosedError, EmowidgetsError, OptionsError
 from emowidgets.liveview import live
 from emowidgets.pipeline import Pipeline, PipelineOptions, PipelineState

@@ -17,7 +17,7 @@ from emowidgets.assets import model_path
 from emowidgets.autocalib import read_reference
 from emowidgets.errors import ModelFileError, OptionsError
 from emowidgets.infer import PRIOR_KEY, ClassifierOptions, EmotionClassifier
-from emowidgets.model import EmotionNet, ModelConfig, fold_batchnorm, load_model, save_model
+from emowidgets.model import EmotionNet, ModelConfig, load_model, save_model
 from emowidgets.modelfile import load_folded
 from emowidgets.tools.cli import main as cli
 from emowidgets.tools.evaluation import lesson_yardstick
@@ -48,7 +48,7 @@ def fer_crops() -> np.ndarray:
 
 def test_folded_net_matches_eval_model(fer_crops):
     net, _ = load_model(model_path("main"))
-    folded = fold_batchnorm(net)
+    folded = net.fold()
     x = jnp.asarray(fer_crops)
     np.testing.assert_allclose(folded.embed(x), net.embed(x), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(folded.classify(folded.embed(x)), net(x), rtol=1e-4, atol=1e-4)
@@ -167,6 +167,28 @@ def test_tiny_training_resumes(tmp_path):
     assert read_reference(net.metadata, net.embed_dim).shape == (net.embed_dim,)
     with pytest.raises(OptionsError, match="known"):
         TrainConfig.load("no-such-config")
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    """Stopped after its first epoch, a run resumed from its checkpoint (every leaf of the training state stored
+    by name: weights, batch statistics, optimizer with its step count and learning rate, EMA) ends with the
+    weights of the same run left alone."""
+    cfg = TrainConfig.load("tiny")
+    straight = train(cfg, FER, run_dir=tmp_path / "straight", progress=False)
+
+    def stop(_record: dict) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, FER, run_dir=tmp_path / "cut", progress=False, on_epoch=stop)
+    arrays = load_file(tmp_path / "cut" / "checkpoint.safetensors")
+    named = {"params/backbone/stages/0/0/conv/kernel/value", "optimizer/1/count",
+             "optimizer/1/hyperparams/learning_rate"}
+    assert named <= arrays.keys()
+    resumed = train(cfg, FER, run_dir=tmp_path / "cut", progress=False)
+    assert resumed["best_val"] == straight["best_val"] and resumed["epochs"] == straight["epochs"]
+    a, b = (load_file(tmp_path / name / "checkpoint.safetensors") for name in ("straight", "cut"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_evaluate_cli_json(tmp_path, capsys):

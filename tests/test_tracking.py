@@ -24,7 +24,7 @@ def quadrant_ids(pipeline: Pipeline, frames: np.ndarray) -> list[dict[int, int]]
     pipeline.tracker.reset()
     out = []
     for i, frame in enumerate(frames):
-        r = pipeline.process_array(frame, i, i * 80)
+        r = pipeline.process_array(frame, seq=i, timestamp_ms=i * 80)
         centres = r.boxes[:, :2] + r.boxes[:, 2:] / 2
         out.append({int(cy // TILE_H) * 2 + int(cx // TILE_W): int(t)
                     for (cx, cy), t in zip(centres, r.track_ids, strict=True)})

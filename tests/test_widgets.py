@@ -183,7 +183,7 @@ def test_live_close_keeps_a_given_pipeline(running, jpegs, monkeypatch):
 
 def test_gauge_names_whose_bars_it_shows_and_explains_the_level_line(pipeline):
     first = video_frames(CLIPS / "multi_face.mp4", every=1000)[0]
-    result = pipeline.process_array(first, 1, 1000)
+    result = pipeline.process_array(first, seq=1, timestamp_ms=1000)
     assert len(result.probs) == 4
     gauge = EmotionGauge(max_rate=1000)
     gauge.update(result)

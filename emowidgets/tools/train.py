@@ -152,22 +152,34 @@ def augment(x: jax.Array, key: jax.Array, cfg: TrainConfig) -> jax.Array:
     return jnp.where(inside & erase, noise, x)
 
 
-def lr_at(step: jax.Array, total: jax.Array, warmup: jax.Array, peak: float) -> jax.Array:
-    """One-cycle: linear warm-up from peak/25 to peak, then cosine down to ~0."""
-    step = step.astype(jnp.float32)
-    warm = peak / 25 + (peak - peak / 25) * step / jnp.maximum(warmup, 1)
-    frac = jnp.clip((step - warmup) / jnp.maximum(total - warmup, 1), 0.0, 1.0)
-    cos = peak * 0.5 * (1 + jnp.cos(math.pi * frac)) + peak * 1e-4
-    return jnp.where(step < warmup, warm, cos)
+def lr_schedule(cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> optax.Schedule:
+    """One-cycle: linear warm-up from peak/25 to the peak over ``warmup_epochs``, then cosine down to peak/10^4
+    at ``total_steps`` (rebuilt when a time budget cuts the run short)."""
+    warmup = max(1, cfg.warmup_epochs * steps_per_epoch)
+    return optax.warmup_cosine_decay_schedule(init_value=cfg.peak_lr / 25, peak_value=cfg.peak_lr,
+                                              warmup_steps=warmup, decay_steps=max(total_steps, warmup + 1),
+                                              end_value=cfg.peak_lr * 1e-4)
+
+
+CARRY = ("params", "batch_stats", "optimizer", "ema_params", "ema_batch_stats")
+"""The training state's parts, in :meth:`Trainer.carry` order: each leaf is stored as ``PART/PATH``."""
 
 
 def _tree_to_arrays(prefix: str, tree: Any) -> dict[str, np.ndarray]:
-    return {f"{prefix}/{i:04d}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(tree))}
+    """``tree``'s leaves by name, ``prefix`` + the leaf's path (``params/backbone/stages/0/0/conv/kernel``)."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {f"{prefix}/{jax.tree_util.keystr(path, simple=True, separator='/')}": np.asarray(leaf)
+            for path, leaf in leaves}
 
 
-def _arrays_to_tree(prefix: str, arrays: dict[str, np.ndarray], like: Any) -> Any:
-    leaves, treedef = jax.tree.flatten(like)
-    return jax.tree.unflatten(treedef, [jnp.asarray(arrays[f"{prefix}/{i:04d}"]) for i in range(len(leaves))])
+def _arrays_to_tree(prefix: str, arrays: dict[str, np.ndarray], like: Any, path: Path) -> Any:
+    """The tree shaped as ``like`` with its leaves read by name from ``arrays`` (a checkpoint at ``path``)."""
+    names = list(_tree_to_arrays(prefix, like))
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise ModelFileError(f"{path} has no {missing[0]} (and {len(missing) - 1} more): written by another "
+                             "version of the trainer; delete it to start the run again, or use another --run-dir")
+    return jax.tree.unflatten(jax.tree.structure(like), [jnp.asarray(arrays[n]) for n in names])
 
 
 class Trainer:
@@ -184,7 +196,11 @@ class Trainer:
         model.eval()
         self.graph_eval = nnx.graphdef(model)
         self.ema_params, self.ema_bstats = self.params, self.bstats
-        self.tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay), optax.trace(0.9, nesterov=True))
+        # SGD with Nesterov momentum and decoupled weight decay; the learning rate of each step comes with the
+        # batch (lr_schedule), set in the optimizer's state: a run cut short by its time budget keeps its compile
+        self.tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay),
+                              optax.inject_hyperparams(optax.sgd)(learning_rate=cfg.peak_lr, momentum=0.9,
+                                                                  nesterov=True))
         self.opt_state = self.tx.init(self.params)
         n = cfg.train_limit or len(data["train_y"])
         self.train_x = jnp.asarray(data["train_x"][:n])
@@ -213,15 +229,15 @@ class Trainer:
         return loss, nnx.state(model, nnx.BatchStat)
 
     def _epoch(self, carry: Any, data: tuple[jax.Array, jax.Array, Any], idx: jax.Array, keys: jax.Array,
-               steps: jax.Array, step0: jax.Array, total: jax.Array) -> tuple[Any, jax.Array]:
-        """Run the steps ``steps`` (indices within the epoch) on batches ``idx`` as one ``lax.scan``."""
+               steps: jax.Array, lrs: jax.Array) -> tuple[Any, jax.Array]:
+        """Run the steps ``steps`` (of the whole run) on batches ``idx`` at learning rates ``lrs``, as one
+        ``lax.scan``."""
         cfg = self.cfg
         train_x, train_t, teacher = data
-        warmup = jnp.asarray(cfg.warmup_epochs * self.steps_per_epoch)
 
-        def step(carry: Any, inp: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[Any, jax.Array]:
+        def step(carry: Any, inp: tuple[jax.Array, jax.Array, jax.Array, jax.Array]) -> tuple[Any, jax.Array]:
             params, bstats, opt_state, ema_p, ema_b = carry
-            batch, k, i = inp
+            batch, k, i, lr = inp
             ka, kd, km = jax.random.split(k, 3)
             x = augment(train_x[batch].astype(jnp.float32) / 255.0, ka, cfg)
             t = train_t[batch]
@@ -231,17 +247,17 @@ class Trainer:
                 t = lam * t + (1 - lam) * t[::-1]
             (loss, bstats), grads = jax.value_and_grad(self._loss, has_aux=True)(params, bstats, teacher, x, t,
                                                                                  kd)
+            opt_state[1].hyperparams["learning_rate"] = lr
             updates, opt_state = self.tx.update(grads, opt_state, params)
-            lr = lr_at(step0 + i, total, warmup, cfg.peak_lr)
-            params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
-            d = jnp.minimum(cfg.ema_decay, (1.0 + step0 + i) / (10.0 + step0 + i))
+            params = optax.apply_updates(params, updates)
+            d = jnp.minimum(cfg.ema_decay, (1.0 + i) / (10.0 + i))
             ema_p = jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema_p, params)
             ema_b = jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema_b, bstats)
             return (params, bstats, opt_state, ema_p, ema_b), loss
 
         if idx.shape[0] == 1:  # no loop at all: XLA:CPU runs convolutions inside loops very slowly
-            return step(carry, (idx[0], keys[0], steps[0]))
-        carry, losses = jax.lax.scan(step, carry, (idx, keys, steps))
+            return step(carry, (idx[0], keys[0], steps[0], lrs[0]))
+        carry, losses = jax.lax.scan(step, carry, (idx, keys, steps, lrs))
         return carry, losses.mean()
 
     def _eval_logits(self, params: Any, bstats: Any, x: jax.Array) -> jax.Array:
@@ -271,8 +287,8 @@ class Trainer:
 
     def save(self, path: Path, meta: dict[str, Any]) -> None:
         arrays: dict[str, np.ndarray] = {}
-        for prefix, tree in zip(("p", "b", "o", "ep", "eb"), self.carry(), strict=True):
-            arrays.update(_tree_to_arrays(prefix, tree))
+        for part, tree in zip(CARRY, self.carry(), strict=True):
+            arrays.update(_tree_to_arrays(part, tree))
         write_safetensors(path, arrays, {k: json.dumps(v) for k, v in meta.items()}, "training checkpoint")
 
     def restore(self, path: Path) -> dict[str, Any]:
@@ -283,10 +299,8 @@ class Trainer:
         if meta.get("config") != self.cfg.to_json():
             raise ModelFileError(f"{path} was written by a different recipe; delete it or use another --run-dir")
         arrays = load_file(str(path))
-        self.set_carry(tuple(
-            _arrays_to_tree(prefix, arrays, like)
-            for prefix, like in zip(("p", "b", "o", "ep", "eb"), self.carry(), strict=True)
-        ))
+        self.set_carry(tuple(_arrays_to_tree(part, arrays, like, path)
+                             for part, like in zip(CARRY, self.carry(), strict=True)))
         return meta
 
 
@@ -368,15 +382,17 @@ def _train(cfg: TrainConfig, data_path: str | Path, run: Path, export: str | Pat
         perm = rng.permutation(len(trainer.train_t))[: trainer.steps_per_epoch * cfg.batch_size]
         idx = jnp.asarray(perm.reshape(trainer.steps_per_epoch, cfg.batch_size).astype(np.int32))
         key = jax.random.fold_in(jax.random.key(cfg.seed), meta["epoch"])
-        step0 = jnp.asarray(meta["epoch"] * trainer.steps_per_epoch, jnp.float32)
-        total = jnp.asarray(meta["epochs"] * trainer.steps_per_epoch, jnp.float32)
+        step0 = meta["epoch"] * trainer.steps_per_epoch
+        run_steps = np.arange(step0, step0 + trainer.steps_per_epoch)
+        schedule = lr_schedule(cfg, meta["epochs"] * trainer.steps_per_epoch, trainer.steps_per_epoch)
+        lrs = jnp.asarray(schedule(run_steps), jnp.float32)
+        steps = jnp.asarray(run_steps, jnp.float32)
         data = (trainer.train_x, trainer.train_t, trainer.teacher[1] if trainer.teacher else None)
         keys = jax.random.split(key, trainer.steps_per_epoch)
-        steps = jnp.arange(trainer.steps_per_epoch)
         carry, losses = trainer.carry(), []
         for s in range(0, trainer.steps_per_epoch, chunk):
             carry, part = trainer.epoch_fn(carry, data, idx[s : s + chunk], keys[s : s + chunk],
-                                           steps[s : s + chunk], step0, total)
+                                           steps[s : s + chunk], lrs[s : s + chunk])
             losses.append(part)
         trainer.set_carry(carry)
         loss = jnp.mean(jnp.stack(losses))

@@ -23,7 +23,6 @@ from typing import Any
 
 from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.classadapters import ClassAdapters
-from emowidgets.classview import ClassView
 from emowidgets.pipeline import Pipeline
 from emowidgets.tools.cli import exit_code
 
@@ -61,7 +60,7 @@ def main(mode: str, folder_name: str, adapter_path: str, backbone: str) -> None:
     folder = Path(folder_name)
     good = Path(adapter_path).read_bytes()
     with Pipeline.create_from_options(warmup=False) as p:
-        adapters = ClassAdapters(p, ClassView())
+        adapters = ClassAdapters(p)
         adapters.set_person("Ana", load_adapter(adapter_path, backbone))
         (folder / "old.safetensors").write_bytes(good)
         seen: dict[str, Any] = {"size": len(good)}

@@ -24,7 +24,6 @@ from emowidgets.adapter_io import load_adapter, save_adapter
 from emowidgets.assets import DETECTOR_FILES, MODEL_FILES, WEIGHTS_ENV, detector_path, model_path
 from emowidgets.classadapters import INDEX, ClassAdapters
 from emowidgets.classlog import ClassLog
-from emowidgets.classview import ClassView
 from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import FrameError, ModelFileError
 from emowidgets.modelfile import read_model_file, update_metadata
@@ -231,7 +230,7 @@ def test_saving_an_adapter_where_it_cannot_be_written_is_an_os_error(adapter, tm
             save_adapter(adapter, target)
         assert caught.value.filename == str(target) and exit_code(caught.value) == 6  # the CLI's exit code
     assert [p.name for p in tmp_path.rglob("*")] == ["a_folder"]  # no temporary file left
-    adapters = ClassAdapters(module_pipeline, ClassView())
+    adapters = ClassAdapters(module_pipeline)
     adapters.set_person("Ana", adapter)
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(FileExistsError, match="a_file") as caught:  # save_adapters into a file
@@ -286,8 +285,7 @@ def test_an_adapter_on_a_full_or_read_only_disk_is_an_os_error_and_leaves_the_ol
 
 
 def test_a_nested_index_and_a_link_out_of_the_folder_are_refused(adapter, tmp_path, pipeline: Pipeline):
-    view = ClassView()
-    adapters = ClassAdapters(pipeline, view)
+    adapters = ClassAdapters(pipeline)
     adapters.set_person("Ana", adapter)
     folder = tmp_path / "class"
     adapters.save(folder)
@@ -305,7 +303,7 @@ def test_a_nested_index_and_a_link_out_of_the_folder_are_refused(adapter, tmp_pa
 
 
 def test_an_index_too_long_to_load_is_not_saved(adapter, tmp_path, pipeline: Pipeline):
-    adapters = ClassAdapters(pipeline, ClassView())
+    adapters = ClassAdapters(pipeline)
     for k in range(300):
         adapters.people[f"{k} " + "x" * 1000] = adapter  # 300 kB of names; load refuses an index over 256 kB
     with pytest.raises(ModelFileError, match="could not be loaded back"):
