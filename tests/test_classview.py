@@ -65,7 +65,6 @@ def test_tiles_chart_and_absence(gallery_results):
 
 def test_sustained_negative_needs_attention(pipeline: Pipeline):
     """A student seen at ease, then crying, is flagged when crying (measured against their own resting face)."""
-    pipeline.tracker.reset()
     frames = video_frames(CLIPS / "sad_to_happy.mp4", every=6)  # 0.25 s apart; crying at 0-2 s, smiling from 6 s
     view = ClassView(negative_seconds=2.0, resting_seconds=3.0)
     lesson = [*frames[24:40], *frames[:10]]  # 6-10 s (at ease, smiling), then the crying

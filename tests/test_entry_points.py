@@ -114,7 +114,6 @@ def test_a_missing_video_says_where_it_was_looked_for(tmp_path, monkeypatch):
 
 def test_frame_arguments_are_keywords_and_positional_ones_are_deprecated(pipeline: Pipeline):
     frame = video_frames(SHORT)[0]
-    pipeline.tracker.reset()
     with pytest.warns(DeprecationWarning, match=r"pass seq= and timestamp_ms= by keyword"):
         old = pipeline.process_array(frame, 7, 1000)
     assert (old.seq, old.timestamp_ms) == (7, 1000)
@@ -126,7 +125,6 @@ def test_frame_arguments_are_keywords_and_positional_ones_are_deprecated(pipelin
 
 def test_a_timestamp_going_backwards_starts_a_new_stream(pipeline: Pipeline, caplog):
     frames = video_frames(SHORT)[:6]
-    pipeline.tracker.reset()
     first = [pipeline.process_array(f, seq=i, timestamp_ms=5000 + 33 * i) for i, f in enumerate(frames)]
     assert len({int(r.track_ids[0]) for r in first}) == 1  # one face, one track
     with caplog.at_level(logging.INFO, logger="emowidgets.pipeline"):

@@ -92,7 +92,6 @@ def test_broken_weight_metadata(tmp_path, people_npz, capsys, config, match):
 
 
 def test_report_refuses_a_nan_row(tmp_path, pipeline: Pipeline, capsys):
-    pipeline.tracker.reset()
     path = tmp_path / "class.csv"
     with ClassLog(path) as log:
         for i, frame in enumerate(video_frames(CLIPS / "multi_face.mp4", every=25)):

@@ -57,7 +57,6 @@ def test_only_detect_imports_mediapipe():
 
 
 def test_report_runs_without_the_runtime_stack(tmp_path, pipeline: Pipeline):
-    pipeline.tracker.reset()
     log = tmp_path / "class.parquet"
     with ClassLog(log) as writer:
         for i, frame in enumerate(video_frames(CLIPS / "multi_face.mp4", every=50)):

@@ -29,6 +29,7 @@ from jax.scipy.ndimage import map_coordinates
 from safetensors.numpy import load_file
 from tqdm.auto import tqdm
 
+from emowidgets.assets import model_path
 from emowidgets.errors import DataFileError, ModelFileError, OptionsError
 from emowidgets.model import CROP_SIZE, EmotionNet, ModelConfig, load_model, save_model
 from emowidgets.modelfile import write_safetensors
@@ -62,6 +63,8 @@ class TrainConfig:
     scale: float = 0.1
     erase_p: float = 0.5
     teacher: str = ""  # weights file to distil from ("" = no distillation)
+    init: str = ""  # start from these weights ("main", "fast" or a path; "" = random initialisation)
+    degrade_p: float = 0.0  # share of faces shrunk to DEGRADE_PX and scaled back, as small faces in a call
     distill_alpha: float = 0.7
     distill_temp: float = 4.0
     train_limit: int = 0  # use only the first N training images (tests)
@@ -152,6 +155,24 @@ def augment(x: jax.Array, key: jax.Array, cfg: TrainConfig) -> jax.Array:
     return jnp.where(inside & erase, noise, x)
 
 
+DEGRADE_PX = (26, 30, 34, 40, 44)
+"""Sides a face is shrunk to by :func:`degrade` (benchmarks/crop_resolution.py measures the same sizes)."""
+
+
+def degrade(x: jax.Array, key: jax.Array, p: float) -> jax.Array:
+    """A share ``p`` of the faces ``(B, 48, 48)`` seen at fewer pixels, as a small face in a call gallery is:
+    shrunk (antialiased) to one of :data:`DEGRADE_PX` a side, then scaled back up to 48 (bilinear)."""
+    b, s = x.shape[0], CROP_SIZE
+    k_use, k_px = jax.random.split(key)
+    use = jax.random.bernoulli(k_use, p, (b,))
+    choice = jax.random.randint(k_px, (b,), 0, len(DEGRADE_PX))
+    out = x
+    for i, px in enumerate(DEGRADE_PX):  # static sizes: one resize pair per size, each face picks one
+        back = jax.image.resize(jax.image.resize(x, (b, px, px), "linear", antialias=True), (b, s, s), "linear")
+        out = jnp.where((use & (choice == i))[:, None, None], back, out)
+    return out
+
+
 def lr_schedule(cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> optax.Schedule:
     """One-cycle: linear warm-up from peak/25 to the peak over ``warmup_epochs``, then cosine down to peak/10^4
     at ``total_steps`` (rebuilt when a time budget cuts the run short)."""
@@ -188,6 +209,12 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data: dict[str, np.ndarray]) -> None:
         self.cfg = cfg
         model = EmotionNet(cfg.model, rngs=nnx.Rngs(cfg.seed))
+        if cfg.init:  # fine-tuning: the given weights, dropout and batch norm as a fresh net has them
+            start, _ = load_model(model_path(cfg.init).expanduser())
+            if start.config != cfg.model:
+                raise OptionsError(f"init weights {cfg.init!r} are a {start.config} net; the recipe trains "
+                                   f"{cfg.model}")
+            nnx.update(model, nnx.state(start, (nnx.Param, nnx.BatchStat)))
         model.train()
         graph_train, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)  # type: ignore[misc]
         self.graph_train: Any = graph_train
@@ -240,6 +267,8 @@ class Trainer:
             batch, k, i, lr = inp
             ka, kd, km = jax.random.split(k, 3)
             x = augment(train_x[batch].astype(jnp.float32) / 255.0, ka, cfg)
+            if cfg.degrade_p > 0:
+                x = degrade(x, jax.random.fold_in(ka, 7), cfg.degrade_p)
             t = train_t[batch]
             if cfg.mixup_alpha > 0:
                 lam = jax.random.beta(km, cfg.mixup_alpha, cfg.mixup_alpha)
