@@ -331,6 +331,15 @@ def poll(page: Any, js: str, timeout: float = 30.0, arg: Any = None) -> Any:
     return page.wait_for_function(js, arg=arg, timeout=timeout * 1000).json_value()
 
 
+def mouse_click(page: Any, selector: str) -> None:
+    """Press and release the mouse at the middle of ``selector``'s box, as a person does (100 ms down)."""
+    target = page.locator(selector).first
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    assert box is not None, f"{selector} is not on the page"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, delay=100)
+
+
 def outputs_text(page: Any) -> str:
     """All output areas' text (to show kernel errors in assertion messages)."""
     js = "els => els.map(e => e.innerText).join('\\n')"

@@ -17,6 +17,7 @@ from browser import (
     SCREENSHOT_DIR,
     launch_chromium,
     make_y4m,
+    mouse_click,
     new_page,
     open_notebook,
     outputs_text,
@@ -40,15 +41,6 @@ ipywidgets.VBox([room, echo])"""
 SCREENSHOT = SCREENSHOT_DIR / "classview_hover.png"
 RESULTS_JS = "() => document.querySelector('.emow-camera').emowStats.results"
 TILE_IDS_JS = "() => [...document.querySelectorAll('.emow-cv-tile[data-id]')].map(t => t.dataset.id)"
-
-
-def mouse_click(page, selector: str) -> None:
-    """Press and release the mouse at the middle of ``selector``'s box, as a person does (100 ms down)."""
-    target = page.locator(selector).first
-    target.scroll_into_view_if_needed()
-    box = target.bounding_box()
-    assert box is not None, f"{selector} is not on the page"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, delay=100)
 
 
 def landed(page, js: str, arg: object = None, timeout: float = 20) -> bool:
