@@ -39,11 +39,11 @@ from emowidgets.budget import BudgetOptions, ClassifyBudget, thumbnails
 from emowidgets.decode import as_rgb, decode, decode_photo
 from emowidgets.detect import DetectorOptions, FaceDetector
 from emowidgets.errors import ModelFileError, OptionsError
+from emowidgets.gallery import Gallery
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.ladder import LadderOptions, QualityLadder
-from emowidgets.layout import GridLayout, find_grid, fixed_grid, grid_text, parse_grid, tile_looks
+from emowidgets.layout import GridLayout, parse_grid, tile_looks
 from emowidgets.motion import FaceFollower, FollowOptions
-from emowidgets.names import VOTES, BackgroundReader, NameReader, NamesUnavailableError, vote
 from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
 from emowidgets.vocab import EMOTIONS, FrameResult
@@ -158,19 +158,7 @@ class Pipeline:
         self._last_ms = 0.0  # time of the last tracked frame
         self._interval_ms = 0.0  # moving average of the time between tracked frames
         self._size: tuple[int, int] | None = None  # (width, height) of the last tracked frame
-        self._grid = parse_grid(options.grid)
-        self._grid_changed = False
-        self.layout: GridLayout | None = None
-        """The call's tile grid now in use (None: no grid, the whole frame is searched)."""
-        self._layout_ms = -1e12  # when the grid was last looked for
-        self._layout_misses = 0  # looks in a row that found no grid while one was in use
-        self._tile_ms = np.zeros(0)  # when each call tile was last searched for its face
-        self._names: BackgroundReader | None = None
-        self._names_ms = -1e12  # when the tiles' names were last asked for or arrived
-        self._layout_key = 0  # counts the grids used: a read of an older grid's tiles is dropped
-        self._name_reads: list[collections.deque[str]] = []  # each tile's last reads, for its vote
-        self.tile_names: tuple[str, ...] = ()
-        """The name read in each tile of ``layout`` (``read_names``); ``()`` without a grid."""
+        self._gallery = Gallery(options.grid, options.layout_every_ms, options.read_names, options.names_every_ms)
         self._worker = FrameWorker(self._process_frame, self.record_load, options.queue_size)
         self.stats = self._worker.stats
         """Frames received, processed, dropped and bad (:class:`~emowidgets.worker.PipelineStats`)."""
@@ -217,17 +205,27 @@ class Pipeline:
 
     @property
     def grid(self) -> str:
-        """The gallery grid setting: ``"auto"``, ``"none"`` or ``"RxC"`` (see :class:`PipelineOptions`).
+        """The gallery grid setting: ``"auto"``, ``"none"`` or ``"RxC"`` (see :class:`PipelineOptions`); set from
+        any thread, the next frame drops the grid in use.
 
         Raises (on assignment):
             OptionsError: another value.
         """
-        return grid_text(self._grid)
+        return self._gallery.grid
 
     @grid.setter
     def grid(self, setting: str) -> None:
-        self._grid = parse_grid(setting)
-        self._grid_changed = True  # the next frame drops the grid in use (the worker's, so set from any thread)
+        self._gallery.grid = setting
+
+    @property
+    def layout(self) -> GridLayout | None:
+        """The call's tile grid now in use (None: no grid, the whole frame is searched)."""
+        return self._gallery.layout
+
+    @property
+    def tile_names(self) -> tuple[str, ...]:
+        """The name read in each tile of ``layout`` (``read_names``); ``()`` without a grid."""
+        return self._gallery.tile_names
 
     @contextlib.contextmanager
     def _entered(self) -> Iterator[None]:
@@ -335,7 +333,8 @@ class Pipeline:
             log.info("timestamp %d ms is before the last frame's %.0f ms: a new stream, tracks forgotten",
                      timestamp_ms, self._last_ms)
             self.tracker.reset()
-            self._detected_ms, self._last_ms, self._interval_ms, self._names_ms = -1e12, 0.0, 0.0, -1e12
+            self._detected_ms, self._last_ms, self._interval_ms = -1e12, 0.0, 0.0
+            self._gallery.new_stream()
         if timed and self._last_ms and 0 < now_ms - self._last_ms < 5000:
             gap = now_ms - self._last_ms
             self._interval_ms = gap if not self._interval_ms else 0.9 * self._interval_ms + 0.1 * gap
@@ -347,9 +346,9 @@ class Pipeline:
         self._size = size
         t1 = time.perf_counter()
         gray = to_gray(rgb)
-        layout = self._find_layout(gray, now_ms, timed)
-        if layout is not None and self.options.read_names:
-            self._read_names(rgb, layout, now_ms, timed)
+        layout = self._gallery.find(gray, now_ms, timed)
+        if layout is not None:
+            self._gallery.read_names(rgb, layout, now_ms, timed)
         t_layout = time.perf_counter()
         if layout is None:
             det = (self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz
@@ -434,85 +433,6 @@ class Pipeline:
                            probs, out.embeddings, labels, timings, np.zeros(len(det), np.float32),
                            uncalibrated=out.probs)
 
-    def _find_layout(self, gray: np.ndarray, now_ms: float, timed: bool) -> GridLayout | None:
-        """The tile grid for this frame: the teacher's, or the one found in the frames (checked every
-        ``layout_every_ms`` and looked for again when it no longer holds, at once when the frame size changes);
-        a grid in use is given up after two looks in a row find none (a menu or a notification over the
-        gallery is not a new layout)."""
-        setting = self._grid
-        if self._grid_changed:
-            self._grid_changed = False
-            self._use_layout(None)
-            self._layout_ms = -1e12
-        if setting == "none":
-            self.layout = None
-            return None
-        h, w = gray.shape
-        resized = self.layout is not None and self.layout.frame_size != (w, h)
-        if isinstance(setting, tuple):
-            if self.layout is None or resized:
-                self._use_layout(fixed_grid(gray, *setting))
-            return self.layout
-        if not resized and timed and now_ms - self._layout_ms < self.options.layout_every_ms:
-            return self.layout
-        self._layout_ms = now_ms
-        if self.layout is not None and not resized and timed and self.layout.holds(gray):
-            self._layout_misses = 0
-            return self.layout
-        found = find_grid(gray)
-        if found is None:
-            self._layout_misses += 1
-            if self.layout is None or resized or self._layout_misses >= 2 or not timed:
-                self._use_layout(None)
-        elif self.layout is None or resized or not found.same_as(self.layout):
-            self._use_layout(found)
-        else:
-            self._layout_misses = 0
-        return self.layout
-
-    def _read_names(self, rgb: np.ndarray, layout: GridLayout, now_ms: float, timed: bool) -> None:
-        """Names for the tiles: a stream's frames are read on the background reader's thread (a 49-tile read
-        takes seconds) when a grid is found and ``names_every_ms`` after each read arrives, the names applied on
-        the first frame after; a frame without a timestamp is read here and now. Without the OCR extra, say so
-        once and stop trying."""
-        if self._names is None:
-            try:
-                self._names = BackgroundReader(NameReader())
-            except NamesUnavailableError as exc:
-                log.warning("%s", exc)
-                self.options = dataclasses.replace(self.options, read_names=False)
-                return
-        if not timed:
-            self._vote(self._names.reader.read(rgb, layout.tiles))
-            return
-        done = self._names.take()
-        if done is not None and done[0] == self._layout_key:
-            self._vote(done[1])
-            self._names_ms = now_ms
-        if self._names.pending != self._layout_key and now_ms - self._names_ms >= self.options.names_every_ms:
-            self._names_ms = now_ms
-            self._names.submit(self._layout_key, rgb, layout.tiles)
-
-    def _vote(self, names: tuple[str, ...]) -> None:
-        """Count one read of every tile: each tile's name is the vote of its last ``VOTES`` reads."""
-        if len(self._name_reads) != len(names):
-            self._name_reads = [collections.deque(maxlen=VOTES) for _ in names]
-        for reads, name in zip(self._name_reads, names, strict=True):
-            reads.append(name)
-        self.tile_names = tuple(vote(reads) for reads in self._name_reads)
-
-    def _use_layout(self, layout: GridLayout | None) -> None:
-        """Switch to a new grid (or none): every tile is searched (and its name read) on the next frame."""
-        self.tile_names = ()
-        self._name_reads = []
-        self._layout_key += 1
-        self._names_ms = -1e12
-        if layout is not None or self.layout is not None:
-            log.info("gallery grid: %s", layout.label if layout is not None else "none")
-        self.layout = layout
-        self._layout_misses = 0
-        self._tile_ms = np.full(len(layout.tiles) if layout is not None else 0, -1e12)
-
     def _detect_tiles(self, rgb: np.ndarray, gray: np.ndarray, layout: GridLayout, now_ms: float, timed: bool,
                       detect_hz: float) -> tuple[Detections, np.ndarray, float, float]:
         """Faces of a gallery frame, one at most per call tile, and their tiles: each face is followed from the
@@ -520,6 +440,7 @@ class Pipeline:
         ``detect_hz`` times a second, a followed face's half as often; a share of the tiles on each frame, the
         most overdue first, so that no frame pays for all)."""
         moved = self.follower.follow_each(gray) if timed else None
+        tile_ms = self._gallery.tile_ms  # each tile's last search, updated in place
         t_follow = time.perf_counter()
         m = len(layout.tiles)
         if moved is None:
@@ -533,13 +454,13 @@ class Pipeline:
             # a followed face's tile is searched at half the rate of an empty one (a camera may come on there)
             period = np.full(m, 1000 / detect_hz)
             period[tiles_of[keep]] *= 2
-            stale = np.flatnonzero(now_ms - self._tile_ms >= period)
+            stale = np.flatnonzero(now_ms - tile_ms >= period)
             per_frame = (1000 / period).sum() * self._interval_ms / 1000
             share = int(np.ceil(per_frame)) if self._interval_ms else m
-            stale = stale[np.argsort(self._tile_ms[stale] - now_ms + period[stale], kind="stable")][:share]
+            stale = stale[np.argsort(tile_ms[stale] - now_ms + period[stale], kind="stable")][:share]
             due = np.union1d(lost, stale).astype(np.int64)
         found, where = self.detector.detect_tiles(rgb, layout.tiles[due])
-        self._tile_ms[due] = now_ms
+        tile_ms[due] = now_ms
         keep &= ~np.isin(tiles_of, due)
         keep[np.flatnonzero(keep)[_repeated(tiles_of[keep])]] = False  # two followed faces drifted into one tile
         det = Detections.concat([followed.take(keep), found])
@@ -629,7 +550,7 @@ class Pipeline:
     @property
     def reading_names(self) -> bool:
         """Whether a read of the tiles' names is running or waiting on the names thread (``read_names``)."""
-        return self._names is not None and self._names.pending is not None
+        return self._gallery.reading_names
 
     @property
     def worker(self) -> threading.Thread | None:
@@ -702,8 +623,7 @@ class Pipeline:
         """
         if not self._worker.close(timeout):  # from here no process_* call gets in (see _entered)
             return
-        if self._names is not None:
-            self._names.close(timeout)
+        self._gallery.close(timeout)
         me = threading.get_ident()
         with self._cond:
             if not self._cond.wait_for(lambda: not set(self._inside) - {me}, timeout):
