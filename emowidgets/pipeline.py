@@ -1,11 +1,12 @@
-"""Frame -> decode -> detect -> crop -> classify -> track/smooth -> listeners, on a worker thread or the caller's.
+"""Frame -> decode -> layout -> detect/follow -> crop -> classify -> track/smooth -> head: one frame's processing,
+on whichever thread calls it.
 
-The browser sends frames faster than or as fast as we can process them; the input queue is bounded
-and drops the *oldest* frame when full, so results stay current and memory stays flat. A bad frame
-is counted in ``stats.bad_frames`` and skipped; the worker never dies from one.
-Every source's results leave through one path, :meth:`Pipeline.process_and_deliver`: listeners are called with
-each :class:`FrameResult` on the thread that processed it (the worker for a browser camera's queued frames, a
-kernel source's own thread for a video file or the kernel camera).
+Delivery lives in :mod:`emowidgets.worker`: each Pipeline owns a :class:`~emowidgets.worker.FrameWorker` with the
+listeners, the bounded drop-oldest queue and the worker thread, and the public ``add_listener``/``start``/
+``submit``/``process_and_deliver`` methods here hand over to it. Every source's results leave through one path,
+:meth:`Pipeline.process_and_deliver`: listeners are called with each :class:`FrameResult` on the thread that
+processed it (the worker for a browser camera's queued frames, a kernel source's own thread for a video file or
+the kernel camera). A bad frame is counted in ``stats.bad_frames`` and skipped; the worker never dies from one.
 
 Life cycle (:class:`PipelineState`): ``CREATED`` -> ``RUNNING`` (``start()``) -> ``CREATED`` again
 (``stop()``) ... -> ``CLOSED`` (``close()``, final). A closed pipeline has released its detector, so every
@@ -37,15 +38,17 @@ from emowidgets.boxes import Detections
 from emowidgets.budget import BudgetOptions, ClassifyBudget, thumbnails
 from emowidgets.decode import as_rgb, decode, decode_photo
 from emowidgets.detect import DetectorOptions, FaceDetector
-from emowidgets.errors import ClosedError, FrameError, ModelFileError, OptionsError
+from emowidgets.errors import ModelFileError, OptionsError
+from emowidgets.gallery import Gallery
 from emowidgets.infer import ClassifierOptions, EmotionClassifier
 from emowidgets.ladder import LadderOptions, QualityLadder
-from emowidgets.layout import GridLayout, find_grid, fixed_grid, grid_text, parse_grid, tile_looks
+from emowidgets.layout import GridLayout, parse_grid, tile_looks
 from emowidgets.motion import FaceFollower, FollowOptions
-from emowidgets.names import VOTES, BackgroundReader, NameReader, NamesUnavailableError, vote
 from emowidgets.preprocess import crop_faces, to_gray
 from emowidgets.tracking import Tracker
 from emowidgets.vocab import EMOTIONS, FrameResult
+from emowidgets.worker import FrameWorker
+from emowidgets.worker import PipelineStats as PipelineStats  # its old home: still importable from here
 
 log = logging.getLogger("emowidgets.pipeline")
 
@@ -135,16 +138,6 @@ class PipelineOptions:
             raise OptionsError(f"queue_size and max_faces must be >= 1, got {self.queue_size}, {self.max_faces}")
 
 
-@dataclasses.dataclass
-class PipelineStats:
-    """Counters since start; read them from any thread."""
-
-    received: int = 0
-    processed: int = 0
-    dropped: int = 0
-    bad_frames: int = 0
-
-
 class Pipeline:
     """The live processing chain. Use ``process_*`` synchronously, or ``start()`` + ``submit()``."""
 
@@ -165,29 +158,13 @@ class Pipeline:
         self._last_ms = 0.0  # time of the last tracked frame
         self._interval_ms = 0.0  # moving average of the time between tracked frames
         self._size: tuple[int, int] | None = None  # (width, height) of the last tracked frame
-        self._grid = parse_grid(options.grid)
-        self._grid_changed = False
-        self.layout: GridLayout | None = None
-        """The call's tile grid now in use (None: no grid, the whole frame is searched)."""
-        self._layout_ms = -1e12  # when the grid was last looked for
-        self._layout_misses = 0  # looks in a row that found no grid while one was in use
-        self._tile_ms = np.zeros(0)  # when each call tile was last searched for its face
-        self._names: BackgroundReader | None = None
-        self._names_ms = -1e12  # when the tiles' names were last asked for or arrived
-        self._layout_key = 0  # counts the grids used: a read of an older grid's tiles is dropped
-        self._name_reads: list[collections.deque[str]] = []  # each tile's last reads, for its vote
-        self.tile_names: tuple[str, ...] = ()
-        """The name read in each tile of ``layout`` (``read_names``); ``()`` without a grid."""
-        self.stats = PipelineStats()
-        self._listeners: list[Callable[[FrameResult], None]] = []
-        self._skip_listeners: list[Callable[[int], None]] = []
-        self._slots: dict[tuple[str, str], Callable[..., None]] = {}
-        self._queue: collections.deque[tuple[bytes, int, int]] = collections.deque()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._gallery = Gallery(options.grid, options.layout_every_ms, options.read_names, options.names_every_ms)
+        self._worker = FrameWorker(self._process_frame, self.record_load, options.queue_size)
+        self.stats = self._worker.stats
+        """Frames received, processed, dropped and bad (:class:`~emowidgets.worker.PipelineStats`)."""
+        self._cond = threading.Condition()  # guards _inside and _released
         self._inside: collections.Counter[int] = collections.Counter()  # thread id -> process_* calls running
         self._released = False  # the detector was closed
-        self.state = PipelineState.CREATED
         self.camera_fps = 0.0
         """Frames per second the source delivers (0: unknown); the quality ladder compares the processed rate
         with it. Set by the camera widget from each frame's header (:meth:`set_camera_rate`)."""
@@ -228,21 +205,27 @@ class Pipeline:
 
     @property
     def grid(self) -> str:
-        """The gallery grid setting: ``"auto"``, ``"none"`` or ``"RxC"`` (see :class:`PipelineOptions`).
+        """The gallery grid setting: ``"auto"``, ``"none"`` or ``"RxC"`` (see :class:`PipelineOptions`); set from
+        any thread, the next frame drops the grid in use.
 
         Raises (on assignment):
             OptionsError: another value.
         """
-        return grid_text(self._grid)
+        return self._gallery.grid
 
     @grid.setter
     def grid(self, setting: str) -> None:
-        self._grid = parse_grid(setting)
-        self._grid_changed = True  # the next frame drops the grid in use (the worker's, so set from any thread)
+        self._gallery.grid = setting
 
-    def _check_open(self) -> None:
-        if self.state is PipelineState.CLOSED:
-            raise ClosedError("this pipeline is closed (its detector is released): make a new one")
+    @property
+    def layout(self) -> GridLayout | None:
+        """The call's tile grid now in use (None: no grid, the whole frame is searched)."""
+        return self._gallery.layout
+
+    @property
+    def tile_names(self) -> tuple[str, ...]:
+        """The name read in each tile of ``layout`` (``read_names``); ``()`` without a grid."""
+        return self._gallery.tile_names
 
     @contextlib.contextmanager
     def _entered(self) -> Iterator[None]:
@@ -250,7 +233,7 @@ class Pipeline:
         returns; the last call out of a pipeline closed meanwhile releases it."""
         me = threading.get_ident()
         with self._cond:
-            self._check_open()
+            self._worker.check_open()  # closed first (worker.close), then waited on here: a call is in or refused
             self._inside[me] += 1
         try:
             yield
@@ -266,7 +249,7 @@ class Pipeline:
 
     def _release_due(self) -> bool:
         """Whether the caller (holding ``_cond``) must release the detector now: closed and no call inside."""
-        if self.state is not PipelineState.CLOSED or self._inside or self._released:
+        if not self._worker.closed or self._inside or self._released:
             return False
         self._released = True
         return True
@@ -350,7 +333,8 @@ class Pipeline:
             log.info("timestamp %d ms is before the last frame's %.0f ms: a new stream, tracks forgotten",
                      timestamp_ms, self._last_ms)
             self.tracker.reset()
-            self._detected_ms, self._last_ms, self._interval_ms, self._names_ms = -1e12, 0.0, 0.0, -1e12
+            self._detected_ms, self._last_ms, self._interval_ms = -1e12, 0.0, 0.0
+            self._gallery.new_stream()
         if timed and self._last_ms and 0 < now_ms - self._last_ms < 5000:
             gap = now_ms - self._last_ms
             self._interval_ms = gap if not self._interval_ms else 0.9 * self._interval_ms + 0.1 * gap
@@ -362,9 +346,9 @@ class Pipeline:
         self._size = size
         t1 = time.perf_counter()
         gray = to_gray(rgb)
-        layout = self._find_layout(gray, now_ms, timed)
-        if layout is not None and self.options.read_names:
-            self._read_names(rgb, layout, now_ms, timed)
+        layout = self._gallery.find(gray, now_ms, timed)
+        if layout is not None:
+            self._gallery.read_names(rgb, layout, now_ms, timed)
         t_layout = time.perf_counter()
         if layout is None:
             det = (self.follower.follow(gray) if timed and now_ms - self._detected_ms < 1000 / level.detect_hz
@@ -449,85 +433,6 @@ class Pipeline:
                            probs, out.embeddings, labels, timings, np.zeros(len(det), np.float32),
                            uncalibrated=out.probs)
 
-    def _find_layout(self, gray: np.ndarray, now_ms: float, timed: bool) -> GridLayout | None:
-        """The tile grid for this frame: the teacher's, or the one found in the frames (checked every
-        ``layout_every_ms`` and looked for again when it no longer holds, at once when the frame size changes);
-        a grid in use is given up after two looks in a row find none (a menu or a notification over the
-        gallery is not a new layout)."""
-        setting = self._grid
-        if self._grid_changed:
-            self._grid_changed = False
-            self._use_layout(None)
-            self._layout_ms = -1e12
-        if setting == "none":
-            self.layout = None
-            return None
-        h, w = gray.shape
-        resized = self.layout is not None and self.layout.frame_size != (w, h)
-        if isinstance(setting, tuple):
-            if self.layout is None or resized:
-                self._use_layout(fixed_grid(gray, *setting))
-            return self.layout
-        if not resized and timed and now_ms - self._layout_ms < self.options.layout_every_ms:
-            return self.layout
-        self._layout_ms = now_ms
-        if self.layout is not None and not resized and timed and self.layout.holds(gray):
-            self._layout_misses = 0
-            return self.layout
-        found = find_grid(gray)
-        if found is None:
-            self._layout_misses += 1
-            if self.layout is None or resized or self._layout_misses >= 2 or not timed:
-                self._use_layout(None)
-        elif self.layout is None or resized or not found.same_as(self.layout):
-            self._use_layout(found)
-        else:
-            self._layout_misses = 0
-        return self.layout
-
-    def _read_names(self, rgb: np.ndarray, layout: GridLayout, now_ms: float, timed: bool) -> None:
-        """Names for the tiles: a stream's frames are read on the background reader's thread (a 49-tile read
-        takes seconds) when a grid is found and ``names_every_ms`` after each read arrives, the names applied on
-        the first frame after; a frame without a timestamp is read here and now. Without the OCR extra, say so
-        once and stop trying."""
-        if self._names is None:
-            try:
-                self._names = BackgroundReader(NameReader())
-            except NamesUnavailableError as exc:
-                log.warning("%s", exc)
-                self.options = dataclasses.replace(self.options, read_names=False)
-                return
-        if not timed:
-            self._vote(self._names.reader.read(rgb, layout.tiles))
-            return
-        done = self._names.take()
-        if done is not None and done[0] == self._layout_key:
-            self._vote(done[1])
-            self._names_ms = now_ms
-        if self._names.pending != self._layout_key and now_ms - self._names_ms >= self.options.names_every_ms:
-            self._names_ms = now_ms
-            self._names.submit(self._layout_key, rgb, layout.tiles)
-
-    def _vote(self, names: tuple[str, ...]) -> None:
-        """Count one read of every tile: each tile's name is the vote of its last ``VOTES`` reads."""
-        if len(self._name_reads) != len(names):
-            self._name_reads = [collections.deque(maxlen=VOTES) for _ in names]
-        for reads, name in zip(self._name_reads, names, strict=True):
-            reads.append(name)
-        self.tile_names = tuple(vote(reads) for reads in self._name_reads)
-
-    def _use_layout(self, layout: GridLayout | None) -> None:
-        """Switch to a new grid (or none): every tile is searched (and its name read) on the next frame."""
-        self.tile_names = ()
-        self._name_reads = []
-        self._layout_key += 1
-        self._names_ms = -1e12
-        if layout is not None or self.layout is not None:
-            log.info("gallery grid: %s", layout.label if layout is not None else "none")
-        self.layout = layout
-        self._layout_misses = 0
-        self._tile_ms = np.full(len(layout.tiles) if layout is not None else 0, -1e12)
-
     def _detect_tiles(self, rgb: np.ndarray, gray: np.ndarray, layout: GridLayout, now_ms: float, timed: bool,
                       detect_hz: float) -> tuple[Detections, np.ndarray, float, float]:
         """Faces of a gallery frame, one at most per call tile, and their tiles: each face is followed from the
@@ -535,6 +440,7 @@ class Pipeline:
         ``detect_hz`` times a second, a followed face's half as often; a share of the tiles on each frame, the
         most overdue first, so that no frame pays for all)."""
         moved = self.follower.follow_each(gray) if timed else None
+        tile_ms = self._gallery.tile_ms  # each tile's last search, updated in place
         t_follow = time.perf_counter()
         m = len(layout.tiles)
         if moved is None:
@@ -548,13 +454,13 @@ class Pipeline:
             # a followed face's tile is searched at half the rate of an empty one (a camera may come on there)
             period = np.full(m, 1000 / detect_hz)
             period[tiles_of[keep]] *= 2
-            stale = np.flatnonzero(now_ms - self._tile_ms >= period)
+            stale = np.flatnonzero(now_ms - tile_ms >= period)
             per_frame = (1000 / period).sum() * self._interval_ms / 1000
             share = int(np.ceil(per_frame)) if self._interval_ms else m
-            stale = stale[np.argsort(self._tile_ms[stale] - now_ms + period[stale], kind="stable")][:share]
+            stale = stale[np.argsort(tile_ms[stale] - now_ms + period[stale], kind="stable")][:share]
             due = np.union1d(lost, stale).astype(np.int64)
         found, where = self.detector.detect_tiles(rgb, layout.tiles[due])
-        self._tile_ms[due] = now_ms
+        tile_ms[due] = now_ms
         keep &= ~np.isin(tiles_of, due)
         keep[np.flatnonzero(keep)[_repeated(tiles_of[keep])]] = False  # two followed faces drifted into one tile
         det = Detections.concat([followed.take(keep), found])
@@ -606,79 +512,62 @@ class Pipeline:
         labels = tuple(getattr(head, "labels", EMOTIONS))  # no face: keep the head's labels, no gauge flip-flop
         return np.zeros((0, len(labels)), base_probs.dtype), labels
 
-    # -- threaded API ------------------------------------------------------------------------------
+    # -- listeners and the worker (emowidgets.worker) --------------------------------------------------
     def add_listener(self, fn: Callable[[FrameResult], None], *, slot: str | None = None) -> None:
         """Call ``fn(result)`` after each processed frame of any source (:meth:`process_and_deliver`), on the
         thread that processed it.
 
         With ``slot`` (e.g. ``"camera"``), ``fn`` takes the place of the listener added before under that
         slot: a widget built again on the same pipeline (a re-run notebook cell) replaces, not adds.
+
+        Raises:
+            ClosedError: the pipeline is closed.
         """
-        self._add(self._listeners, "result", fn, slot)
+        self._worker.add_listener(fn, slot)
 
     def remove_listener(self, fn: Callable[[FrameResult], None]) -> None:
         """Stop calling ``fn`` (no-op if it is not a listener)."""
-        self._remove(self._listeners, "result", fn)
+        self._worker.remove_listener(fn)
 
     def add_skip_listener(self, fn: Callable[[int], None], *, slot: str | None = None) -> None:
         """Call ``fn(seq)`` for each submitted frame that ends without a result (dropped or bad), so a
         sender waiting for results can stop counting it as in flight. ``slot`` as in :meth:`add_listener`."""
-        self._add(self._skip_listeners, "skip", fn, slot)
+        self._worker.add_skip_listener(fn, slot)
 
     def remove_skip_listener(self, fn: Callable[[int], None]) -> None:
         """Stop calling ``fn`` for skipped frames."""
-        self._remove(self._skip_listeners, "skip", fn)
+        self._worker.remove_skip_listener(fn)
 
     def has_listener(self, fn: Callable[[FrameResult], None]) -> bool:
         """Whether ``fn`` is (still) called with results: false once removed, replaced in its slot or closed."""
-        with self._cond:
-            return fn in self._listeners
+        return self._worker.has_listener(fn)
 
     @property
     def queued(self) -> tuple[int, ...]:
         """The ``seq`` of each frame waiting for the worker, oldest first (read-only; for checks)."""
-        with self._cond:
-            return tuple(seq for _, seq, _ in self._queue)
+        return self._worker.queued
 
     @property
     def reading_names(self) -> bool:
         """Whether a read of the tiles' names is running or waiting on the names thread (``read_names``)."""
-        return self._names is not None and self._names.pending is not None
+        return self._gallery.reading_names
 
     @property
     def worker(self) -> threading.Thread | None:
         """The worker thread while the pipeline is ``RUNNING`` (``None`` otherwise; read-only)."""
-        return self._thread
+        return self._worker.thread
 
     @property
     def listener_count(self) -> int:
         """Result and skip listeners attached now (for leak checks)."""
-        with self._cond:
-            return len(self._listeners) + len(self._skip_listeners)
+        return self._worker.listener_count
 
-    def _add(self, listeners: list[Callable[..., None]], kind: str, fn: Callable[..., None], slot: str | None
-             ) -> None:
-        with self._cond:
-            self._check_open()
-            if slot is not None:
-                old = self._slots.get((kind, slot))
-                if old is not None and old in listeners:
-                    listeners.remove(old)
-                self._slots[(kind, slot)] = fn
-            listeners.append(fn)
-
-    def _remove(self, listeners: list[Callable[..., None]], kind: str, fn: Callable[..., None]) -> None:
-        with self._cond:
-            if fn in listeners:
-                listeners.remove(fn)
-            self._slots = {k: v for k, v in self._slots.items() if not (k[0] == kind and v == fn)}
-
-    def _skipped(self, seq: int) -> None:
-        for fn in list(self._skip_listeners):
-            try:
-                fn(seq)
-            except Exception:
-                log.exception("skip listener %r failed", fn)
+    @property
+    def state(self) -> PipelineState:
+        """Where the pipeline is in its life (read-only): ``RUNNING`` from :meth:`start` to :meth:`stop`."""
+        if self._worker.closed:
+            return PipelineState.CLOSED
+        return PipelineState.CREATED if self._worker.thread is None else PipelineState.RUNNING
 
     def start(self) -> None:
         """Start the worker thread (idempotent while running).
@@ -686,25 +575,12 @@ class Pipeline:
         Raises:
             ClosedError: the pipeline is closed.
         """
-        with self._cond:
-            self._check_open()
-            if self.state is PipelineState.RUNNING:
-                return
-            self.state = PipelineState.RUNNING
-            self._thread = threading.Thread(target=self._work, name="emowidgets-pipeline", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker; frames still queued are discarded. Safe from a listener (on the worker thread):
         the worker then ends after that listener returns."""
-        with self._cond:
-            if self.state is PipelineState.RUNNING:
-                self.state = PipelineState.CREATED
-            self._queue.clear()
-            self._cond.notify_all()
-            thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self._worker.stop(timeout)
 
     def submit(self, data: bytes | memoryview, seq: int = 0, timestamp_ms: int = 0) -> None:
         """Queue an encoded frame for the worker; when the queue is full the oldest frame is dropped.
@@ -712,17 +588,7 @@ class Pipeline:
         Raises:
             ClosedError: the pipeline is closed (a frame queued then would never be processed).
         """
-        dropped: int | None = None
-        with self._cond:
-            self._check_open()
-            self.stats.received += 1
-            if len(self._queue) >= self.options.queue_size:
-                dropped = self._queue.popleft()[1]
-                self.stats.dropped += 1
-            self._queue.append((bytes(data), seq, timestamp_ms))
-            self._cond.notify()
-        if dropped is not None:
-            self._skipped(dropped)
+        self._worker.submit(data, seq, timestamp_ms)
 
     def process_and_deliver(self, frame: bytes | memoryview | np.ndarray, *, seq: int = 0, timestamp_ms: int = 0
                             ) -> FrameResult:
@@ -740,47 +606,13 @@ class Pipeline:
             FrameError: a bad frame (or whatever else processing it raised).
             ClosedError: the pipeline is closed.
         """
-        started = time.perf_counter()
-        try:
-            if isinstance(frame, np.ndarray):
-                result = self.process_array(frame, seq=seq, timestamp_ms=timestamp_ms)
-            else:
-                result = self.process_bytes(frame, seq=seq, timestamp_ms=timestamp_ms)
-        except ClosedError:
-            raise
-        except Exception as exc:  # the live loop must survive anything one frame does: count it, let the caller skip
-            if not isinstance(exc, FrameError):
-                log.exception("frame %d failed", seq)
-            with self._cond:
-                self.stats.bad_frames += 1
-            self._skipped(seq)
-            raise
-        with self._cond:
-            self.stats.processed += 1
-            listeners = list(self._listeners)  # taken now: one removed (or a close) meanwhile is not called
-        for fn in listeners:
-            try:
-                fn(result)
-            except Exception:
-                log.exception("listener %r failed", fn)
-        self.record_load((time.perf_counter() - started) * 1000)
-        return result
+        return self._worker.deliver(frame, seq, timestamp_ms)
 
-    def _work(self) -> None:
-        me = threading.current_thread()
-        while True:
-            with self._cond:
-                while self._thread is me and not self._queue:
-                    self._cond.wait()
-                if self._thread is not me:
-                    return
-                data, seq, ts = self._queue.popleft()
-            try:
-                self.process_and_deliver(data, seq=seq, timestamp_ms=ts)
-            except ClosedError:
-                return
-            except Exception:  # counted, logged and told to the skip listeners already: next frame
-                continue
+    def _process_frame(self, frame: bytes | memoryview | np.ndarray, seq: int, timestamp_ms: int) -> FrameResult:
+        """One frame of a stream, encoded or decoded: what the worker delivers."""
+        if isinstance(frame, np.ndarray):
+            return self.process_array(frame, seq=seq, timestamp_ms=timestamp_ms)
+        return self.process_bytes(frame, seq=seq, timestamp_ms=timestamp_ms)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the worker, drop every listener and release the detector (again is a no-op); final.
@@ -789,20 +621,9 @@ class Pipeline:
         once, calls already inside finish. ``close`` waits up to ``timeout`` s for those of other threads and
         then releases the detector; if one is still inside then, the last to return releases it.
         """
-        with self._cond:
-            if self.state is PipelineState.CLOSED:
-                return
-            self.state = PipelineState.CLOSED  # from here no process_* call gets in
-            self._queue.clear()
-            self._cond.notify_all()
-            thread, self._thread = self._thread, None
-            self._listeners.clear()
-            self._skip_listeners.clear()
-            self._slots.clear()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        if self._names is not None:
-            self._names.close(timeout)
+        if not self._worker.close(timeout):  # from here no process_* call gets in (see _entered)
+            return
+        self._gallery.close(timeout)
         me = threading.get_ident()
         with self._cond:
             if not self._cond.wait_for(lambda: not set(self._inside) - {me}, timeout):

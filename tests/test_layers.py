@@ -115,3 +115,18 @@ def test_the_view_knows_neither_the_pipeline_nor_the_wiring():
     for module in ("classadapters", "modelfile"):
         source = (PACKAGE / f"{module}.py").read_text()
         assert "TYPE_CHECKING" not in source, module
+
+
+def test_the_worker_knows_no_stage():
+    """``worker`` (listeners, drop-oldest queue, thread) is handed the per-frame processing as a function: it
+    imports no stage, neither the model nor MediaPipe, and loads nothing heavy; ``pipeline`` owns one."""
+    assert {m for m in imported("worker") if m.startswith("emowidgets")} <= {"emowidgets.errors", "emowidgets.vocab"}
+    assert heavy_after("import emowidgets.worker") == []
+    assert "emowidgets.worker" in imported("pipeline")
+
+
+def test_the_gallery_knows_neither_detector_nor_model():
+    """``gallery`` (the call's tile grid over a stream, and its tiles' names) finds grids and reads names only: the
+    pipeline searches the tiles for faces."""
+    assert {m for m in imported("gallery") if m.startswith("emowidgets")} <= {"emowidgets.layout", "emowidgets.names"}
+    assert not {"jax", "mediapipe"} & set(heavy_after("import emowidgets.gallery"))
