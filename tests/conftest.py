@@ -75,3 +75,37 @@ def browser(playwright, tmp_path_factory):
     b = launch_chromium(playwright, y4m)
     yield b
     b.close()
+
+
+FAILED_CALL = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Mark a test whose body failed, for fixtures that keep evidence (the ``page`` fixture's screenshot)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED_CALL] = True
+    return report
+
+
+@pytest.fixture
+def page(request, lab, browser):
+    """A page of the module's Chromium in a fresh context (camera granted; ``indirect`` param ``{"camera":
+    False}`` denies it). Afterwards its context is closed and the lab's kernels killed; when the test failed, a
+    screenshot goes to ``SCREENSHOT_DIR/failures/<test>.png`` and the cells' outputs to the captured teardown
+    output, so a CI failure shows what the page showed."""
+    from browser import SCREENSHOT_DIR, new_page, outputs_text
+
+    options = getattr(request, "param", {})
+    p = new_page(browser, camera=options.get("camera", True), viewport=options.get("viewport", (1280, 900)))
+    yield p
+    try:
+        if request.node.stash.get(FAILED_CALL, False):
+            shot = SCREENSHOT_DIR / "failures" / f"{request.node.name}.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            p.screenshot(path=str(shot))
+            print(f"screenshot of the failing page: {shot}\noutputs:\n{outputs_text(p)}")
+    finally:
+        p.context.close()
+        lab.kill_kernels()

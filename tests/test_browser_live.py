@@ -8,12 +8,12 @@ import json
 import re
 
 import numpy as np
+import pytest
 from browser import (
     BOX,
     BROWSER_MARKS,
     SCREENSHOT_DIR,
     copy_notebook,
-    new_page,
     open_notebook,
     outputs_text,
     poll,
@@ -23,6 +23,7 @@ from browser import (
 )
 from conftest import CLIPS, ROOT, video_frames
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 pytestmark = BROWSER_MARKS
 
@@ -70,112 +71,94 @@ def gauge_state(page) -> dict:
         dominant: document.querySelector('.emow-gauge-dominant').textContent }})""")
 
 
-def test_quickstart_shows_face_box_and_gauge(lab, browser):
+def test_quickstart_shows_face_box_and_gauge(lab, page):
     name = copy_notebook(ROOT / "notebooks" / "quickstart.ipynb", lab.root)
-    page = new_page(browser, camera=True)
+    open_notebook(page, lab, name)
+    run_all(page)
     try:
-        open_notebook(page, lab, name)
-        run_all(page)
-        try:
-            label = poll(page, f"() => document.querySelector('{BOX} .emow-label')?.textContent", timeout=120)
-        except Exception as exc:
-            raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
-        assert label.split()[0] in {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
-        assert page.text_content(".emow-status") == "running"
-        first = gauge_state(page)
-        poll(page, f"""(first) => parseFloat(document.querySelector('.emow-gauge-fps').dataset.value) > 0
-                       && {VALUES_JS} !== first.values""", arg=first, timeout=20)
-        later = gauge_state(page)
-        assert later["fps"] > 0
-        assert later["dominant"] not in ("", "no face")
-        level = page.text_content(".emow-gauge-level")
-        assert LEVEL.fullmatch(level), level
-        assert page.evaluate(f"() => {STATS}.encoder") == "worker"
-        poll(page, f"() => {STATS}.cameraFps > 5", timeout=10)  # the fake camera plays 30 fps
-        poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 20", timeout=20)
-        with contextlib.suppress(PlaywrightTimeout):  # the clip turns to a smile (and loops every 7 s)
-            poll(page, "() => document.querySelector('.emow-gauge-dominant').textContent === 'happy'", timeout=10)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.locator(".emow-live").screenshot(path=str(SCREENSHOT))
-    finally:
-        page.context.close()
-        lab.kill_kernels()
+        label = poll(page, f"() => document.querySelector('{BOX} .emow-label')?.textContent", timeout=120)
+    except Exception as exc:
+        raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
+    assert label.split()[0] in {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    expect(page.locator(".emow-status")).to_have_text("running")
+    first = gauge_state(page)
+    poll(page, f"""(first) => parseFloat(document.querySelector('.emow-gauge-fps').dataset.value) > 0
+                   && {VALUES_JS} !== first.values""", arg=first, timeout=20)
+    later = gauge_state(page)
+    assert later["fps"] > 0
+    assert later["dominant"] not in ("", "no face")
+    level = page.text_content(".emow-gauge-level")
+    assert LEVEL.fullmatch(level), level
+    assert page.evaluate(f"() => {STATS}.encoder") == "worker"
+    poll(page, f"() => {STATS}.cameraFps > 5", timeout=10)  # the fake camera plays 30 fps
+    poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 20", timeout=20)
+    with contextlib.suppress(PlaywrightTimeout):  # the clip turns to a smile (and loops every 7 s)
+        poll(page, "() => document.querySelector('.emow-gauge-dominant').textContent === 'happy'", timeout=10)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.locator(".emow-live").screenshot(path=str(SCREENSHOT))
 
 
-def test_camera_permission_denied_is_shown(lab, browser):
+@pytest.mark.parametrize("page", [{"camera": False}], indirect=True)
+def test_camera_permission_denied_is_shown(lab, page):
     code = "from emowidgets.widgets import CameraWidget\nCameraWidget()"
     name = write_notebook(lab.root, "denied.ipynb", code)
-    page = new_page(browser, camera=False)
-    try:
-        open_notebook(page, lab, name)
-        run_all(page)
-        page.wait_for_selector(".emow-status[data-status='permission denied']", timeout=60000)
-        assert "NotAllowedError" in page.text_content(".emow-status")
-        assert page.query_selector(BOX) is None
-    finally:
-        page.context.close()
-        lab.kill_kernels()
+    open_notebook(page, lab, name)
+    run_all(page)
+    status = page.locator(".emow-status")
+    expect(status).to_have_attribute("data-status", "permission denied", timeout=60000)
+    expect(status).to_contain_text("NotAllowedError")
+    expect(page.locator(BOX)).to_have_count(0)
 
 
-def test_text_transport_boxes_the_face(lab, browser):
+def test_text_transport_boxes_the_face(lab, page):
     """The base64 frame transport (what the kernel switches to where buffers are lost) end to end."""
     code = "import emowidgets\nview = emowidgets.live(model='fast', transport='text')\nview"
     name = write_notebook(lab.root, "text_transport.ipynb", code)
-    page = new_page(browser, camera=True)
+    open_notebook(page, lab, name)
+    run_all(page)
     try:
-        open_notebook(page, lab, name)
-        run_all(page)
-        try:
-            poll(page, f"() => document.querySelector('{BOX} .emow-label')?.textContent", timeout=120)
-        except Exception as exc:
-            raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
-        poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 5", timeout=20)
-        stats = page.evaluate("() => document.querySelector('.emow-camera').emowStats")
-        assert stats["sentAsText"] == stats["sent"] > 5  # every frame went as base64 text
-    finally:
-        page.context.close()
-        lab.kill_kernels()
+        poll(page, f"() => document.querySelector('{BOX} .emow-label')?.textContent", timeout=120)
+    except Exception as exc:
+        raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
+    poll(page, "() => document.querySelector('.emow-camera').emowStats.results > 5", timeout=20)
+    stats = page.evaluate("() => document.querySelector('.emow-camera').emowStats")
+    assert stats["sentAsText"] == stats["sent"] > 5  # every frame went as base64 text
 
 
-def test_big_face_is_sent_smaller_and_still_boxed(lab, browser):
+def test_big_face_is_sent_smaller_and_still_boxed(lab, page):
     """The face fills much of the 640x480 camera: frames go smaller (needs the pipeline's frame scale), the box
     stays on the face, the gauge says what was given up, and the pipeline learns the camera's rate."""
     reference = clip_face_boxes()
     assert len(reference) > 30
     name = write_notebook(lab.root, "sized.ipynb", "import json\nimport emowidgets\nview = emowidgets.live()\nview",
                           "print(json.dumps([view.pipeline.camera_fps, view.camera.frame_size]))")
-    page = new_page(browser, camera=True)
+    open_notebook(page, lab, name)
+    run_cell(page, 0, timeout=180)
     try:
-        open_notebook(page, lab, name)
-        run_cell(page, 0, timeout=180)
-        try:
-            poll(page, f"() => document.querySelector('{BOX} .emow-label')", timeout=120)
-        except Exception as exc:
-            raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
-        page.wait_for_timeout(2500)
-        run_cell(page, 1)
-        cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
-        camera_fps, trait_size = json.loads(str(cell.locator(".jp-OutputArea-output").text_content()))
-        assert camera_fps > 5  # measured in the page, sent with each frame, given to Pipeline.set_camera_rate
-        assert trait_size[0] > 0
-        assert best_iou(page.evaluate(DRAWN_BOX_JS), reference) > 0.5
-        # Needs the kernel side of issue 14 (FrameResult.frame_scale < 1 for a big face): frames shrink.
-        try:
-            poll(page, f"() => {STATS}.frameSize[0] < 640 && {STATS}.results > 10", timeout=30)
-        except Exception as exc:
-            s = page.evaluate(f"() => {STATS}")
-            raise AssertionError(f"frames stayed at {s['sizes']}; level: {page.text_content('.emow-gauge-level')}") \
-                from exc
-        drawn = f"() => {STATS}.frameSize[0] < 640 && ({DRAWN_BOX_JS})()"
-        page.wait_for_timeout(1500)  # results for the smaller frames are drawn
+        poll(page, f"() => document.querySelector('{BOX} .emow-label')", timeout=120)
+    except Exception as exc:
+        raise AssertionError(f"no face box; outputs: {outputs_text(page)}") from exc
+    page.wait_for_timeout(2500)
+    run_cell(page, 1)
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+    camera_fps, trait_size = json.loads(str(cell.locator(".jp-OutputArea-output").text_content()))
+    assert camera_fps > 5  # measured in the page, sent with each frame, given to Pipeline.set_camera_rate
+    assert trait_size[0] > 0
+    assert best_iou(page.evaluate(DRAWN_BOX_JS), reference) > 0.5
+    # Needs the kernel side of issue 14 (FrameResult.frame_scale < 1 for a big face): frames shrink.
+    try:
+        poll(page, f"() => {STATS}.frameSize[0] < 640 && {STATS}.results > 10", timeout=30)
+    except Exception as exc:
         s = page.evaluate(f"() => {STATS}")
-        width, height = s["frameSize"]
-        assert width * 480 == height * 640 and width >= 160
-        assert best_iou(poll(page, drawn), reference) > 0.5  # the box still lands on the face
-        poll(page, "(size) => document.querySelector('.emow-gauge-level').textContent.includes(size)",
-             arg=f"{width}{TIMES}{height}", timeout=10)
-        level = LEVEL.fullmatch(page.text_content(".emow-gauge-level"))
-        assert level and level.group(1), "the gauge names the quality level"
-    finally:
-        page.context.close()
-        lab.kill_kernels()
+        raise AssertionError(f"frames stayed at {s['sizes']}; level: {page.text_content('.emow-gauge-level')}") \
+            from exc
+    drawn = f"() => {STATS}.frameSize[0] < 640 && ({DRAWN_BOX_JS})()"
+    page.wait_for_timeout(1500)  # results for the smaller frames are drawn
+    s = page.evaluate(f"() => {STATS}")
+    width, height = s["frameSize"]
+    assert width * 480 == height * 640 and width >= 160
+    assert best_iou(poll(page, drawn), reference) > 0.5  # the box still lands on the face
+    poll(page, "(size) => document.querySelector('.emow-gauge-level').textContent.includes(size)",
+         arg=f"{width}{TIMES}{height}", timeout=10)
+    level = LEVEL.fullmatch(page.text_content(".emow-gauge-level"))
+    assert level and level.group(1), "the gauge names the quality level"
