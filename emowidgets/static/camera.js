@@ -14,17 +14,35 @@ const ACK_TIMEOUT_MS = 5000; // a frame never acked (kernel restarted) stops cou
 const MAX_SAMPLES = 10000;
 const MAX_UNANSWERED = 64; // frames remembered while waiting for their result (with on_frame, none comes)
 const MAX_FACE_IDS = 500; // stats.fresh counts results per face id for at most this many ids
-const SCALE_STEPS = [1, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.0625]; // frame scales sent, largest first
-const SHRINK_HOLD_MS = 1000; // a smaller frame scale must be asked for this long before frames shrink
-const SHRINK_MARGIN = 1.1; // and leave the faces 10 % to spare, so a face near a step does not flip between two
+export const SCALE_STEPS = [1, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.0625]; // frame scales sent, largest first
+export const SHRINK_HOLD_MS = 1000; // a smaller frame scale must be asked for this long before frames shrink
+export const SHRINK_MARGIN = 1.1; // and leave the faces 10 % to spare, so a face near a step does not flip between two
 
 // The frame scale a result asks for: the scale its frame was sent at times the result's `scale`, clamped to
 // [min, 1] and rounded UP to a step (a face is never sent smaller than the kernel asked for).
-function targetScale(sentScale, asked, min) {
+export function targetScale(sentScale, asked, min) {
   const t = Math.min(1, Math.max(min, sentScale * asked));
   let best = 1;
   for (const step of SCALE_STEPS) if (step >= t - 1e-6) best = step;
   return best;
+}
+
+// The sizing decision for one result, pure (no DOM, no clock: `now` is given) so node --test can check it.
+// state: { frameScale, shrink } with shrink null or { since, to } (results have asked for the smaller scale `to`
+// since `since`); sent: the scale the result's frame went at (undefined: not known); asked: the result's `scale`;
+// min: min_frame_scale; resize: the trait. Returns the next state: bigger at once, smaller (with SHRINK_MARGIN
+// to spare) once results have asked for it for SHRINK_HOLD_MS, then to the largest scale asked for meanwhile.
+export function nextFrameScale(state, { sent, asked, min, resize, now }) {
+  if (!resize) return { frameScale: 1, shrink: null };
+  if (typeof sent !== "number" || !(sent > 0) || typeof asked !== "number" || !(asked > 0)) return state;
+  const up = targetScale(sent, asked, min);
+  if (up > state.frameScale) return { frameScale: up, shrink: null };
+  const target = targetScale(sent, asked * SHRINK_MARGIN, min);
+  if (target >= state.frameScale) return { frameScale: state.frameScale, shrink: null };
+  const shrink = state.shrink ? { since: state.shrink.since, to: Math.max(state.shrink.to, target) }
+    : { since: now, to: target };
+  if (now - shrink.since >= SHRINK_HOLD_MS) return { frameScale: shrink.to, shrink: null };
+  return { frameScale: state.frameScale, shrink };
 }
 
 // The encoder worker: draws each transferred ImageBitmap on an OffscreenCanvas and answers with its JPEG
@@ -306,32 +324,13 @@ function render({ model, el }) {
     });
   }
 
-  // Take a result's `scale` (how much smaller or larger the next frames could be than its frame): bigger frames
-  // at once, smaller ones (with SHRINK_MARGIN to spare) once every result for SHRINK_HOLD_MS has asked for them.
+  // Take a result's `scale` (how much smaller or larger the next frames could be than its frame): see
+  // nextFrameScale. Forgets the sent scales of its frame and older ones.
   function resizeFrom(msg) {
     const sent = sentScales.get(msg.seq);
     for (const s of sentScales.keys()) if (s <= msg.seq) sentScales.delete(s);
-    if (!model.get("resize")) { frameScale = 1; shrink = null; return; }
-    if (sent === undefined || typeof msg.scale !== "number" || !(msg.scale > 0)) return;
-    const min = model.get("min_frame_scale");
-    const up = targetScale(sent, msg.scale, min);
-    if (up > frameScale) {
-      frameScale = up;
-      shrink = null;
-      return;
-    }
-    const target = targetScale(sent, msg.scale * SHRINK_MARGIN, min);
-    if (target >= frameScale) {
-      shrink = null;
-      return;
-    }
-    const now = performance.now();
-    if (!shrink) shrink = { since: now, to: target };
-    else shrink.to = Math.max(shrink.to, target); // the largest asked for during the hold
-    if (now - shrink.since >= SHRINK_HOLD_MS) {
-      frameScale = shrink.to;
-      shrink = null;
-    }
+    ({ frameScale, shrink } = nextFrameScale({ frameScale, shrink }, { sent, asked: msg.scale,
+      min: model.get("min_frame_scale"), resize: model.get("resize"), now: performance.now() }));
   }
 
   function onFrame() {
