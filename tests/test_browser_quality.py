@@ -48,6 +48,38 @@ w.VBox([cam, info])
 '''
 
 
+# Loaded before the page: keeps the listeners render() adds on the document and on camera tracks, and the pending
+# requestVideoFrameCallbacks, so a test can check that the widget's cleanup removed every one of them.
+WATCH_LISTENERS = """(() => {
+  const live = (window.emowLive = { listeners: {}, frameCallbacks: new Set() });
+  const watched = (target, type) => (target === document && type.startsWith("emow-")) ||
+    (typeof MediaStreamTrack !== "undefined" && target instanceof MediaStreamTrack);
+  const proto = EventTarget.prototype, add = proto.addEventListener, remove = proto.removeEventListener;
+  proto.addEventListener = function (type, fn, ...rest) {
+    if (watched(this, type)) (live.listeners[type] ||= new Set()).add(fn);
+    return add.call(this, type, fn, ...rest);
+  };
+  proto.removeEventListener = function (type, fn, ...rest) {
+    if (watched(this, type)) live.listeners[type]?.delete(fn);
+    return remove.call(this, type, fn, ...rest);
+  };
+  const video = HTMLVideoElement.prototype, request = video.requestVideoFrameCallback;
+  const cancel = video.cancelVideoFrameCallback;
+  video.requestVideoFrameCallback = function (fn) {
+    const handle = request.call(this, (...args) => { live.frameCallbacks.delete(handle); fn(...args); });
+    live.frameCallbacks.add(handle);
+    return handle;
+  };
+  video.cancelVideoFrameCallback = function (handle) {
+    live.frameCallbacks.delete(handle);
+    return cancel.call(this, handle);
+  };
+})();"""
+LIVE_JS = ("() => ({frameCallbacks: window.emowLive.frameCallbacks.size, listeners: Object.fromEntries("
+           "Object.entries(window.emowLive.listeners).map(([type, fns]) => [type, fns.size]))})")
+ALL_REMOVED = {"frameCallbacks": 0, "listeners": {"emow-hover": 0, "ended": 0}}
+
+
 def stats(page: Any) -> dict[str, Any]:
     return dict(page.evaluate(f"() => {STATS}"))
 
@@ -74,11 +106,14 @@ def test_frames_follow_the_scale_results_ask_for(lab, browser):
         'print(json.dumps({"frames": [f[1:] for f in frames], "t": [f[0] for f in frames], "marks": marks}))',
         "cam.close()")
     page = new_page(browser, camera=True)
+    page.add_init_script(WATCH_LISTENERS)
     try:
         open_notebook(page, lab, name)
         workers_before = len(page.workers)
         run_cell(page, 0)
         poll(page, f"() => {STATS}?.sent > 0", timeout=30)
+        running = page.evaluate(LIVE_JS)
+        assert running["listeners"]["emow-hover"] == 1 and running["listeners"]["ended"] == 1, running
         # The face is 160 px wide in a 640x480 frame, 70 are asked for: after the hold, frames go at half size.
         wait_size(page, (320, 240))
         poll(page, "() => document.querySelector('.emow-test-info')?.textContent === 'trait=320x240 scale=0.5'",
@@ -110,8 +145,17 @@ def test_frames_follow_the_scale_results_ask_for(lab, browser):
         assert big - marks["big"] <= 3  # bigger at once: only frames already in flight went small
         assert set(sizes[marks["off"] + 3:]) == {(640, 480)}
         assert len(sizes) - marks["off"] > 10
-        run_cell(page, 5)  # closing the widget ends its encoder worker
-        page.wait_for_timeout(1000)
+        run_cell(page, 5)  # closing the widget ends its encoder worker and removes every listener it added
+        try:
+            poll(page, "() => !emowLive.frameCallbacks.size && Object.values(emowLive.listeners).every((s) => !s.size)",
+                 timeout=30)
+        except Exception as exc:
+            raise AssertionError(f"left behind after close: {page.evaluate(LIVE_JS)}") from exc
+        assert page.evaluate(LIVE_JS) == ALL_REMOVED
+        for _ in range(300):  # page.workers changes as Playwright hears of it, i.e. while the page is waited on
+            if len(page.workers) == workers_before:
+                break
+            page.wait_for_timeout(100)
         assert len(page.workers) == workers_before
     finally:
         page.context.close()

@@ -252,6 +252,8 @@ function render({ model, el }) {
   let frameScale = 1; // of the video's own size; what the next frame is sent at (1 while `resize` is off)
   let shrink = null; // { since, to }: results have asked for a smaller scale since `since`
   let cameraFps = 0;
+  let frameCallback = null; // the pending requestVideoFrameCallback handle, cancelled by stop()
+  let starts = 0; // start() calls so far: a stream that opens after a newer start() (or close) is stopped at once
 
   function setStatus(status, error = "") {
     statusEl.textContent = error ? `${status}: ${error}` : status;
@@ -339,7 +341,11 @@ function render({ model, el }) {
     lastFrameAt = performance.now();
     fresh = true;
     pump();
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    watchFrames();
+  }
+
+  function watchFrames() { // the next frame the preview shows calls onFrame (where the browser can say)
+    frameCallback = video.requestVideoFrameCallback ? video.requestVideoFrameCallback(onFrame) : null;
   }
 
   function hover(id, on, from) { // highlight box `id`; tell the class view unless it told us
@@ -528,6 +534,9 @@ function render({ model, el }) {
   }
 
   function stop() {
+    if (frameCallback !== null && video.cancelVideoFrameCallback) video.cancelVideoFrameCallback(frameCallback);
+    frameCallback = null;
+    if (current && current.onEnded) current.track.removeEventListener("ended", current.onEnded);
     if (current && current.owned) current.stream.getTracks().forEach((t) => t.stop());
     current = null;
     video.srcObject = null;
@@ -542,6 +551,7 @@ function render({ model, el }) {
 
   async function start() {
     stop();
+    const run = ++starts;
     const source = model.get("source");
     if (source === "frames") { statusEl.textContent = "playing in the kernel"; statusEl.dataset.status = "preview"; return; }
     setStatus(source === "stream" ? "waiting for stream" : "waiting for permission");
@@ -549,14 +559,14 @@ function render({ model, el }) {
     try {
       opened = await openStream(model);
     } catch (err) {
-      if (!alive) return;
+      if (!alive || run !== starts) return;
       const status = statusOf(err, source);
       if (status === "camera unavailable") setStatus(status, err.message);
       else if (status === "permission denied") setStatus(status, `${err.name}: ${err.message}; ${PERMISSION_HINT}`);
       else setStatus(status, `${err.name}: ${err.message}`);
       return;
     }
-    if (!alive) {
+    if (!alive || run !== starts) { // closed, or the source changed while this stream was being opened
       if (opened.owned) opened.stream.getTracks().forEach((t) => t.stop());
       return;
     }
@@ -564,17 +574,19 @@ function render({ model, el }) {
     const track = opened.stream.getVideoTracks()[0];
     if (!track || track.readyState === "ended") { setStatus("stream ended"); current = null; return; }
     opened.track = track;
-    track.addEventListener("ended", () => { if (current === opened) streamEnded(); });
+    opened.onEnded = () => { if (current === opened) streamEnded(); };
+    track.addEventListener("ended", opened.onEnded); // removed by stop(): a given stream's track outlives the widget
     video.classList.toggle("emow-mirror", model.get("mirror") && source === "camera");
     video.srcObject = opened.stream;
     try {
       await video.play();
     } catch (err) {
-      if (alive) setStatus("error", `${err.name}: ${err.message}`);
+      if (alive && current === opened) setStatus("error", `${err.name}: ${err.message}`);
       return;
     }
+    if (!alive || current !== opened) return;
     setStatus("running");
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    watchFrames();
   }
 
   const unlisten = [listen(model, "msg:custom", onMessage), listen(model, "change:source change:stream change:width change:height", start)];
