@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from browser import BROWSER_MARKS, new_page, open_notebook, outputs_text, poll, run_all, write_notebook
+from browser import BROWSER_MARKS, new_page, open_notebook, outputs_text, poll, run_cell, write_notebook
 from conftest import CLIPS
 
 pytestmark = BROWSER_MARKS
 
 # A 12 fps camera leaves the unslowed kernel ample headroom even on a loaded 2-core machine, so the
-# climb back up is the ladder's doing, not luck; 0.25 s of extra work per frame caps it at 4 fps.
-CODE = """import threading, time
+# climb back up is the ladder's doing, not luck; 0.25 s of extra work per frame caps it at 4 fps. The test drives
+# each phase from what the page shows (top level seen -> slow down, bottom seen -> speed up), never by waiting
+# a fixed time.
+CODE = """import time
 import emowidgets
 view = emowidgets.live()
 slow = lambda result: time.sleep(0.25)  # stands for a kernel that cannot keep up
-def slow_down_then_recover():
-    while view.gauge.level.split(' · ')[:2] != ['main', 'TTA on']:  # until results come at the top level
-        time.sleep(0.2)
-    time.sleep(2)
-    view.pipeline.add_listener(slow)
-    deadline = time.monotonic() + 60  # slowed until the ladder is at the bottom (however long a loaded machine takes)
-    while 'detect 2/s' not in view.gauge.level and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1)
-    view.pipeline.remove_listener(slow)
-threading.Thread(target=slow_down_then_recover, daemon=True).start()
 view"""
+SLOW_DOWN = "view.pipeline.add_listener(slow)"
+RECOVER = "view.pipeline.remove_listener(slow)"
 
-LEVEL_JS = "() => document.querySelector('.emow-gauge-level')?.textContent || ''"
+TOP, BOTTOM = "main · TTA on · detect 5/s", "main · TTA off · detect 2/s"
+# Every level the gauge shows from now on (model · TTA · detection rate: size and fps change all the time), as
+# the page changes it: a MutationObserver sees each text, where a poll from the test could miss a short one.
+RECORD_LEVELS_JS = """() => {
+  const el = document.querySelector('.emow-gauge-level');
+  const short = () => el.textContent.split(' · ').slice(0, 3).join(' · ');
+  window.emowLevels = [short()];
+  new MutationObserver(() => {
+    if (window.emowLevels.at(-1) !== short()) window.emowLevels.push(short());
+  }).observe(el, { childList: true, characterData: true, subtree: true });
+}"""
+LEVELS_JS = "() => window.emowLevels"
 
 
 @pytest.fixture(scope="module")
@@ -43,31 +45,31 @@ def browser(playwright, tmp_path_factory):
 
 
 def test_ladder_steps_down_when_the_kernel_is_slow_and_back_up_after(lab, browser):
-    name = write_notebook(lab.root, "ladder.ipynb", CODE)
+    name = write_notebook(lab.root, "ladder.ipynb", CODE, SLOW_DOWN, RECOVER)
     page = new_page(browser, camera=True)
     try:
         open_notebook(page, lab, name)
-        run_all(page)
+        run_cell(page, 0)
         try:
-            poll(page, "() => (document.querySelector('.emow-gauge-level')?.textContent || '').includes('TTA on')",
-                 timeout=120)
+            poll(page, "(top) => (document.querySelector('.emow-gauge-level')?.textContent || '').startsWith(top)",
+                 arg=TOP, timeout=120)
         except Exception as exc:
-            raise AssertionError(f"no level shown; outputs: {outputs_text(page)}") from exc
-        seen: list[str] = []
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            level = page.evaluate(LEVEL_JS).split(" · ")
-            text = " · ".join(level[:3])  # model · TTA · detection rate (size and fps change all the time)
-            if not seen or seen[-1] != text:
-                seen.append(text)
-            if len(seen) > 2 and "detect 2/s" in " ".join(seen) and text.startswith("main · TTA on"):
-                break
-            page.wait_for_timeout(250)
-        assert seen[0] == "main · TTA on · detect 5/s", seen
-        assert "main · TTA off · detect 2/s" in seen, seen  # the bottom, while slowed
-        assert seen[-1] == "main · TTA on · detect 5/s", seen  # and all the way back up after
-        bottom = seen.index("main · TTA off · detect 2/s")
-        assert all(s != seen[0] for s in seen[1 : bottom + 1])
+            raise AssertionError(f"the top level never showed; outputs: {outputs_text(page)}") from exc
+        page.evaluate(RECORD_LEVELS_JS)
+        run_cell(page, 1)  # slowed until the ladder is at the bottom, however long a loaded machine takes
+        try:
+            poll(page, "(bottom) => window.emowLevels.includes(bottom)", arg=BOTTOM, timeout=120)
+        except Exception as exc:
+            raise AssertionError(f"not at the bottom while slowed: {page.evaluate(LEVELS_JS)}") from exc
+        run_cell(page, 2)
+        try:
+            poll(page, "(top) => window.emowLevels.at(-1) === top", arg=TOP, timeout=150)
+        except Exception as exc:
+            raise AssertionError(f"never back at the top: {page.evaluate(LEVELS_JS)}") from exc
+        seen = page.evaluate(LEVELS_JS)
+        assert seen[0] == TOP, seen
+        bottom = seen.index(BOTTOM)
+        assert all(s != TOP for s in seen[1 : bottom + 1]), seen  # stepped down without climbing back first
     finally:
         page.context.close()
         lab.kill_kernels()

@@ -27,16 +27,21 @@ import simplejpeg
 from emowidgets.widgets import CameraWidget
 
 WANT = 70
+DELAY = 0.0  # extra kernel time per frame: slower than the camera, so max_in_flight frames are always out
 FACE = [0.3, 0.2, 0.25, 0.4]
-frames = []  # (kernel time, width, height) of every JPEG received
+frames = []  # (kernel time, width, height, seq) of every JPEG received
 marks = {}
 info = w.Label()
 info.add_class("emow-test-info")
+received = w.Label("0")  # frames received so far: the test waits on this count, not on a fixed time
+received.add_class("emow-test-received")
 
 
 def on_frame(jpeg, seq, timestamp_ms):
+    time.sleep(DELAY)
     height, width, _, _ = simplejpeg.decode_jpeg_header(bytes(jpeg))
-    frames.append((time.monotonic(), width, height))
+    frames.append((time.monotonic(), width, height, seq))
+    received.value = str(len(frames))
     face = {"box": FACE, "id": 1, "label": "happy", "score": 0.9, "age": 0}
     cam.send({"type": "result", "seq": seq, "faces": [face], "ms": 1.0, "level": "",
               "scale": WANT / (FACE[2] * width)})
@@ -44,8 +49,40 @@ def on_frame(jpeg, seq, timestamp_ms):
 
 
 cam = CameraWidget(on_frame=on_frame)
-w.VBox([cam, info])
+w.VBox([cam, info, received])
 '''
+
+
+# Loaded before the page: keeps the listeners render() adds on the document and on camera tracks, and the pending
+# requestVideoFrameCallbacks, so a test can check that the widget's cleanup removed every one of them.
+WATCH_LISTENERS = """(() => {
+  const live = (window.emowLive = { listeners: {}, frameCallbacks: new Set() });
+  const watched = (target, type) => (target === document && type.startsWith("emow-")) ||
+    (typeof MediaStreamTrack !== "undefined" && target instanceof MediaStreamTrack);
+  const proto = EventTarget.prototype, add = proto.addEventListener, remove = proto.removeEventListener;
+  proto.addEventListener = function (type, fn, ...rest) {
+    if (watched(this, type)) (live.listeners[type] ||= new Set()).add(fn);
+    return add.call(this, type, fn, ...rest);
+  };
+  proto.removeEventListener = function (type, fn, ...rest) {
+    if (watched(this, type)) live.listeners[type]?.delete(fn);
+    return remove.call(this, type, fn, ...rest);
+  };
+  const video = HTMLVideoElement.prototype, request = video.requestVideoFrameCallback;
+  const cancel = video.cancelVideoFrameCallback;
+  video.requestVideoFrameCallback = function (fn) {
+    const handle = request.call(this, (...args) => { live.frameCallbacks.delete(handle); fn(...args); });
+    live.frameCallbacks.add(handle);
+    return handle;
+  };
+  video.cancelVideoFrameCallback = function (handle) {
+    live.frameCallbacks.delete(handle);
+    return cancel.call(this, handle);
+  };
+})();"""
+LIVE_JS = ("() => ({frameCallbacks: window.emowLive.frameCallbacks.size, listeners: Object.fromEntries("
+           "Object.entries(window.emowLive.listeners).map(([type, fns]) => [type, fns.size]))})")
+ALL_REMOVED = {"frameCallbacks": 0, "listeners": {"emow-hover": 0, "ended": 0}}
 
 
 def stats(page: Any) -> dict[str, Any]:
@@ -69,16 +106,20 @@ def test_frames_follow_the_scale_results_ask_for(lab, browser):
     name = write_notebook(
         lab.root, "sizing.ipynb", SIZING_CELL,
         'print(json.dumps([cam.frame_size, cam.frame_scale]))\nmarks["min"] = len(frames)\nWANT = 10',
-        'marks["big"] = len(frames)\nWANT = 400',
-        'marks["off"] = len(frames)\ncam.resize = False\nWANT = 70',
-        'print(json.dumps({"frames": [f[1:] for f in frames], "t": [f[0] for f in frames], "marks": marks}))',
+        'marks["big"] = len(frames)\nWANT = 400\nDELAY = 0.06',
+        'marks["off"] = len(frames)\ncam.resize = False\nWANT = 70\nprint(marks["off"])',
+        'print(json.dumps({"frames": [f[1:3] for f in frames], "t": [f[0] for f in frames],'
+        ' "seq": [f[3] for f in frames], "marks": marks, "in_flight": cam.max_in_flight}))',
         "cam.close()")
     page = new_page(browser, camera=True)
+    page.add_init_script(WATCH_LISTENERS)
     try:
         open_notebook(page, lab, name)
         workers_before = len(page.workers)
         run_cell(page, 0)
         poll(page, f"() => {STATS}?.sent > 0", timeout=30)
+        running = page.evaluate(LIVE_JS)
+        assert running["listeners"]["emow-hover"] == 1 and running["listeners"]["ended"] == 1, running
         # The face is 160 px wide in a 640x480 frame, 70 are asked for: after the hold, frames go at half size.
         wait_size(page, (320, 240))
         poll(page, "() => document.querySelector('.emow-test-info')?.textContent === 'trait=320x240 scale=0.5'",
@@ -91,27 +132,41 @@ def test_frames_follow_the_scale_results_ask_for(lab, browser):
         run_cell(page, 1)  # 10 px asked for: not below min_frame_scale (1/4)
         assert json.loads(cell_stdout(page, 1)) == [[320, 240], 0.5]
         wait_size(page, (160, 120))
-        page.wait_for_timeout(1500)
-        run_cell(page, 2)  # 400 px asked for: back to full size at once
+        run_cell(page, 2)  # 400 px asked for: back to full size at once (with every in-flight slot taken)
         wait_size(page, (640, 480))
         run_cell(page, 3)  # resize off: full size even though half would do
-        page.wait_for_timeout(2500)
+        off = int(cell_stdout(page, 3))
+        poll(page, "(n) => +document.querySelector('.emow-test-received').textContent >= n", arg=off + 20, timeout=60)
         run_cell(page, 4)
         got = json.loads(cell_stdout(page, 4))
         sizes = [tuple(f) for f in got["frames"]]
-        t, marks = got["t"], got["marks"]
+        t, seqs, marks, in_flight = got["t"], got["seq"], got["marks"], got["in_flight"]
         assert sizes[0] == (640, 480)
         assert set(sizes) == {(640, 480), (320, 240), (160, 120)}, set(sizes)
         half = sizes.index((320, 240))
         assert t[half] - t[0] >= 0.9  # smaller only once the results asked for it for a second
         assert sizes.index((160, 120)) > marks["min"]
         assert min(t[i] for i, f in enumerate(sizes) if f == (160, 120)) - t[marks["min"]] >= 0.9
-        big = sizes.index((640, 480), marks["big"])
-        assert big - marks["big"] <= 3  # bigger at once: only frames already in flight went small
-        assert set(sizes[marks["off"] + 3:]) == {(640, 480)}
-        assert len(sizes) - marks["off"] > 10
-        run_cell(page, 5)  # closing the widget ends its encoder worker
-        page.wait_for_timeout(1000)
+        # Bigger at once: frame marks["big"] is the first answered with 400 px; when its result reached the page,
+        # at most in_flight - 1 newer frames were un-acked (sent or being encoded) and every later one goes full
+        # size. Counted by seq, which the protocol bounds, not by frames seen in some stretch of time.
+        after_big = [size for size, s in zip(sizes, seqs, strict=True) if s >= seqs[marks["big"]] + in_flight]
+        assert after_big and set(after_big) == {(640, 480)}, sizes[marks["big"]:]
+        # Resize off: the trait change reached the page before any ack of frame marks["off"] or later, so at most
+        # in_flight frames from there on were sent small.
+        after_off = [size for size, s in zip(sizes, seqs, strict=True) if s >= seqs[off] + in_flight]
+        assert off == marks["off"] and len(after_off) >= 10 and set(after_off) == {(640, 480)}, sizes[off:]
+        run_cell(page, 5)  # closing the widget ends its encoder worker and removes every listener it added
+        try:
+            poll(page, "() => !emowLive.frameCallbacks.size && Object.values(emowLive.listeners).every((s) => !s.size)",
+                 timeout=30)
+        except Exception as exc:
+            raise AssertionError(f"left behind after close: {page.evaluate(LIVE_JS)}") from exc
+        assert page.evaluate(LIVE_JS) == ALL_REMOVED
+        for _ in range(300):  # page.workers changes as Playwright hears of it, i.e. while the page is waited on
+            if len(page.workers) == workers_before:
+                break
+            page.wait_for_timeout(100)
         assert len(page.workers) == workers_before
     finally:
         page.context.close()

@@ -55,10 +55,20 @@ def test_realtime_keeps_to_the_clip_clock_and_can_be_stopped(pipeline: Pipeline)
     assert processed + source.frames_dropped == 72
 
     source = VideoFileSource(SHORT, realtime=True)
-    timer = threading.Timer(0.5, source.stop)
-    timer.start()
-    processed = source.run(pipeline)
-    assert source.state is SourceState.STOPPED and 0 < processed < 40
+    seen: list[FrameResult] = []
+
+    def stop_after_five(result: FrameResult) -> None:  # stopped on a condition, not after some time
+        seen.append(result)
+        if len(seen) == 5:
+            source.stop()
+
+    pipeline.add_listener(stop_after_five)
+    try:
+        processed = source.run(pipeline)
+    finally:
+        pipeline.remove_listener(stop_after_five)
+    assert source.state is SourceState.STOPPED and processed == len(seen) == 5
+    assert source.frames_read == 5 + source.frames_dropped < 72  # no frame is read after the stop
 
 
 def test_missing_file_has_a_clear_error(tmp_path):

@@ -53,7 +53,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_offline(tmp_path):
     for name in ("emotion_main.safetensors", "emotion_fast.safetensors", "face_detection_short_range.tflite",
                  "face_detection_full_range_sparse.tflite", "LICENSE-mediapipe-Apache-2.0.txt"):
         assert f"emowidgets/weights/{name}" in names
-    assert {"emowidgets/static/camera.js", "emowidgets/configs/main.json"} <= names
+    assert {"emowidgets/static/camera.js", "emowidgets/static/package.json", "emowidgets/configs/main.json"} <= names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

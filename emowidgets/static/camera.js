@@ -14,17 +14,35 @@ const ACK_TIMEOUT_MS = 5000; // a frame never acked (kernel restarted) stops cou
 const MAX_SAMPLES = 10000;
 const MAX_UNANSWERED = 64; // frames remembered while waiting for their result (with on_frame, none comes)
 const MAX_FACE_IDS = 500; // stats.fresh counts results per face id for at most this many ids
-const SCALE_STEPS = [1, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.0625]; // frame scales sent, largest first
-const SHRINK_HOLD_MS = 1000; // a smaller frame scale must be asked for this long before frames shrink
-const SHRINK_MARGIN = 1.1; // and leave the faces 10 % to spare, so a face near a step does not flip between two
+export const SCALE_STEPS = [1, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.0625]; // frame scales sent, largest first
+export const SHRINK_HOLD_MS = 1000; // a smaller frame scale must be asked for this long before frames shrink
+export const SHRINK_MARGIN = 1.1; // and leave the faces 10 % to spare, so a face near a step does not flip between two
 
 // The frame scale a result asks for: the scale its frame was sent at times the result's `scale`, clamped to
 // [min, 1] and rounded UP to a step (a face is never sent smaller than the kernel asked for).
-function targetScale(sentScale, asked, min) {
+export function targetScale(sentScale, asked, min) {
   const t = Math.min(1, Math.max(min, sentScale * asked));
   let best = 1;
   for (const step of SCALE_STEPS) if (step >= t - 1e-6) best = step;
   return best;
+}
+
+// The sizing decision for one result, pure (no DOM, no clock: `now` is given) so node --test can check it.
+// state: { frameScale, shrink } with shrink null or { since, to } (results have asked for the smaller scale `to`
+// since `since`); sent: the scale the result's frame went at (undefined: not known); asked: the result's `scale`;
+// min: min_frame_scale; resize: the trait. Returns the next state: bigger at once, smaller (with SHRINK_MARGIN
+// to spare) once results have asked for it for SHRINK_HOLD_MS, then to the largest scale asked for meanwhile.
+export function nextFrameScale(state, { sent, asked, min, resize, now }) {
+  if (!resize) return { frameScale: 1, shrink: null };
+  if (typeof sent !== "number" || !(sent > 0) || typeof asked !== "number" || !(asked > 0)) return state;
+  const up = targetScale(sent, asked, min);
+  if (up > state.frameScale) return { frameScale: up, shrink: null };
+  const target = targetScale(sent, asked * SHRINK_MARGIN, min);
+  if (target >= state.frameScale) return { frameScale: state.frameScale, shrink: null };
+  const shrink = state.shrink ? { since: state.shrink.since, to: Math.max(state.shrink.to, target) }
+    : { since: now, to: target };
+  if (now - shrink.since >= SHRINK_HOLD_MS) return { frameScale: shrink.to, shrink: null };
+  return { frameScale: state.frameScale, shrink };
 }
 
 // The encoder worker: draws each transferred ImageBitmap on an OffscreenCanvas and answers with its JPEG
@@ -234,6 +252,8 @@ function render({ model, el }) {
   let frameScale = 1; // of the video's own size; what the next frame is sent at (1 while `resize` is off)
   let shrink = null; // { since, to }: results have asked for a smaller scale since `since`
   let cameraFps = 0;
+  let frameCallback = null; // the pending requestVideoFrameCallback handle, cancelled by stop()
+  let starts = 0; // start() calls so far: a stream that opens after a newer start() (or close) is stopped at once
 
   function setStatus(status, error = "") {
     statusEl.textContent = error ? `${status}: ${error}` : status;
@@ -306,32 +326,13 @@ function render({ model, el }) {
     });
   }
 
-  // Take a result's `scale` (how much smaller or larger the next frames could be than its frame): bigger frames
-  // at once, smaller ones (with SHRINK_MARGIN to spare) once every result for SHRINK_HOLD_MS has asked for them.
+  // Take a result's `scale` (how much smaller or larger the next frames could be than its frame): see
+  // nextFrameScale. Forgets the sent scales of its frame and older ones.
   function resizeFrom(msg) {
     const sent = sentScales.get(msg.seq);
     for (const s of sentScales.keys()) if (s <= msg.seq) sentScales.delete(s);
-    if (!model.get("resize")) { frameScale = 1; shrink = null; return; }
-    if (sent === undefined || typeof msg.scale !== "number" || !(msg.scale > 0)) return;
-    const min = model.get("min_frame_scale");
-    const up = targetScale(sent, msg.scale, min);
-    if (up > frameScale) {
-      frameScale = up;
-      shrink = null;
-      return;
-    }
-    const target = targetScale(sent, msg.scale * SHRINK_MARGIN, min);
-    if (target >= frameScale) {
-      shrink = null;
-      return;
-    }
-    const now = performance.now();
-    if (!shrink) shrink = { since: now, to: target };
-    else shrink.to = Math.max(shrink.to, target); // the largest asked for during the hold
-    if (now - shrink.since >= SHRINK_HOLD_MS) {
-      frameScale = shrink.to;
-      shrink = null;
-    }
+    ({ frameScale, shrink } = nextFrameScale({ frameScale, shrink }, { sent, asked: msg.scale,
+      min: model.get("min_frame_scale"), resize: model.get("resize"), now: performance.now() }));
   }
 
   function onFrame() {
@@ -340,7 +341,11 @@ function render({ model, el }) {
     lastFrameAt = performance.now();
     fresh = true;
     pump();
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    watchFrames();
+  }
+
+  function watchFrames() { // the next frame the preview shows calls onFrame (where the browser can say)
+    frameCallback = video.requestVideoFrameCallback ? video.requestVideoFrameCallback(onFrame) : null;
   }
 
   function hover(id, on, from) { // highlight box `id`; tell the class view unless it told us
@@ -529,6 +534,9 @@ function render({ model, el }) {
   }
 
   function stop() {
+    if (frameCallback !== null && video.cancelVideoFrameCallback) video.cancelVideoFrameCallback(frameCallback);
+    frameCallback = null;
+    if (current && current.onEnded) current.track.removeEventListener("ended", current.onEnded);
     if (current && current.owned) current.stream.getTracks().forEach((t) => t.stop());
     current = null;
     video.srcObject = null;
@@ -543,6 +551,7 @@ function render({ model, el }) {
 
   async function start() {
     stop();
+    const run = ++starts;
     const source = model.get("source");
     if (source === "frames") { statusEl.textContent = "playing in the kernel"; statusEl.dataset.status = "preview"; return; }
     setStatus(source === "stream" ? "waiting for stream" : "waiting for permission");
@@ -550,14 +559,14 @@ function render({ model, el }) {
     try {
       opened = await openStream(model);
     } catch (err) {
-      if (!alive) return;
+      if (!alive || run !== starts) return;
       const status = statusOf(err, source);
       if (status === "camera unavailable") setStatus(status, err.message);
       else if (status === "permission denied") setStatus(status, `${err.name}: ${err.message}; ${PERMISSION_HINT}`);
       else setStatus(status, `${err.name}: ${err.message}`);
       return;
     }
-    if (!alive) {
+    if (!alive || run !== starts) { // closed, or the source changed while this stream was being opened
       if (opened.owned) opened.stream.getTracks().forEach((t) => t.stop());
       return;
     }
@@ -565,17 +574,19 @@ function render({ model, el }) {
     const track = opened.stream.getVideoTracks()[0];
     if (!track || track.readyState === "ended") { setStatus("stream ended"); current = null; return; }
     opened.track = track;
-    track.addEventListener("ended", () => { if (current === opened) streamEnded(); });
+    opened.onEnded = () => { if (current === opened) streamEnded(); };
+    track.addEventListener("ended", opened.onEnded); // removed by stop(): a given stream's track outlives the widget
     video.classList.toggle("emow-mirror", model.get("mirror") && source === "camera");
     video.srcObject = opened.stream;
     try {
       await video.play();
     } catch (err) {
-      if (alive) setStatus("error", `${err.name}: ${err.message}`);
+      if (alive && current === opened) setStatus("error", `${err.name}: ${err.message}`);
       return;
     }
+    if (!alive || current !== opened) return;
     setStatus("running");
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    watchFrames();
   }
 
   const unlisten = [listen(model, "msg:custom", onMessage), listen(model, "change:source change:stream change:width change:height", start)];
